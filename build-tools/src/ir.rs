@@ -1,0 +1,131 @@
+//! The intermediate representation: a validated board, the only thing templates see.
+//!
+//! Every value here is final: names are checked, sizes are in bytes, policies passed
+//! `heapgen_policy::Policy::check`, and every derived value a template needs (identifiers, the
+//! module name, both heap names of an uncached twin) is computed here, never in a template.
+
+use serde::Serialize;
+
+/// Target architecture of a board.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Arch {
+    /// 64-bit Arm (device-tree boards).
+    #[serde(rename = "arm64")]
+    Arm64,
+    /// x86-64 (the `cma=` default area only).
+    #[serde(rename = "x86_64")]
+    X86_64,
+}
+
+impl Arch {
+    /// The name used in board files and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Arm64 => "arm64",
+            Arch::X86_64 => "x86_64",
+        }
+    }
+}
+
+/// A validated board.
+#[derive(Clone, Debug, Serialize)]
+pub struct Board {
+    /// The board name (`[a-z0-9-]`), e.g. `acme-evb`.
+    pub name: String,
+    /// The kernel module name, e.g. `acme_evb_heaps` (the `.ko` and the crate root file stem).
+    pub module: String,
+    /// Target architecture.
+    pub arch: Arch,
+    /// One-line human description.
+    pub description: String,
+    /// The board file path as given on the command line, relative, with `/` separators.
+    pub source: String,
+    /// sha256 of the board file's bytes, lower-case hex.
+    pub source_sha256: String,
+    /// The heapgen version that produced this IR.
+    pub heapgen_version: String,
+    /// Regions in board-file order.
+    pub regions: Vec<Region>,
+    /// Every device node the module creates (cached and uncached heaps), sorted by name.
+    pub heaps: Vec<HeapNode>,
+    /// Device-tree reserved-memory nodes to emit, sorted by base address then name.
+    pub reserved: Vec<Reserve>,
+}
+
+/// One region: a CMA area and the policy of the heap(s) over it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Region {
+    /// The region's name in the board file (`[a-z0-9-]`).
+    pub name: String,
+    /// The region name as a Rust/C identifier (`-` replaced by `_`).
+    pub ident: String,
+    /// The kernel's name of the CMA area this region binds to (`reserved` for `cma=`).
+    pub cma: String,
+    /// The cached heap's name, or `None` when the region only has an uncached heap.
+    pub heap: Option<String>,
+    /// The uncached twin's name (`<heap>-uncached`), or `None`.
+    pub uncached_heap: Option<String>,
+    /// Alignment kind: `"fixed"` or `"size-order"`.
+    pub align_kind: String,
+    /// Alignment order in pages (fixed), or the cap (size-order).
+    pub align_order: u32,
+    /// Alignment in bytes (`4096 << align_order`), for docs and tables.
+    pub align_bytes: u64,
+    /// Granule in bytes.
+    pub granule: u64,
+    /// Front guard in bytes.
+    pub guard_before: u64,
+    /// Back guard in bytes.
+    pub guard_after: u64,
+    /// Largest payload in bytes.
+    pub max_alloc: u64,
+    /// The region's size in bytes when known (from `reserve`), else `None`.
+    pub size: Option<u64>,
+    /// Access of this region's device nodes.
+    pub access: Access,
+}
+
+/// Permissions of a `/dev/dma_heap/<name>` node.
+#[derive(Clone, Debug, Serialize)]
+pub struct Access {
+    /// Octal mode with a leading zero, e.g. `"0660"`.
+    pub mode: String,
+    /// Owner user name.
+    pub owner: String,
+    /// Owner group name.
+    pub group: String,
+}
+
+/// One `/dev/dma_heap/<name>` node.
+#[derive(Clone, Debug, Serialize)]
+pub struct HeapNode {
+    /// The heap (and device node) name.
+    pub name: String,
+    /// The region it allocates from.
+    pub region: String,
+    /// Whether this is the write-combined (uncached) twin.
+    pub uncached: bool,
+    /// Device node permissions.
+    pub access: Access,
+}
+
+/// A `reserved-memory` child node to emit for a region.
+#[derive(Clone, Debug, Serialize)]
+pub struct Reserve {
+    /// The region that owns it.
+    pub region: String,
+    /// Full node name as the kernel names the CMA area (`name@base` when placed by `reg`).
+    pub node: String,
+    /// Device-tree label (a C identifier).
+    pub label: String,
+    /// Fixed base address, or `None` for a dynamically placed region.
+    pub base: Option<u64>,
+    /// Size in bytes.
+    pub size: u64,
+    /// `alignment` property for dynamically placed regions.
+    pub alignment: Option<u64>,
+    /// `alloc-ranges` (base, size) pairs for dynamically placed regions.
+    pub alloc_ranges: Vec<(u64, u64)>,
+    /// Whether the node carries `linux,cma-default`.
+    pub default: bool,
+}
