@@ -23,7 +23,18 @@ macro_rules! runtime_files {
 }
 
 /// Every runtime file, in a fixed order.
-pub const FILES: &[RuntimeFile] = runtime_files!["policy.rs"];
+pub const FILES: &[RuntimeFile] = runtime_files![
+    "bindings.rs",
+    "buffer.rs",
+    "cma.rs",
+    "dma_buf.rs",
+    "dma_heap.rs",
+    "policy.rs",
+    "region.rs",
+    "stats.rs",
+    "heapgen_bindings.h",
+    "heapgen_helpers.c",
+];
 
 /// The Rust modules the crate root declares (`pub mod <name>;`), in a fixed order.
 pub fn rust_modules() -> impl Iterator<Item = &'static str> {

@@ -127,13 +127,12 @@ pub struct Policy {
     pub max_alloc: u64,
 }
 
-/// Rounds `value` up to a multiple of `multiple` (non-zero), or `None` on overflow.
+/// Rounds `value` up to a multiple of `multiple`, or `None` on overflow or a zero `multiple`.
 pub const fn round_up(value: u64, multiple: u64) -> Option<u64> {
-    let rem = value % multiple;
-    if rem == 0 {
-        Some(value)
-    } else {
-        value.checked_add(multiple - rem)
+    match value.checked_rem(multiple) {
+        None => None,
+        Some(0) => Some(value),
+        Some(rem) => value.checked_add(multiple - rem),
     }
 }
 

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Buffers: one physically contiguous CMA allocation each, laid out by the region's policy.
+//!
+//! Contiguity is used everywhere upstream's CMA heap ignores it: no per-page pointer array,
+//! scatterlists of one entry per 2 GiB, `mmap` maps the whole window at once instead of faulting
+//! page by page, and `vmap` of a cached lowmem buffer is its linear-map address.
+
+use crate::{
+    cma::CmaPages,
+    dma_buf::{DmaBuf, DmaBufOps, Direction, Device, KernelMapping, SgTable, VAddr, Vma},
+    policy::{Layout, PolicyError, GUARD_CANARY, PAGE_SHIFT},
+    region::HeapData,
+    stats::Failure,
+};
+use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::{
+    new_mutex,
+    prelude::*,
+    sync::{Arc, Mutex},
+};
+
+/// One importer's view of a buffer.
+pub struct Attachment {
+    dev: Device,
+    table: SgTable,
+    mapped: AtomicBool,
+}
+
+struct Inner {
+    attachments: KVec<Arc<Attachment>>,
+    vmap_count: usize,
+    kmap: Option<KernelMapping>,
+}
+
+/// A buffer handed to userspace as a dma-buf.
+#[pin_data(PinnedDrop)]
+pub struct Buffer {
+    heap: &'static HeapData,
+    pages: CmaPages,
+    layout: Layout,
+    #[pin]
+    inner: Mutex<Inner>,
+}
+
+/// Converts a policy layout value to `usize` (it was checked against `u64` arithmetic).
+fn to_usize(value: u64) -> Result<usize> {
+    usize::try_from(value).map_err(|_| EINVAL)
+}
+
+impl Buffer {
+    /// Allocates, zeroes and exports a buffer of at least `len` bytes from `heap`.
+    pub fn allocate(heap: &'static HeapData, len: usize, fd_flags: u32) -> Result<DmaBuf> {
+        let stats = &heap.stats;
+        let layout = heap.region.policy.layout(len as u64).map_err(|e| {
+            let (why, err) = match e {
+                PolicyError::TooLarge => (Failure::TooLarge, E2BIG),
+                _ => (Failure::Invalid, EINVAL),
+            };
+            stats.on_failure(why);
+            err
+        })?;
+        let buffer = Self::new(heap, layout).inspect_err(|e| {
+            stats.on_failure(if *e == ENOMEM {
+                Failure::NoMemory
+            } else if *e == EINTR {
+                Failure::Interrupted
+            } else {
+                Failure::Other
+            })
+        })?;
+        stats.on_alloc(layout.payload_len);
+        let size = to_usize(layout.payload_len)?;
+        DmaBuf::export(buffer, heap.name, heap.module, size, fd_flags).inspect_err(|_| {
+            stats.on_failure(Failure::Other);
+        })
+    }
+
+    fn new(heap: &'static HeapData, layout: Layout) -> Result<Pin<KBox<Self>>> {
+        let pages = heap
+            .cma
+            .alloc(to_usize(layout.total_pages())?, layout.align_order)
+            .ok_or(ENOMEM)?;
+        pages.zero(
+            to_usize(layout.payload_page_offset())?,
+            to_usize(layout.payload_pages())?,
+        )?;
+        if layout.has_guards() {
+            let after = to_usize(layout.payload_offset + layout.payload_len)?;
+            pages.fill(0, to_usize(layout.payload_offset)?, GUARD_CANARY)?;
+            pages.fill(after, to_usize(layout.guard_after)?, GUARD_CANARY)?;
+        }
+        KBox::pin_init(
+            pin_init!(Self {
+                heap,
+                pages,
+                layout,
+                inner <- new_mutex!(Inner {
+                    attachments: KVec::new(),
+                    vmap_count: 0,
+                    kmap: None,
+                }),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn payload_first_page(&self) -> usize {
+        (self.layout.payload_offset >> PAGE_SHIFT) as usize
+    }
+
+    fn payload_pages(&self) -> usize {
+        self.layout.payload_pages() as usize
+    }
+
+    fn payload_len(&self) -> usize {
+        self.layout.payload_len as usize
+    }
+
+    /// Returns the offset of the first damaged guard word, if any.
+    fn damaged_guard(&self) -> Option<usize> {
+        if !self.layout.has_guards() {
+            return None;
+        }
+        let front = self.layout.payload_offset as usize;
+        let after = front + self.payload_len();
+        let back = self.layout.guard_after as usize;
+        let front = self.pages.find_mismatch(0, front, GUARD_CANARY);
+        let back = self.pages.find_mismatch(after, back, GUARD_CANARY);
+        front.ok().flatten().or(back.ok().flatten())
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Buffer {
+    fn drop(self: Pin<&mut Self>) {
+        let heap = self.heap;
+        let mut inner = self.inner.lock();
+        if let Some(kmap) = inner.kmap.take() {
+            pr_warn!("{:?}: buffer released while still vmapped\n", heap.name);
+            kmap.unmap();
+        }
+        drop(inner);
+        if let Some(offset) = self.damaged_guard() {
+            if heap.stats.on_guard_overrun() {
+                pr_warn!(
+                    "{:?}: guard damaged at offset {:#x} of a {:#x}-byte allocation (device overrun?)\n",
+                    heap.name,
+                    offset,
+                    self.layout.total_len
+                );
+            }
+        }
+        heap.stats.on_release(self.layout.payload_len);
+    }
+}
+
+impl DmaBufOps for Buffer {
+    type Attachment = Attachment;
+
+    fn attach(&self, dev: Device) -> Result<Arc<Attachment>> {
+        let table = SgTable::new_contiguous(
+            &self.pages,
+            self.layout.payload_offset as usize,
+            self.payload_len(),
+        )?;
+        let att = Arc::new(
+            Attachment {
+                dev,
+                table,
+                mapped: AtomicBool::new(false),
+            },
+            GFP_KERNEL,
+        )?;
+        self.inner
+            .lock()
+            .attachments
+            .push(att.clone(), GFP_KERNEL)?;
+        Ok(att)
+    }
+
+    fn detach(&self, att: Arc<Attachment>) {
+        self.inner
+            .lock()
+            .attachments
+            .retain(|a| !Arc::ptr_eq(a, &att));
+    }
+
+    fn map<'a>(&self, att: &'a Attachment, dir: Direction) -> Result<&'a SgTable> {
+        att.table
+            .map(att.dev, dir, self.heap.uncached)
+            .map_err(|_| ENOMEM)?;
+        att.mapped.store(true, Ordering::Relaxed);
+        Ok(&att.table)
+    }
+
+    fn unmap(&self, att: &Attachment, dir: Direction) {
+        att.mapped.store(false, Ordering::Relaxed);
+        att.table.unmap(att.dev, dir, self.heap.uncached);
+    }
+
+    fn begin_cpu_access(&self, dir: Direction) -> Result {
+        if self.heap.uncached {
+            return Ok(());
+        }
+        let inner = self.inner.lock();
+        if let Some(kmap) = &inner.kmap {
+            kmap.addr().invalidate(self.payload_len());
+        }
+        for att in inner.attachments.iter() {
+            if att.mapped.load(Ordering::Relaxed) {
+                att.table.sync_for_cpu(att.dev, dir);
+            }
+        }
+        Ok(())
+    }
+
+    fn end_cpu_access(&self, dir: Direction) -> Result {
+        if self.heap.uncached {
+            return Ok(());
+        }
+        let inner = self.inner.lock();
+        if let Some(kmap) = &inner.kmap {
+            kmap.addr().flush(self.payload_len());
+        }
+        for att in inner.attachments.iter() {
+            if att.mapped.load(Ordering::Relaxed) {
+                att.table.sync_for_device(att.dev, dir);
+            }
+        }
+        Ok(())
+    }
+
+    fn mmap(&self, vma: &Vma) -> Result {
+        if !vma.is_shared() {
+            return Err(EINVAL);
+        }
+        let end = vma.pgoff().checked_add(vma.pages()).ok_or(EINVAL)?;
+        if end > self.payload_pages() {
+            return Err(EINVAL);
+        }
+        if self.heap.uncached {
+            vma.set_writecombine();
+        }
+        vma.map_all(&self.pages, self.payload_first_page() + vma.pgoff())
+    }
+
+    fn vmap(&self) -> Result<VAddr> {
+        let mut inner = self.inner.lock();
+        if let Some(addr) = inner.kmap.as_ref().map(KernelMapping::addr) {
+            inner.vmap_count += 1;
+            return Ok(addr);
+        }
+        let kmap = KernelMapping::new(
+            &self.pages,
+            self.payload_first_page(),
+            self.payload_pages(),
+            self.heap.uncached,
+        )?;
+        let addr = kmap.addr();
+        inner.kmap = Some(kmap);
+        inner.vmap_count = 1;
+        Ok(addr)
+    }
+
+    fn vunmap(&self) {
+        let mut inner = self.inner.lock();
+        if inner.vmap_count == 0 {
+            return;
+        }
+        inner.vmap_count -= 1;
+        if inner.vmap_count == 0 {
+            if let Some(kmap) = inner.kmap.take() {
+                kmap.unmap();
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Contiguous Memory Allocator areas and the page ranges allocated from them.
+//!
+//! C header: [`include/linux/cma.h`](srctree/include/linux/cma.h)
+
+use crate::bindings;
+use core::ptr::NonNull;
+use kernel::prelude::*;
+
+/// The largest number of areas looked at when searching by name (`CONFIG_CMA_AREAS` is far lower).
+const MAX_AREAS: u32 = 64;
+
+/// A CMA area of the running kernel.
+///
+/// # Invariants
+///
+/// `ptr` points to a `struct cma` registered at boot; CMA areas are never freed.
+#[derive(Clone, Copy)]
+pub struct Cma {
+    ptr: NonNull<bindings::cma>,
+}
+
+// SAFETY: A `struct cma` lives for the whole uptime and `cma_alloc`/`cma_release` take its own lock,
+// so the handle may be used from any thread.
+unsafe impl Send for Cma {}
+// SAFETY: See `Send`; shared references only call thread-safe CMA functions.
+unsafe impl Sync for Cma {}
+
+impl Cma {
+    /// Returns the area at `idx` in the kernel's list of reserved areas, if there is one.
+    fn by_idx(idx: u32) -> Option<Self> {
+        // SAFETY: Any index is allowed; out-of-range indices return NULL.
+        let ptr = unsafe { bindings::dma_contiguous_get_area_by_idx(idx) };
+        // INVARIANT: A non-NULL result is a registered area.
+        NonNull::new(ptr).map(|ptr| Self { ptr })
+    }
+
+    /// Every CMA area the module can see, in the kernel's order.
+    pub fn areas() -> impl Iterator<Item = Cma> {
+        (0..MAX_AREAS).map_while(Self::by_idx)
+    }
+
+    /// Finds an area by its kernel name (`reserved` for `cma=`, else the device-tree node name).
+    pub fn find(name: &CStr) -> Option<Self> {
+        Self::areas().find(|area| area.name() == name)
+    }
+
+    /// The area's name, as in `/sys/kernel/mm/cma/`.
+    pub fn name(&self) -> &'static CStr {
+        // SAFETY: `self.ptr` is a live area (type invariant).
+        let name = unsafe { bindings::cma_get_name(self.ptr.as_ptr()) };
+        // SAFETY: `cma_get_name` returns the area's NUL-terminated name, which lives as long as the
+        // area, that is, for ever.
+        unsafe { CStr::from_char_ptr(name) }
+    }
+
+    /// Allocates `count` contiguous pages aligned to `PAGE_SIZE << align_order`, quietly.
+    pub fn alloc(&self, count: usize, align_order: u32) -> Option<CmaPages> {
+        // SAFETY: `self.ptr` is a live area; `no_warn` keeps a failure out of the log.
+        let first = unsafe { bindings::cma_alloc(self.ptr.as_ptr(), count, align_order, true) };
+        // INVARIANT: A non-NULL result is `count` pages allocated from this area.
+        NonNull::new(first).map(|first| CmaPages {
+            cma: *self,
+            first,
+            count,
+        })
+    }
+}
+
+/// Physically contiguous pages allocated from a CMA area, released when dropped.
+///
+/// # Invariants
+///
+/// `first` is the first of `count > 0` contiguous pages allocated from `cma` by `cma_alloc` and
+/// not yet released; nothing else owns them.
+pub struct CmaPages {
+    cma: Cma,
+    first: NonNull<bindings::page>,
+    count: usize,
+}
+
+// SAFETY: The pages are owned by this value alone; the page structs may be used from any thread.
+unsafe impl Send for CmaPages {}
+// SAFETY: Shared references only read the page range's description.
+unsafe impl Sync for CmaPages {}
+
+impl CmaPages {
+    /// Number of pages.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Page frame number of the first page.
+    pub fn pfn(&self) -> usize {
+        // SAFETY: `first` is a valid page (type invariant).
+        unsafe { bindings::heapgen_page_to_pfn(self.first.as_ptr()) }
+    }
+
+    /// The `struct page` of page `index` (< count), for the scatterlist and vmap wrappers.
+    pub(crate) fn page(&self, index: usize) -> *mut bindings::page {
+        debug_assert!(index < self.count);
+        // SAFETY: `pfn() + index` is inside the allocated range, so it has a valid page struct.
+        unsafe { bindings::heapgen_pfn_to_page(self.pfn() + index) }
+    }
+
+    /// Whether the range is in highmem (no permanent kernel mapping).
+    pub fn is_highmem(&self) -> bool {
+        // SAFETY: `first` is a valid page; a CMA range never straddles the highmem boundary.
+        unsafe { bindings::heapgen_page_is_highmem(self.first.as_ptr()) }
+    }
+
+    /// The kernel's linear mapping of the whole range, or `None` for highmem.
+    pub fn linear_addr(&self) -> Option<NonNull<u8>> {
+        if self.is_highmem() {
+            return None;
+        }
+        // SAFETY: `first` is a valid lowmem page, which always has a linear address.
+        NonNull::new(unsafe { bindings::heapgen_page_address(self.first.as_ptr()) }.cast())
+    }
+
+    /// Zeroes pages `start..start + count` with the kernel's `clear_pages`/`clear_highpage`, as
+    /// upstream's CMA heap does. Stops early with `EINTR` when the task gets a fatal signal.
+    pub fn zero(&self, start: usize, count: usize) -> Result {
+        let end = start.checked_add(count).ok_or(EINVAL)?;
+        if end > self.count {
+            return Err(EINVAL);
+        }
+        if let Some(base) = self.linear_addr() {
+            let npages = u32::try_from(count).map_err(|_| EINVAL)?;
+            // SAFETY: `base + start * PAGE_SIZE` is inside the owned, linearly mapped range.
+            let addr = unsafe { base.as_ptr().add(start << bindings::PAGE_SHIFT) };
+            // SAFETY: The `npages` pages at `addr` are owned by `self` and mapped.
+            unsafe { bindings::heapgen_clear_pages(addr.cast(), npages) };
+            return Ok(());
+        }
+        for index in start..end {
+            // SAFETY: `index < count`, so the page is owned by `self`.
+            unsafe { bindings::heapgen_clear_highpage(self.page(index)) };
+            // SAFETY: Reads the current task's signal state; always allowed in process context.
+            if unsafe { bindings::heapgen_fatal_signal_pending() } {
+                return Err(EINTR);
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills bytes `offset..offset + len` (8-byte aligned) with the 64-bit `pattern`.
+    pub fn fill(&self, offset: usize, len: usize, pattern: u64) -> Result {
+        self.with_words(offset, len, |_, words| {
+            words.fill(pattern);
+            None::<()>
+        })?;
+        Ok(())
+    }
+
+    /// Returns the byte offset of the first 64-bit word in `offset..offset + len` that is not
+    /// `pattern`, or `None` when every word holds it.
+    pub fn find_mismatch(&self, offset: usize, len: usize, pattern: u64) -> Result<Option<usize>> {
+        self.with_words(offset, len, |at, words| {
+            words
+                .iter()
+                .position(|word| *word != pattern)
+                .map(|i| at + i * core::mem::size_of::<u64>())
+        })
+    }
+
+    /// Runs `f(byte offset, words)` over the words of `offset..offset + len`: in one go through the
+    /// linear map, or page by page through `kmap_local_page` for highmem. Stops at the first `Some`.
+    fn with_words<R>(
+        &self,
+        offset: usize,
+        len: usize,
+        mut f: impl FnMut(usize, &mut [u64]) -> Option<R>,
+    ) -> Result<Option<R>> {
+        let page_size = 1usize << bindings::PAGE_SHIFT;
+        let total = self.count << bindings::PAGE_SHIFT;
+        let end = offset.checked_add(len).ok_or(EINVAL)?;
+        if offset % 8 != 0 || len % 8 != 0 || end > total {
+            return Err(EINVAL);
+        }
+        if len == 0 {
+            return Ok(None);
+        }
+        if let Some(base) = self.linear_addr() {
+            // SAFETY: The range is inside the owned, linearly mapped allocation and 8-byte
+            // aligned. Callers only pass guard areas, which are never mapped to userspace, into a
+            // kernel mapping or into a device's scatterlist, so nothing else accesses them.
+            let words = unsafe {
+                core::slice::from_raw_parts_mut(base.as_ptr().add(offset).cast::<u64>(), len / 8)
+            };
+            return Ok(f(offset, words));
+        }
+        let mut pos = offset;
+        while pos < end {
+            let in_page = pos % page_size;
+            let chunk = core::cmp::min(page_size - in_page, end - pos);
+            let page = self.page(pos / page_size);
+            // SAFETY: `page` belongs to the owned range.
+            let vaddr = unsafe { bindings::kmap_local_page(page) };
+            // SAFETY: `vaddr` maps the whole page and `in_page + chunk <= PAGE_SIZE`, 8-byte
+            // aligned; as above, nothing else accesses guard areas.
+            let words = unsafe {
+                core::slice::from_raw_parts_mut(
+                    vaddr.cast::<u8>().add(in_page).cast::<u64>(),
+                    chunk / 8,
+                )
+            };
+            let r = f(pos, words);
+            // SAFETY: `vaddr` came from `kmap_local_page` just above.
+            unsafe { bindings::kunmap_local(vaddr) };
+            if r.is_some() {
+                return Ok(r);
+            }
+            pos += chunk;
+        }
+        Ok(None)
+    }
+}
+
+impl Drop for CmaPages {
+    fn drop(&mut self) {
+        // SAFETY: The pages were allocated from `cma` with this count and are released only here
+        // (type invariant).
+        unsafe { bindings::cma_release(self.cma.ptr.as_ptr(), self.first.as_ptr(), self.count) };
+    }
+}

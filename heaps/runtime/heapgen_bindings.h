@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * heapgen runtime: the C declarations bindgen turns into the runtime's raw
+ * bindings (bindings.rs), for the APIs the kernel crate does not bind, and
+ * the helpers of heapgen_helpers.c for static inlines and macros.
+ */
+#ifndef HEAPGEN_BINDINGS_H
+#define HEAPGEN_BINDINGS_H
+
+#include <linux/cma.h>
+#include <linux/dma-buf.h>
+#include <linux/dma-heap.h>
+#include <linux/dma-map-ops.h>
+#include <linux/dma-mapping.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/scatterlist.h>
+
+bool heapgen_page_is_highmem(struct page *page);
+void *heapgen_page_address(struct page *page);
+unsigned long heapgen_page_to_pfn(struct page *page);
+struct page *heapgen_pfn_to_page(unsigned long pfn);
+void heapgen_clear_highpage(struct page *page);
+void heapgen_clear_pages(void *addr, unsigned int npages);
+bool heapgen_fatal_signal_pending(void);
+void *heapgen_vmap_pages(struct page **pages, unsigned int count,
+			 bool writecombine);
+void heapgen_vunmap(const void *addr);
+void heapgen_invalidate_kernel_vmap_range(void *vaddr, int size);
+void heapgen_flush_kernel_vmap_range(void *vaddr, int size);
+bool heapgen_vma_is_shared(struct vm_area_struct *vma);
+void heapgen_vma_set_writecombine(struct vm_area_struct *vma);
+unsigned long heapgen_vma_pages(struct vm_area_struct *vma);
+unsigned long heapgen_vma_pgoff(struct vm_area_struct *vma);
+int heapgen_vma_remap_pfn(struct vm_area_struct *vma, unsigned long pfn);
+void heapgen_sg_set_page(struct scatterlist *sg, struct page *page,
+			 unsigned int len, unsigned int offset);
+struct scatterlist *heapgen_sg_next(struct scatterlist *sg);
+int heapgen_dma_map_sgtable(struct device *dev, struct sg_table *sgt,
+			    enum dma_data_direction dir, bool skip_cpu_sync);
+void heapgen_dma_unmap_sgtable(struct device *dev, struct sg_table *sgt,
+			       enum dma_data_direction dir, bool skip_cpu_sync);
+void heapgen_dma_sync_sgtable_for_cpu(struct device *dev, struct sg_table *sgt,
+				      enum dma_data_direction dir);
+void heapgen_dma_sync_sgtable_for_device(struct device *dev,
+					 struct sg_table *sgt,
+					 enum dma_data_direction dir);
+void heapgen_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr);
+
+#endif /* HEAPGEN_BINDINGS_H */

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * heapgen runtime: one-line C wrappers for the static inlines and macros the
+ * Rust runtime needs and bindgen cannot reach. Nothing here holds logic; each
+ * helper wraps exactly one inline or macro so that the kernel's own routines
+ * (clear_pages, pgprot_writecombine, ...) are used.
+ */
+#include <linux/highmem.h>
+#include <linux/iosys-map.h>
+#include <linux/sched/signal.h>
+#include <linux/vmalloc.h>
+
+#include "heapgen_bindings.h"
+
+bool heapgen_page_is_highmem(struct page *page)
+{
+	return PageHighMem(page);
+}
+
+void *heapgen_page_address(struct page *page)
+{
+	return page_address(page);
+}
+
+unsigned long heapgen_page_to_pfn(struct page *page)
+{
+	return page_to_pfn(page);
+}
+
+struct page *heapgen_pfn_to_page(unsigned long pfn)
+{
+	return pfn_to_page(pfn);
+}
+
+void heapgen_clear_highpage(struct page *page)
+{
+	clear_highpage(page);
+}
+
+void heapgen_clear_pages(void *addr, unsigned int npages)
+{
+	clear_pages(addr, npages);
+}
+
+bool heapgen_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
+}
+
+void *heapgen_vmap_pages(struct page **pages, unsigned int count,
+			 bool writecombine)
+{
+	return vmap(pages, count, VM_MAP,
+		    writecombine ? pgprot_writecombine(PAGE_KERNEL) : PAGE_KERNEL);
+}
+
+void heapgen_vunmap(const void *addr)
+{
+	vunmap(addr);
+}
+
+void heapgen_invalidate_kernel_vmap_range(void *vaddr, int size)
+{
+	invalidate_kernel_vmap_range(vaddr, size);
+}
+
+void heapgen_flush_kernel_vmap_range(void *vaddr, int size)
+{
+	flush_kernel_vmap_range(vaddr, size);
+}
+
+bool heapgen_vma_is_shared(struct vm_area_struct *vma)
+{
+	return vma->vm_flags & (VM_SHARED | VM_MAYSHARE);
+}
+
+void heapgen_vma_set_writecombine(struct vm_area_struct *vma)
+{
+	vma->vm_page_prot = pgprot_writecombine(vma->vm_page_prot);
+}
+
+unsigned long heapgen_vma_pages(struct vm_area_struct *vma)
+{
+	return vma_pages(vma);
+}
+
+unsigned long heapgen_vma_pgoff(struct vm_area_struct *vma)
+{
+	return vma->vm_pgoff;
+}
+
+int heapgen_vma_remap_pfn(struct vm_area_struct *vma, unsigned long pfn)
+{
+	return remap_pfn_range(vma, vma->vm_start, pfn,
+			       vma->vm_end - vma->vm_start, vma->vm_page_prot);
+}
+
+void heapgen_sg_set_page(struct scatterlist *sg, struct page *page,
+			 unsigned int len, unsigned int offset)
+{
+	sg_set_page(sg, page, len, offset);
+}
+
+struct scatterlist *heapgen_sg_next(struct scatterlist *sg)
+{
+	return sg_next(sg);
+}
+
+int heapgen_dma_map_sgtable(struct device *dev, struct sg_table *sgt,
+			    enum dma_data_direction dir, bool skip_cpu_sync)
+{
+	return dma_map_sgtable(dev, sgt, dir,
+			       skip_cpu_sync ? DMA_ATTR_SKIP_CPU_SYNC : 0);
+}
+
+void heapgen_dma_unmap_sgtable(struct device *dev, struct sg_table *sgt,
+			       enum dma_data_direction dir, bool skip_cpu_sync)
+{
+	dma_unmap_sgtable(dev, sgt, dir,
+			  skip_cpu_sync ? DMA_ATTR_SKIP_CPU_SYNC : 0);
+}
+
+void heapgen_dma_sync_sgtable_for_cpu(struct device *dev, struct sg_table *sgt,
+				      enum dma_data_direction dir)
+{
+	dma_sync_sgtable_for_cpu(dev, sgt, dir);
+}
+
+void heapgen_dma_sync_sgtable_for_device(struct device *dev,
+					 struct sg_table *sgt,
+					 enum dma_data_direction dir)
+{
+	dma_sync_sgtable_for_device(dev, sgt, dir);
+}
+
+void heapgen_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr)
+{
+	iosys_map_set_vaddr(map, vaddr);
+}

@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The board's regions: one heap, and optionally a write-combined twin, per region.
+
+use crate::{
+    buffer::Buffer,
+    cma::Cma,
+    dma_buf::DmaBuf,
+    dma_heap::{self, Heap, HeapOps},
+    policy::Policy,
+    stats::Stats,
+};
+use kernel::prelude::*;
+
+/// One region of the generated table.
+pub struct Region {
+    /// The region's name in the board file.
+    pub name: &'static CStr,
+    /// The kernel name of the CMA area it allocates from.
+    pub cma: &'static CStr,
+    /// The cached heap's name, if the region has one.
+    pub heap: Option<&'static CStr>,
+    /// The write-combined twin's name, if the region has one.
+    pub uncached_heap: Option<&'static CStr>,
+    /// How buffers are laid out.
+    pub policy: Policy,
+}
+
+/// One registered heap: a region, its CMA area and the heap's counters.
+pub struct HeapData {
+    /// The region the heap serves.
+    pub region: &'static Region,
+    /// The heap's name.
+    pub name: &'static CStr,
+    /// The region's CMA area.
+    pub cma: Cma,
+    /// Whether CPU mappings are write-combined.
+    pub uncached: bool,
+    /// The module, which owns every exported buffer's ops.
+    pub module: &'static ThisModule,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl HeapOps for HeapData {
+    fn allocate(&'static self, len: usize, fd_flags: u32, _heap_flags: u64) -> Result<DmaBuf> {
+        Buffer::allocate(self, len, fd_flags)
+    }
+}
+
+/// Every heap of the board, registered for good.
+pub struct Registration {
+    heaps: KVec<Heap<HeapData>>,
+}
+
+impl Registration {
+    /// Registers one heap per region and variant, then pins `module`.
+    ///
+    /// Everything that can fail without side effects (finding every CMA area, allocating every
+    /// heap's state) happens first, so a board whose areas do not match the kernel registers
+    /// nothing and the module fails to load with a message that names the region and the area.
+    /// Heaps cannot be unregistered: once the first one is registered the module pins itself, and
+    /// a later registration failure (a name taken by another driver) is reported and skipped.
+    pub fn new(regions: &'static [Region], module: &'static ThisModule) -> Result<Self> {
+        let mut pending = KVec::new();
+        for region in regions {
+            let Some(cma) = Cma::find(region.cma) else {
+                pr_err!(
+                    "region {}: no CMA area named {:?}; the kernel has:\n",
+                    region.name.to_str().unwrap_or("?"),
+                    region.cma
+                );
+                for area in Cma::areas() {
+                    pr_err!("  {:?}\n", area.name());
+                }
+                return Err(ENODEV);
+            };
+            for (name, uncached) in [(region.heap, false), (region.uncached_heap, true)] {
+                let Some(name) = name else { continue };
+                let data = HeapData {
+                    region,
+                    name,
+                    cma,
+                    uncached,
+                    module,
+                    stats: Stats::default(),
+                };
+                pending.push(KBox::new(data, GFP_KERNEL)?, GFP_KERNEL)?;
+            }
+        }
+        let mut heaps = KVec::with_capacity(pending.len(), GFP_KERNEL)?;
+        for data in pending.drain_all() {
+            let name = data.name;
+            match Heap::register(name, data) {
+                Ok(heap) => {
+                    if heaps.is_empty() {
+                        dma_heap::pin_module(module);
+                    }
+                    // Cannot fail: the capacity was reserved above.
+                    let _ = heaps.push_within_capacity(heap);
+                }
+                Err(e) if heaps.is_empty() => {
+                    pr_err!("heap {:?}: registration failed: {:?}\n", name, e);
+                    return Err(e);
+                }
+                Err(e) => pr_err!(
+                    "heap {:?}: registration failed: {:?}; the other heaps stay registered\n",
+                    name,
+                    e
+                ),
+            }
+        }
+        Ok(Self { heaps })
+    }
+
+    /// The registered heaps.
+    pub fn heaps(&self) -> &[Heap<HeapData>] {
+        &self.heaps
+    }
+}

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per-heap statistics: lock-free counters updated on the allocation and release paths.
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Why an allocation failed.
+#[derive(Clone, Copy)]
+pub enum Failure {
+    /// The CMA area had no suitable free range (`ENOMEM`).
+    NoMemory,
+    /// The padded request exceeds the region's `max-alloc` (`E2BIG`).
+    TooLarge,
+    /// Zero-length or overflowing request (`EINVAL`).
+    Invalid,
+    /// The task got a fatal signal while the buffer was zeroed (`EINTR`).
+    Interrupted,
+    /// Any other error: bookkeeping allocation or export failure.
+    Other,
+}
+
+/// Counters of one heap. All sizes are payload bytes (what userspace sees).
+#[derive(Default)]
+pub struct Stats {
+    /// Buffers handed out.
+    pub allocations: AtomicU64,
+    /// Buffers released.
+    pub releases: AtomicU64,
+    /// Payload bytes currently allocated.
+    pub bytes_in_use: AtomicU64,
+    /// Highest `bytes_in_use` seen.
+    pub peak_bytes: AtomicU64,
+    /// Failures because the area was exhausted.
+    pub fail_no_memory: AtomicU64,
+    /// Failures because of `max-alloc`.
+    pub fail_too_large: AtomicU64,
+    /// Failures because of a malformed request.
+    pub fail_invalid: AtomicU64,
+    /// Failures because of a fatal signal.
+    pub fail_interrupted: AtomicU64,
+    /// Other failures.
+    pub fail_other: AtomicU64,
+    /// Buffers released with a damaged guard canary (a device wrote outside its buffer).
+    pub guard_overruns: AtomicU64,
+}
+
+impl Stats {
+    /// Records a buffer of `bytes` handed out.
+    pub fn on_alloc(&self, bytes: u64) {
+        self.allocations.fetch_add(1, Relaxed);
+        let now = self.bytes_in_use.fetch_add(bytes, Relaxed) + bytes;
+        self.peak_bytes.fetch_max(now, Relaxed);
+    }
+
+    /// Records a buffer of `bytes` released.
+    pub fn on_release(&self, bytes: u64) {
+        self.releases.fetch_add(1, Relaxed);
+        self.bytes_in_use.fetch_sub(bytes, Relaxed);
+    }
+
+    /// Records a failed allocation.
+    pub fn on_failure(&self, why: Failure) {
+        let counter = match why {
+            Failure::NoMemory => &self.fail_no_memory,
+            Failure::TooLarge => &self.fail_too_large,
+            Failure::Invalid => &self.fail_invalid,
+            Failure::Interrupted => &self.fail_interrupted,
+            Failure::Other => &self.fail_other,
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
+    /// Records a damaged guard; returns `true` the first time, so that it is reported once.
+    pub fn on_guard_overrun(&self) -> bool {
+        self.guard_overruns.fetch_add(1, Relaxed) == 0
+    }
+}
