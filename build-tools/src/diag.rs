@@ -1,0 +1,266 @@
+//! Diagnostics: every problem found in a board file, with its place, key path and rule.
+//!
+//! A diagnostic names the file, the line and column, the key path (`region[1].alignment`, regions
+//! counted from 0 in file order) and a stable rule name (`heap-name-reserved`), and shows the source
+//! line with a caret. Conflicts carry a secondary label on the other side. Rendering goes through
+//! annotate-snippets, the renderer cargo uses for TOML errors.
+
+use std::fmt;
+use std::ops::Range;
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+
+/// A labelled byte range of the board file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label {
+    /// Byte range in the source.
+    pub span: Range<usize>,
+    /// Text shown next to the caret.
+    pub text: String,
+}
+
+/// One problem in a board file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Stable rule name, e.g. `heap-name-reserved`.
+    pub rule: &'static str,
+    /// Key path, e.g. `region[1].alignment`; empty for the document itself.
+    pub path: String,
+    /// One-line description of the problem.
+    pub message: String,
+    /// Where the problem is.
+    pub primary: Label,
+    /// The other side of a conflict, if any.
+    pub secondary: Vec<Label>,
+    /// A suggestion, if any.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// A diagnostic without secondary labels or help.
+    pub fn new(
+        rule: &'static str,
+        path: impl Into<String>,
+        span: Range<usize>,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> Self {
+        Self {
+            rule,
+            path: path.into(),
+            message: message.into(),
+            primary: Label {
+                span,
+                text: label.into(),
+            },
+            secondary: Vec::new(),
+            help: None,
+        }
+    }
+
+    /// Adds a secondary label (the other side of a conflict).
+    pub fn with_secondary(mut self, span: Range<usize>, text: impl Into<String>) -> Self {
+        self.secondary.push(Label {
+            span,
+            text: text.into(),
+        });
+        self
+    }
+
+    /// Adds a help line.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// Every problem found in one board file, in source order.
+#[derive(Clone, Debug)]
+pub struct Diagnostics {
+    /// The file name as given by the user (shown in `file:line:col`).
+    pub file: String,
+    /// The file's text ("" when it could not be read).
+    pub source: String,
+    /// The problems, sorted by position then rule.
+    pub list: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    /// Collects diagnostics for `file`, sorting them by position.
+    pub fn new(file: impl Into<String>, source: impl Into<String>, mut list: Vec<Diagnostic>) -> Self {
+        list.sort_by(|a, b| {
+            (a.primary.span.start, a.primary.span.end, a.rule, &a.message).cmp(&(
+                b.primary.span.start,
+                b.primary.span.end,
+                b.rule,
+                &b.message,
+            ))
+        });
+        list.dedup();
+        Self {
+            file: file.into(),
+            source: source.into(),
+            list,
+        }
+    }
+
+    /// Whether there is no problem.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        line_col(&self.source, offset)
+    }
+
+    /// The rule names, in order (for tests).
+    pub fn rules(&self) -> Vec<&'static str> {
+        self.list.iter().map(|d| d.rule).collect()
+    }
+
+    /// Renders every diagnostic and a summary line, with or without ANSI colour.
+    pub fn render(&self, color: bool) -> String {
+        let renderer = if color {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
+        let mut out = String::new();
+        for d in &self.list {
+            let (line, col) = self.line_col(d.primary.span.start);
+            let title = if d.path.is_empty() {
+                d.message.clone()
+            } else {
+                format!("{}: {}", d.path, d.message)
+            };
+            let mut snippet = Snippet::source(self.source.as_str())
+                .path(self.file.as_str())
+                .fold(true)
+                .annotation(
+                    AnnotationKind::Primary
+                        .span(clamp(&self.source, &d.primary.span))
+                        .label(d.primary.text.as_str()),
+                );
+            for s in &d.secondary {
+                snippet = snippet.annotation(
+                    AnnotationKind::Context
+                        .span(clamp(&self.source, &s.span))
+                        .label(s.text.as_str()),
+                );
+            }
+            let mut group: Group<'_> = Level::ERROR
+                .primary_title(title)
+                .id(d.rule)
+                .element(snippet)
+                .element(Level::NOTE.message(format!(
+                    "rule `{}` at {}:{line}:{col}",
+                    d.rule, self.file
+                )));
+            if let Some(help) = &d.help {
+                group = group.element(Level::HELP.message(help.as_str()));
+            }
+            out.push_str(&renderer.render(&[group]));
+            out.push_str("\n\n");
+        }
+        let n = self.list.len();
+        let summary = format!(
+            "could not use `{}` due to {n} previous error{}",
+            self.file,
+            if n == 1 { "" } else { "s" }
+        );
+        out.push_str(&renderer.render(&[Group::with_title(Level::ERROR.primary_title(summary))]));
+        out.push('\n');
+        out
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(false))
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+fn clamp(source: &str, span: &Range<usize>) -> Range<usize> {
+    let mut start = span.start.min(source.len());
+    while !source.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = span.end.clamp(start, source.len());
+    while !source.is_char_boundary(end) {
+        end += 1;
+    }
+    start..end
+}
+
+/// 1-based line and column (in characters) of a byte offset in `source`.
+pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let offset = clamp(source, &(offset..offset)).start;
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = source[line_start..offset].chars().count() + 1;
+    (line, col)
+}
+
+/// Edit distance between two strings (for "did you mean").
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The candidate closest to `word`, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let normalized = word.replace('_', "-").to_ascii_lowercase();
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&normalized, c), *c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(1))
+        .min()
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters() {
+        let src = "a = 1\nbé = \"x\"\n";
+        assert_eq!(line_col(src, 0), (1, 1));
+        assert_eq!(line_col(src, 6), (2, 1));
+        assert_eq!(line_col(src, src.find('=').unwrap()), (1, 3));
+        let second_eq = src.rfind('=').unwrap();
+        assert_eq!(line_col(src, second_eq), (2, 4));
+    }
+
+    #[test]
+    fn suggestions_catch_typos_only() {
+        let keys = ["alignment", "granule", "max-alloc", "guard"];
+        assert_eq!(did_you_mean("alignmnet", &keys), Some("alignment"));
+        assert_eq!(did_you_mean("max_alloc", &keys), Some("max-alloc"));
+        assert_eq!(did_you_mean("colour", &keys), None);
+    }
+
+    #[test]
+    fn rendering_names_file_line_col_path_and_rule() {
+        let src = "[board]\nname = \"X\"\n";
+        let d = Diagnostic::new("board-name", "board.name", 15..18, "bad name", "here");
+        let text = Diagnostics::new("b.toml", src, vec![d]).render(false);
+        assert!(text.contains("error[board-name]: board.name: bad name"), "{text}");
+        assert!(text.contains("b.toml:2:8"), "{text}");
+        assert!(text.contains("^^^ here"), "{text}");
+        assert!(text.contains("due to 1 previous error"), "{text}");
+    }
+}

@@ -1,0 +1,198 @@
+//! heapgen: generate a Rust dma-buf heap kernel module from a board file.
+//!
+//! The pipeline is parse ([`model`]) -> validate ([`validate`], every problem collected) -> IR
+//! ([`ir`]) -> render ([`render`], templates see only the IR) -> write ([`write`], atomic). The
+//! `heapgen` binary is a thin layer over [`load`], [`generate`] and [`write_atomic`].
+//!
+//! ```no_run
+//! let board = heapgen::load("board-configs/qemu-x86_64.toml")?;
+//! let generation = heapgen::generate(&board, &heapgen::Options::default())?;
+//! heapgen::write_atomic(&generation, std::path::Path::new("out/qemu-x86_64"))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+use std::path::{Component, Path};
+
+pub mod diag;
+pub mod explain;
+pub mod ir;
+pub mod model;
+pub mod render;
+pub mod runtime;
+pub mod schema;
+pub mod size;
+pub mod validate;
+pub mod write;
+
+pub use diag::{Diagnostic, Diagnostics};
+pub use write::{check_output, write_atomic, Stale, WriteSummary};
+
+/// The heapgen version stamped into generated files.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Options of [`generate`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The version written into `@generated` headers and the manifest (default: [`VERSION`]).
+    pub version: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            version: VERSION.to_string(),
+        }
+    }
+}
+
+/// One generated file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeneratedFile {
+    /// Path relative to the output directory, `/`-separated.
+    pub path: String,
+    /// The file's bytes.
+    pub contents: Vec<u8>,
+}
+
+/// A generated module tree, sorted by path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Generation {
+    /// The files, sorted by path.
+    pub files: Vec<GeneratedFile>,
+}
+
+impl Generation {
+    /// The file at `path`, if generated.
+    pub fn get(&self, path: &str) -> Option<&GeneratedFile> {
+        self.files.iter().find(|f| f.path == path)
+    }
+}
+
+/// Why generation failed (never because of the board file: that is [`load`]'s job).
+#[derive(Debug)]
+pub enum Error {
+    /// A template failed to render: a bug in heapgen.
+    Template(minijinja::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Template(e) => write!(f, "internal error: template rendering failed: {e:#}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Template(e) => Some(e),
+        }
+    }
+}
+
+impl From<minijinja::Error> for Error {
+    fn from(e: minijinja::Error) -> Self {
+        Error::Template(e)
+    }
+}
+
+/// The name a board file goes by in generated files: its path relative to the root of the
+/// repository holding it (the nearest ancestor with `.git`), `/`-separated, so that it does not
+/// depend on the working directory or on how the path was spelled. Outside a repository it is
+/// the path as given when that is relative, else the file name.
+pub fn source_name(path: &Path) -> String {
+    let slash = |p: &Path| {
+        p.components()
+            .filter_map(|c| match c {
+                Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    if let Ok(abs) = path.canonicalize() {
+        let mut dir = abs.parent();
+        while let Some(d) = dir {
+            if d.join(".git").exists() {
+                if let Ok(rel) = abs.strip_prefix(d) {
+                    return slash(rel);
+                }
+            }
+            dir = d.parent();
+        }
+    }
+    if path.is_relative() && !path.components().any(|c| matches!(c, Component::ParentDir)) {
+        slash(path)
+    } else {
+        path.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    }
+}
+
+/// Parses and validates a board file given as text.
+///
+/// `file` is the name diagnostics show (`file:line:col`), `source` the name generated files show.
+pub fn load_str(file: &str, source: &str, bytes: &[u8]) -> Result<ir::Board, Diagnostics> {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let at = e.valid_up_to();
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            return Err(Diagnostics::new(
+                file,
+                text,
+                vec![Diagnostic::new(
+                    "encoding",
+                    "",
+                    at..at + 1,
+                    "the board file is not valid UTF-8",
+                    "invalid byte",
+                )],
+            ));
+        }
+    };
+    let (raw, mut diags) = model::parse(text);
+    let Some(raw) = raw else {
+        return Err(Diagnostics::new(file, text, diags));
+    };
+    match validate::validate(&raw, source, &render::sha256_hex(bytes)) {
+        Ok(board) if diags.is_empty() => Ok(board),
+        Ok(_) => Err(Diagnostics::new(file, text, diags)),
+        Err(more) => {
+            diags.extend(more);
+            Err(Diagnostics::new(file, text, diags))
+        }
+    }
+}
+
+/// Reads, parses and validates a board file into the IR, or returns every problem in it.
+pub fn load(path: impl AsRef<Path>) -> Result<ir::Board, Diagnostics> {
+    let path = path.as_ref();
+    let file = path.display().to_string();
+    match std::fs::read(path) {
+        Ok(bytes) => load_str(&file, &source_name(path), &bytes),
+        Err(e) => Err(Diagnostics::new(
+            file.clone(),
+            "",
+            vec![Diagnostic::new(
+                "read-failed",
+                "",
+                0..0,
+                format!("cannot read `{file}`: {e}"),
+                "",
+            )],
+        )),
+    }
+}
+
+/// Renders the module tree of a validated board. Deterministic: the same IR and options give
+/// the same bytes.
+pub fn generate(board: &ir::Board, options: &Options) -> Result<Generation, Error> {
+    let files = render::render(board, &options.version)?
+        .into_iter()
+        .map(|(path, contents)| GeneratedFile { path, contents })
+        .collect();
+    Ok(Generation { files })
+}

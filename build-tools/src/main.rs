@@ -1,0 +1,150 @@
+//! `heapgen`: the command line over the heapgen library.
+//!
+//! Exit codes: 0 success, 78 (EX_CONFIG) a bad board file, 1 an internal error or (with
+//! `generate --check`) a stale output directory, 2 a usage error.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code of a bad board file (sysexits' EX_CONFIG, as typos uses).
+const EX_CONFIG: u8 = 78;
+
+/// Generate Rust dma-buf heap kernel modules from a board file.
+#[derive(Parser, Debug)]
+#[command(name = "heapgen", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate board files; print every problem found.
+    Check {
+        /// Board files to check.
+        #[arg(required = true)]
+        boards: Vec<PathBuf>,
+    },
+    /// Generate the module tree of a board, atomically.
+    Generate {
+        /// The board file.
+        board: PathBuf,
+        /// Output directory (replaced atomically; build products in it are kept).
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Compare with the output directory instead of writing; exit 1 when stale.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print the board file's JSON Schema (draft-07).
+    Schema,
+    /// Summarize a board: its heaps and a map of its reserved memory.
+    Explain {
+        /// The board file.
+        board: PathBuf,
+    },
+}
+
+fn color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn load(path: &PathBuf) -> Result<heapgen::ir::Board, ExitCode> {
+    heapgen::load(path).map_err(|d| {
+        eprint!("{}", d.render(color()));
+        ExitCode::from(EX_CONFIG)
+    })
+}
+
+fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check { boards } => {
+            let mut code = ExitCode::SUCCESS;
+            for b in &boards {
+                match load(b) {
+                    Ok(board) => eprintln!(
+                        "{}: ok ({} heap{})",
+                        b.display(),
+                        board.heaps.len(),
+                        if board.heaps.len() == 1 { "" } else { "s" }
+                    ),
+                    Err(c) => code = c,
+                }
+            }
+            code
+        }
+        Command::Generate { board, out, check } => {
+            let board = match load(&board) {
+                Ok(b) => b,
+                Err(c) => return c,
+            };
+            let generation = match heapgen::generate(&board, &heapgen::Options::default()) {
+                Ok(g) => g,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if check {
+                match heapgen::check_output(&generation, &out) {
+                    Ok(stale) if stale.is_empty() => {
+                        eprintln!("{}: up to date", out.display());
+                        ExitCode::SUCCESS
+                    }
+                    Ok(stale) => {
+                        for s in &stale {
+                            eprintln!("{}: {s}", out.display());
+                        }
+                        eprintln!(
+                            "error: {} is stale ({} file{}); run `heapgen generate` without --check",
+                            out.display(),
+                            stale.len(),
+                            if stale.len() == 1 { "" } else { "s" }
+                        );
+                        ExitCode::FAILURE
+                    }
+                    Err(e) => {
+                        eprintln!("error: cannot read {}: {e}", out.display());
+                        ExitCode::FAILURE
+                    }
+                }
+            } else {
+                match heapgen::write_atomic(&generation, &out) {
+                    Ok(s) => {
+                        eprintln!(
+                            "{}: {} files ({} written, {} unchanged, {} removed)",
+                            out.display(),
+                            generation.files.len(),
+                            s.written.len(),
+                            s.unchanged.len(),
+                            s.removed.len()
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: cannot write {}: {e}", out.display());
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+        }
+        Command::Schema => {
+            print!("{}", heapgen::schema::schema_json());
+            ExitCode::SUCCESS
+        }
+        Command::Explain { board } => match load(&board) {
+            Ok(b) => {
+                print!("{}", heapgen::explain::explain(&b));
+                ExitCode::SUCCESS
+            }
+            Err(c) => c,
+        },
+    }
+}
+
+fn main() -> ExitCode {
+    run(Cli::parse())
+}

@@ -1,0 +1,694 @@
+//! The raw board file model (board file v1), with the source span of every value.
+//!
+//! Parsing walks the spanned TOML tree of `toml::de::DeTable` by hand instead of deriving
+//! `Deserialize`: serde stops at the first error, and a board integrator wants every problem of a
+//! file in one run. Unknown keys become `unknown-key` diagnostics with a "did you mean", keys whose
+//! runtime behaviour does not exist yet become `not-supported-yet`, wrong types become
+//! `type-mismatch`. Nothing is validated here beyond shape; see `validate.rs`.
+
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+
+use crate::diag::{did_you_mean, Diagnostic};
+use crate::size::{parse_integer_literal, parse_size};
+
+/// A value and the byte range it was written at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sp<T> {
+    /// The value.
+    pub value: T,
+    /// Its byte range in the board file.
+    pub span: Range<usize>,
+}
+
+impl<T> Sp<T> {
+    fn new(value: T, span: Range<usize>) -> Self {
+        Self { value, span }
+    }
+}
+
+/// Keys of the document root.
+pub const ROOT_KEYS: &[&str] = &["schema-version", "board", "defaults", "region"];
+/// Keys of `[board]`.
+pub const BOARD_KEYS: &[&str] = &["name", "arch", "description"];
+/// Keys of `[defaults]`.
+pub const DEFAULTS_KEYS: &[&str] = &["alignment", "granule", "guard", "max-alloc", "access"];
+/// Keys of `[[region]]`.
+pub const REGION_KEYS: &[&str] = &[
+    "name",
+    "cma",
+    "heap",
+    "reserve",
+    "alignment",
+    "granule",
+    "guard",
+    "max-alloc",
+    "variants",
+    "access",
+];
+/// Keys of a size-order `alignment` table.
+pub const ALIGNMENT_KEYS: &[&str] = &["size-order", "max"];
+/// Keys of `guard`.
+pub const GUARD_KEYS: &[&str] = &["before", "after"];
+/// Keys of `access`.
+pub const ACCESS_KEYS: &[&str] = &["mode", "owner", "group"];
+/// Keys of `reserve`.
+pub const RESERVE_KEYS: &[&str] = &["base", "size", "alignment", "alloc-ranges", "default"];
+
+/// Region keys from the design whose runtime behaviour does not exist yet, and why.
+pub const NOT_SUPPORTED_REGION_KEYS: &[(&str, &str)] = &[
+    (
+        "strategy",
+        "allocation strategies (pools of pre-zeroed buffers) are not implemented yet; every region allocates directly from CMA",
+    ),
+    (
+        "fallback",
+        "fallback between regions is not implemented yet; an exhausted region fails with -ENOMEM",
+    ),
+    (
+        "hooks",
+        "vendor strategy hooks (buffer protection and the like) are not implemented yet",
+    ),
+    (
+        "accounting",
+        "per-region accounting limits are not implemented yet",
+    ),
+];
+
+/// The whole board file.
+#[derive(Clone, Debug, Default)]
+pub struct RawBoard {
+    /// `schema-version`.
+    pub schema_version: Option<Sp<i64>>,
+    /// `[board]`, with the span of its header.
+    pub board: Option<Sp<RawBoardSection>>,
+    /// `[defaults]`.
+    pub defaults: RawDefaults,
+    /// `[[region]]` tables in file order, each with the span of its header.
+    pub regions: Vec<Sp<RawRegion>>,
+}
+
+/// `[board]`.
+#[derive(Clone, Debug, Default)]
+pub struct RawBoardSection {
+    /// `name`.
+    pub name: Option<Sp<String>>,
+    /// `arch`.
+    pub arch: Option<Sp<String>>,
+    /// `description`.
+    pub description: Option<Sp<String>>,
+}
+
+/// How a region's buffers are aligned, as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RawAlignment {
+    /// A size string: every buffer is aligned to it.
+    Fixed(u64),
+    /// `{ size-order = true, max = "1M" }`: order of the buffer size, capped at `max`.
+    SizeOrder {
+        /// The cap, when given.
+        max: Option<Sp<u64>>,
+    },
+}
+
+/// `guard`.
+#[derive(Clone, Debug, Default)]
+pub struct RawGuard {
+    /// `before`.
+    pub before: Option<Sp<u64>>,
+    /// `after`.
+    pub after: Option<Sp<u64>>,
+}
+
+/// `access`.
+#[derive(Clone, Debug, Default)]
+pub struct RawAccess {
+    /// `mode`, as a number (the span points at what was written).
+    pub mode: Option<Sp<u32>>,
+    /// `owner`.
+    pub owner: Option<Sp<String>>,
+    /// `group`.
+    pub group: Option<Sp<String>>,
+}
+
+/// `[defaults]`.
+#[derive(Clone, Debug, Default)]
+pub struct RawDefaults {
+    /// `alignment`.
+    pub alignment: Option<Sp<RawAlignment>>,
+    /// `granule`.
+    pub granule: Option<Sp<u64>>,
+    /// `guard`.
+    pub guard: Option<Sp<RawGuard>>,
+    /// `max-alloc`.
+    pub max_alloc: Option<Sp<u64>>,
+    /// `access`.
+    pub access: Option<Sp<RawAccess>>,
+}
+
+/// `reserve`.
+#[derive(Clone, Debug, Default)]
+pub struct RawReserve {
+    /// `base`.
+    pub base: Option<Sp<u64>>,
+    /// `size`.
+    pub size: Option<Sp<u64>>,
+    /// `alignment`.
+    pub alignment: Option<Sp<u64>>,
+    /// `alloc-ranges`: `[base, size]` pairs.
+    pub alloc_ranges: Option<Sp<Vec<Sp<(Sp<u64>, Sp<u64>)>>>>,
+    /// `default`.
+    pub default: Option<Sp<bool>>,
+}
+
+/// `[[region]]`.
+#[derive(Clone, Debug, Default)]
+pub struct RawRegion {
+    /// `name`.
+    pub name: Option<Sp<String>>,
+    /// `cma`.
+    pub cma: Option<Sp<String>>,
+    /// `heap`.
+    pub heap: Option<Sp<String>>,
+    /// `reserve`.
+    pub reserve: Option<Sp<RawReserve>>,
+    /// `alignment`.
+    pub alignment: Option<Sp<RawAlignment>>,
+    /// `granule`.
+    pub granule: Option<Sp<u64>>,
+    /// `guard`.
+    pub guard: Option<Sp<RawGuard>>,
+    /// `max-alloc`.
+    pub max_alloc: Option<Sp<u64>>,
+    /// `variants`.
+    pub variants: Option<Sp<Vec<Sp<String>>>>,
+    /// `access`.
+    pub access: Option<Sp<RawAccess>>,
+}
+
+type Entry<'a, 'i> = (
+    &'a toml::Spanned<std::borrow::Cow<'i, str>>,
+    &'a toml::Spanned<DeValue<'i>>,
+);
+
+fn type_name(v: &DeValue<'_>) -> &'static str {
+    match v {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a datetime",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+struct Walker {
+    diags: Vec<Diagnostic>,
+}
+
+impl Walker {
+    fn mismatch(&mut self, path: &str, value: &toml::Spanned<DeValue<'_>>, expected: &str) {
+        self.diags.push(Diagnostic::new(
+            "type-mismatch",
+            path,
+            value.span(),
+            format!("expected {expected}, found {}", type_name(value.get_ref())),
+            format!("expected {expected}"),
+        ));
+    }
+
+    /// Reports unknown and not-supported keys of `table`, returns its entries in source order.
+    fn entries<'a, 'i>(
+        &mut self,
+        path: &str,
+        table: &'a DeTable<'i>,
+        known: &[&str],
+        unsupported: &[(&str, &str)],
+    ) -> Vec<Entry<'a, 'i>> {
+        let mut entries: Vec<Entry<'a, 'i>> = table.iter().collect();
+        entries.sort_by_key(|(k, _)| k.span().start);
+        for (k, _) in &entries {
+            let key: &str = k.get_ref();
+            let key_path = join(path, key);
+            if known.contains(&key) {
+                continue;
+            }
+            if let Some((_, why)) = unsupported.iter().find(|(u, _)| *u == key) {
+                self.diags.push(
+                    Diagnostic::new(
+                        "not-supported-yet",
+                        key_path,
+                        k.span(),
+                        format!("`{key}` is not supported yet"),
+                        "not supported by this heapgen",
+                    )
+                    .with_help(format!("{why}; remove the key")),
+                );
+                continue;
+            }
+            let mut d = Diagnostic::new(
+                "unknown-key",
+                key_path,
+                k.span(),
+                format!("unknown key `{key}`"),
+                "unknown key",
+            );
+            d = match did_you_mean(key, known) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help(format!("expected one of {}", quote_list(known))),
+            };
+            self.diags.push(d);
+        }
+        entries
+            .into_iter()
+            .filter(|(k, _)| known.contains(&k.get_ref().as_ref()))
+            .collect()
+    }
+
+    fn string(&mut self, path: &str, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<String>> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(Sp::new(s.to_string(), v.span())),
+            _ => {
+                self.mismatch(path, v, "a string");
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, path: &str, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<bool>> {
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(Sp::new(*b, v.span())),
+            _ => {
+                self.mismatch(path, v, "a boolean");
+                None
+            }
+        }
+    }
+
+    fn size(&mut self, path: &str, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<u64>> {
+        let parsed = match v.get_ref() {
+            DeValue::String(s) => parse_size(s),
+            DeValue::Integer(i) => parse_integer_literal(i.as_str(), i.radix()),
+            _ => {
+                self.mismatch(path, v, "a size (\"64M\", \"0x1000\" or an integer)");
+                return None;
+            }
+        };
+        match parsed {
+            Ok(n) => Some(Sp::new(n, v.span())),
+            Err(e) => {
+                self.diags.push(
+                    Diagnostic::new(
+                        "size-syntax",
+                        path,
+                        v.span(),
+                        format!("invalid size: {e}"),
+                        "not a size",
+                    )
+                    .with_help("sizes are integers, hex (\"0x1000\") or have a binary unit (\"4K\", \"64M\", \"1G\")"),
+                );
+                None
+            }
+        }
+    }
+
+    fn table<'a, 'i>(
+        &mut self,
+        path: &str,
+        v: &'a toml::Spanned<DeValue<'i>>,
+    ) -> Option<&'a DeTable<'i>> {
+        match v.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => {
+                self.mismatch(path, v, "a table");
+                None
+            }
+        }
+    }
+
+    fn board(&mut self, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<RawBoardSection>> {
+        let t = self.table("board", v)?;
+        let mut b = RawBoardSection::default();
+        for (k, v) in self.entries("board", t, BOARD_KEYS, &[]) {
+            let p = join("board", k.get_ref());
+            match k.get_ref().as_ref() {
+                "name" => b.name = self.string(&p, v),
+                "arch" => b.arch = self.string(&p, v),
+                "description" => b.description = self.string(&p, v),
+                _ => unreachable!("filtered by entries()"),
+            }
+        }
+        Some(Sp::new(b, v.span()))
+    }
+
+    fn alignment(&mut self, path: &str, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<RawAlignment>> {
+        match v.get_ref() {
+            DeValue::Table(t) => {
+                let mut size_order = None;
+                let mut max = None;
+                for (k, v) in self.entries(path, t, ALIGNMENT_KEYS, &[]) {
+                    let p = join(path, k.get_ref());
+                    match k.get_ref().as_ref() {
+                        "size-order" => size_order = self.boolean(&p, v),
+                        "max" => max = self.size(&p, v),
+                        _ => unreachable!("filtered by entries()"),
+                    }
+                }
+                match size_order {
+                    Some(Sp { value: true, .. }) => {
+                        Some(Sp::new(RawAlignment::SizeOrder { max }, v.span()))
+                    }
+                    Some(Sp { value: false, span }) => {
+                        self.diags.push(
+                            Diagnostic::new(
+                                "alignment-kind",
+                                join(path, "size-order"),
+                                span,
+                                "`size-order = false` does not choose an alignment",
+                                "must be true",
+                            )
+                            .with_help("write a fixed alignment as a size instead, e.g. `alignment = \"64K\"`"),
+                        );
+                        None
+                    }
+                    None => {
+                        self.diags.push(
+                            Diagnostic::new(
+                                "alignment-kind",
+                                path,
+                                v.span(),
+                                "an alignment table needs `size-order = true`",
+                                "missing `size-order = true`",
+                            )
+                            .with_help("write a fixed alignment as a size instead, e.g. `alignment = \"64K\"`"),
+                        );
+                        None
+                    }
+                }
+            }
+            _ => self
+                .size(path, v)
+                .map(|s| Sp::new(RawAlignment::Fixed(s.value), s.span)),
+        }
+    }
+
+    fn guard(&mut self, path: &str, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<RawGuard>> {
+        let t = self.table(path, v)?;
+        let mut g = RawGuard::default();
+        for (k, val) in self.entries(path, t, GUARD_KEYS, &[]) {
+            let p = join(path, k.get_ref());
+            match k.get_ref().as_ref() {
+                "before" => g.before = self.size(&p, val),
+                "after" => g.after = self.size(&p, val),
+                _ => unreachable!("filtered by entries()"),
+            }
+        }
+        Some(Sp::new(g, v.span()))
+    }
+
+    fn mode(&mut self, path: &str, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<u32>> {
+        let help = "write the mode in octal, as a string (\"0660\") or a TOML octal integer (0o660)";
+        let parsed = match v.get_ref() {
+            DeValue::String(s) => {
+                let digits = s.strip_prefix("0o").unwrap_or(s);
+                if digits.is_empty() || digits.len() > 5 || !digits.chars().all(|c| ('0'..='7').contains(&c)) {
+                    Err(format!("`{s}` is not an octal mode"))
+                } else {
+                    u32::from_str_radix(digits, 8).map_err(|e| e.to_string())
+                }
+            }
+            DeValue::Integer(i) if i.radix() == 8 => {
+                u32::from_str_radix(i.as_str().trim_start_matches("0o").replace('_', "").as_str(), 8)
+                    .map_err(|e| e.to_string())
+            }
+            DeValue::Integer(i) => Err(format!(
+                "`{}` is not octal (a decimal integer here is almost always a mistake)",
+                i.as_str()
+            )),
+            _ => {
+                self.mismatch(path, v, "an octal mode string");
+                return None;
+            }
+        };
+        match parsed {
+            Ok(m) if m <= 0o7777 => Some(Sp::new(m, v.span())),
+            Ok(m) => {
+                self.diags.push(
+                    Diagnostic::new("access-mode", path, v.span(), format!("mode {m:o} is larger than 07777"), "not a file mode")
+                        .with_help(help),
+                );
+                None
+            }
+            Err(e) => {
+                self.diags.push(
+                    Diagnostic::new("access-mode", path, v.span(), e, "not an octal mode").with_help(help),
+                );
+                None
+            }
+        }
+    }
+
+    fn access(&mut self, path: &str, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<RawAccess>> {
+        let t = self.table(path, v)?;
+        let mut a = RawAccess::default();
+        for (k, val) in self.entries(path, t, ACCESS_KEYS, &[]) {
+            let p = join(path, k.get_ref());
+            match k.get_ref().as_ref() {
+                "mode" => a.mode = self.mode(&p, val),
+                "owner" => a.owner = self.string(&p, val),
+                "group" => a.group = self.string(&p, val),
+                _ => unreachable!("filtered by entries()"),
+            }
+        }
+        Some(Sp::new(a, v.span()))
+    }
+
+    fn defaults(&mut self, v: &toml::Spanned<DeValue<'_>>) -> RawDefaults {
+        let mut d = RawDefaults::default();
+        let Some(t) = self.table("defaults", v) else {
+            return d;
+        };
+        for (k, val) in self.entries("defaults", t, DEFAULTS_KEYS, NOT_SUPPORTED_REGION_KEYS) {
+            let p = join("defaults", k.get_ref());
+            match k.get_ref().as_ref() {
+                "alignment" => d.alignment = self.alignment(&p, val),
+                "granule" => d.granule = self.size(&p, val),
+                "guard" => d.guard = self.guard(&p, val),
+                "max-alloc" => d.max_alloc = self.size(&p, val),
+                "access" => d.access = self.access(&p, val),
+                _ => unreachable!("filtered by entries()"),
+            }
+        }
+        d
+    }
+
+    fn alloc_ranges(
+        &mut self,
+        path: &str,
+        v: &toml::Spanned<DeValue<'_>>,
+    ) -> Option<Sp<Vec<Sp<(Sp<u64>, Sp<u64>)>>>> {
+        let DeValue::Array(items) = v.get_ref() else {
+            self.mismatch(path, v, "an array of [base, size] pairs");
+            return None;
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let p = format!("{path}[{i}]");
+            match item.get_ref() {
+                DeValue::Array(pair) if pair.len() == 2 => {
+                    let base = self.size(&format!("{p}[0]"), &pair[0]);
+                    let size = self.size(&format!("{p}[1]"), &pair[1]);
+                    if let (Some(base), Some(size)) = (base, size) {
+                        out.push(Sp::new((base, size), item.span()));
+                    }
+                }
+                _ => self.mismatch(&p, item, "a [base, size] pair"),
+            }
+        }
+        Some(Sp::new(out, v.span()))
+    }
+
+    fn reserve(&mut self, path: &str, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<RawReserve>> {
+        let t = self.table(path, v)?;
+        let mut r = RawReserve::default();
+        for (k, val) in self.entries(path, t, RESERVE_KEYS, &[]) {
+            let p = join(path, k.get_ref());
+            match k.get_ref().as_ref() {
+                "base" => r.base = self.size(&p, val),
+                "size" => r.size = self.size(&p, val),
+                "alignment" => r.alignment = self.size(&p, val),
+                "alloc-ranges" => r.alloc_ranges = self.alloc_ranges(&p, val),
+                "default" => r.default = self.boolean(&p, val),
+                _ => unreachable!("filtered by entries()"),
+            }
+        }
+        Some(Sp::new(r, v.span()))
+    }
+
+    fn variants(&mut self, path: &str, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<Vec<Sp<String>>>> {
+        let DeValue::Array(items) = v.get_ref() else {
+            self.mismatch(path, v, "an array of strings");
+            return None;
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if let Some(s) = self.string(&format!("{path}[{i}]"), item) {
+                out.push(s);
+            }
+        }
+        Some(Sp::new(out, v.span()))
+    }
+
+    fn region(&mut self, index: usize, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<RawRegion>> {
+        let path = format!("region[{index}]");
+        let t = self.table(&path, v)?;
+        let mut r = RawRegion::default();
+        for (k, val) in self.entries(&path, t, REGION_KEYS, NOT_SUPPORTED_REGION_KEYS) {
+            let p = join(&path, k.get_ref());
+            match k.get_ref().as_ref() {
+                "name" => r.name = self.string(&p, val),
+                "cma" => r.cma = self.string(&p, val),
+                "heap" => r.heap = self.string(&p, val),
+                "reserve" => r.reserve = self.reserve(&p, val),
+                "alignment" => r.alignment = self.alignment(&p, val),
+                "granule" => r.granule = self.size(&p, val),
+                "guard" => r.guard = self.guard(&p, val),
+                "max-alloc" => r.max_alloc = self.size(&p, val),
+                "variants" => r.variants = self.variants(&p, val),
+                "access" => r.access = self.access(&p, val),
+                _ => unreachable!("filtered by entries()"),
+            }
+        }
+        Some(Sp::new(r, v.span()))
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn quote_list(keys: &[&str]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Parses a board file's text. Returns the raw model (as far as it could be read) and every
+/// syntax and shape problem found. When the TOML itself does not parse, the model is `None`.
+pub fn parse(text: &str) -> (Option<RawBoard>, Vec<Diagnostic>) {
+    let (doc, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        let diags = errors
+            .iter()
+            .map(|e| {
+                let span = e.span().unwrap_or(0..0);
+                let msg = e.message().trim().to_string();
+                let first = msg.lines().next().unwrap_or("invalid TOML").to_string();
+                Diagnostic::new("toml-syntax", "", span, first, "invalid TOML")
+            })
+            .collect();
+        return (None, diags);
+    }
+    let mut w = Walker { diags: Vec::new() };
+    let mut raw = RawBoard::default();
+    for (k, v) in w.entries("", doc.get_ref(), ROOT_KEYS, &[]) {
+        match k.get_ref().as_ref() {
+            "schema-version" => match v.get_ref() {
+                DeValue::Integer(i) => {
+                    let n = i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).unwrap_or(-1);
+                    raw.schema_version = Some(Sp::new(n, v.span()));
+                }
+                _ => w.mismatch("schema-version", v, "the integer 1"),
+            },
+            "board" => raw.board = w.board(v),
+            "defaults" => raw.defaults = w.defaults(v),
+            "region" => match v.get_ref() {
+                DeValue::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        if let Some(r) = w.region(i, item) {
+                            raw.regions.push(r);
+                        }
+                    }
+                }
+                _ => w.mismatch("region", v, "an array of tables (`[[region]]`)"),
+            },
+            _ => unreachable!("filtered by entries()"),
+        }
+    }
+    (Some(raw), w.diags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(text: &str) -> Vec<&'static str> {
+        parse(text).1.iter().map(|d| d.rule).collect()
+    }
+
+    #[test]
+    fn toml_syntax_errors_are_reported() {
+        assert_eq!(rules("schema-version = = 1\n"), ["toml-syntax"]);
+    }
+
+    #[test]
+    fn unknown_keys_suggest_the_closest_key() {
+        let (_, d) = parse("[board]\nnmae = \"x\"\n");
+        assert_eq!(d[0].rule, "unknown-key");
+        assert_eq!(d[0].path, "board.nmae");
+        assert_eq!(d[0].help.as_deref(), Some("did you mean `name`?"));
+    }
+
+    #[test]
+    fn design_keys_without_behaviour_are_not_supported_yet() {
+        let text = "[[region]]\nstrategy = \"pool\"\nfallback = []\nhooks = \"x.rs\"\naccounting = true\n";
+        assert_eq!(
+            rules(text),
+            ["not-supported-yet", "not-supported-yet", "not-supported-yet", "not-supported-yet"]
+        );
+    }
+
+    #[test]
+    fn wrong_types_are_type_mismatches() {
+        assert_eq!(rules("[board]\nname = 3\n"), ["type-mismatch"]);
+        assert_eq!(rules("region = 1\n"), ["type-mismatch"]);
+    }
+
+    #[test]
+    fn sizes_parse_from_strings_and_integers() {
+        let (raw, d) = parse("[[region]]\ngranule = \"64K\"\nmax-alloc = 0x100000\n");
+        assert!(d.is_empty(), "{d:?}");
+        let r = &raw.unwrap().regions[0].value;
+        assert_eq!(r.granule.as_ref().unwrap().value, 64 << 10);
+        assert_eq!(r.max_alloc.as_ref().unwrap().value, 1 << 20);
+        assert_eq!(rules("[[region]]\ngranule = \"64Q\"\n"), ["size-syntax"]);
+    }
+
+    #[test]
+    fn size_order_alignment_needs_true() {
+        let (raw, d) = parse("[[region]]\nalignment = { size-order = true, max = \"1M\" }\n");
+        assert!(d.is_empty());
+        assert!(matches!(
+            raw.unwrap().regions[0].value.alignment.as_ref().unwrap().value,
+            RawAlignment::SizeOrder { max: Some(Sp { value: 0x10_0000, .. }) }
+        ));
+        assert_eq!(rules("[[region]]\nalignment = { size-order = false }\n"), ["alignment-kind"]);
+        assert_eq!(rules("[[region]]\nalignment = { max = \"1M\" }\n"), ["alignment-kind"]);
+    }
+
+    #[test]
+    fn modes_are_octal() {
+        let (raw, d) = parse("[defaults]\naccess = { mode = 0o640 }\n");
+        assert!(d.is_empty());
+        assert_eq!(raw.unwrap().defaults.access.unwrap().value.mode.unwrap().value, 0o640);
+        assert_eq!(rules("[defaults]\naccess = { mode = 660 }\n"), ["access-mode"]);
+        assert_eq!(rules("[defaults]\naccess = { mode = \"0968\" }\n"), ["access-mode"]);
+    }
+}

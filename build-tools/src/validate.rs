@@ -1,0 +1,1114 @@
+//! Validation: the raw model to the IR, collecting every problem instead of stopping at the first.
+//!
+//! Every rule has a stable name (the `rule` of its diagnostics) and a unit test below. Policy
+//! arithmetic (granule, guards, alignment order, `max-alloc`, overflow of the largest request) is
+//! not written here: each region's `heapgen_policy::Policy` is built and `Policy::check` decides,
+//! the same code the kernel runtime allocates with.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use heapgen_policy::{Alignment, Policy, PolicyError, PAGE_SIZE};
+
+use crate::diag::{did_you_mean, Diagnostic};
+use crate::ir;
+use crate::model::{RawAccess, RawAlignment, RawBoard, RawGuard, Sp};
+use crate::size::{format_addr, format_size};
+
+/// Heap names the kernel or upstream heaps already use.
+pub const RESERVED_HEAP_NAMES: &[&str] = &[
+    "system",
+    "system-uncached",
+    "system-secure",
+    "system_cc_shared",
+    "default_cma_region",
+    "reserved",
+    "linux,cma",
+    "default-pool",
+];
+
+/// The most heaps (device nodes, uncached twins included) one board may create.
+pub const MAX_HEAPS: usize = 128;
+
+/// The longest heap name, in bytes.
+pub const MAX_HEAP_NAME: usize = 64;
+
+/// The longest board name: the module name `<board>_heaps` must fit the kernel's 55 bytes.
+pub const MAX_BOARD_NAME: usize = 48;
+
+/// The longest region name.
+pub const MAX_REGION_NAME: usize = 32;
+
+/// `max-alloc` of a region whose size is unknown (the `cma=` area) when nothing is set.
+pub const DEFAULT_MAX_ALLOC: u64 = 256 << 20;
+
+/// Alignment used when neither the region nor `[defaults]` sets one.
+pub const DEFAULT_ALIGNMENT: u64 = PAGE_SIZE;
+
+/// The cap of a size-order alignment without `max` (upstream's `CONFIG_CMA_ALIGNMENT` of 8).
+pub const DEFAULT_SIZE_ORDER_MAX: u64 = 1 << 20;
+
+/// Device node mode when neither the region nor `[defaults]` sets one.
+pub const DEFAULT_MODE: u32 = 0o600;
+
+/// The variant names a region may ask for.
+pub const VARIANTS: &[&str] = &["cached", "uncached"];
+
+/// The name of the area the `cma=` command line creates.
+pub const CMDLINE_CMA_AREA: &str = "reserved";
+
+/// CMA's placement requirement for `reserve` regions on `arch`: one pageblock.
+///
+/// arm64 with 4 KiB pages has 2 MiB pageblocks on kernels with huge pages and 4 MiB ones (the
+/// maximum buddy order) without; heapgen asks for the larger so that a board file is valid for both.
+/// x86_64 has 2 MiB pageblocks.
+pub const fn cma_granularity(arch: ir::Arch) -> u64 {
+    match arch {
+        ir::Arch::Arm64 => 4 << 20,
+        ir::Arch::X86_64 => 2 << 20,
+    }
+}
+
+/// A value with the place it came from: the region, `[defaults]`, or heapgen's built-in default.
+#[derive(Clone, Debug)]
+struct Origin<T> {
+    value: T,
+    span: Range<usize>,
+    path: String,
+}
+
+fn pick<T: Clone>(
+    region: Option<&Sp<T>>,
+    region_path: &str,
+    defaults: Option<&Sp<T>>,
+    defaults_path: &str,
+    builtin: T,
+    header: &Range<usize>,
+) -> Origin<T> {
+    if let Some(v) = region {
+        Origin {
+            value: v.value.clone(),
+            span: v.span.clone(),
+            path: region_path.to_string(),
+        }
+    } else if let Some(v) = defaults {
+        Origin {
+            value: v.value.clone(),
+            span: v.span.clone(),
+            path: defaults_path.to_string(),
+        }
+    } else {
+        Origin {
+            value: builtin,
+            span: header.clone(),
+            path: region_path.to_string(),
+        }
+    }
+}
+
+fn is_board_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_lowercase())
+        && !s.ends_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn is_heap_char(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || "@._,-".contains(c)
+}
+
+fn is_dt_node_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || ",._+-".contains(c)
+}
+
+fn is_user_name(s: &str) -> bool {
+    s.len() <= 32
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// The identifier form of a name: every character outside `[A-Za-z0-9_]` becomes `_`.
+pub fn ident(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+struct Validator {
+    diags: Vec<Diagnostic>,
+}
+
+impl Validator {
+    fn err(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    /// Checks a `[a-z0-9-]` name; returns whether it is valid.
+    fn name(&mut self, rule: &'static str, path: &str, what: &str, v: &Sp<String>, max: usize) -> bool {
+        let ok = is_board_name(&v.value) && v.value.len() <= max;
+        if !ok {
+            self.err(
+                Diagnostic::new(
+                    rule,
+                    path,
+                    v.span.clone(),
+                    format!("invalid {what} `{}`", v.value),
+                    format!("must match [a-z][a-z0-9-]*, at most {max} characters"),
+                )
+                .with_help(format!(
+                    "{what}s use lower-case letters, digits and `-`, start with a letter and do not end with `-`"
+                )),
+            );
+        }
+        ok
+    }
+
+    fn access(&mut self, path: &str, a: &Sp<RawAccess>) {
+        if let Some(mode) = &a.value.mode {
+            if mode.value & 0o7000 != 0 {
+                self.err(Diagnostic::new(
+                    "access-mode",
+                    format!("{path}.mode"),
+                    mode.span.clone(),
+                    format!("mode {:04o} sets setuid, setgid or sticky bits", mode.value),
+                    "only permission bits (0..0777) are allowed",
+                ));
+            } else if mode.value & 0o002 != 0 {
+                self.err(
+                    Diagnostic::new(
+                        "access-world-writable",
+                        format!("{path}.mode"),
+                        mode.span.clone(),
+                        format!("mode {:04o} makes the heap world-writable", mode.value),
+                        "world-writable",
+                    )
+                    .with_help("any process could allocate the whole region; grant access through a group, e.g. \"0660\""),
+                );
+            }
+        }
+        for (key, rule, v) in [
+            ("owner", "access-owner", &a.value.owner),
+            ("group", "access-group", &a.value.group),
+        ] {
+            if let Some(v) = v {
+                if !is_user_name(&v.value) {
+                    self.err(Diagnostic::new(
+                        rule,
+                        format!("{path}.{key}"),
+                        v.span.clone(),
+                        format!("invalid {key} `{}`", v.value),
+                        "must be a user or group name: [a-z_][a-z0-9_-]*, at most 32 characters",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The alignment order of a size, or a diagnostic when it is not a power of two >= 4 KiB.
+    fn align_order(&mut self, bytes: u64, span: &Range<usize>, path: &str) -> Option<u32> {
+        if bytes >= PAGE_SIZE && bytes.is_power_of_two() {
+            Some(bytes.trailing_zeros() - PAGE_SIZE.trailing_zeros())
+        } else {
+            self.err(Diagnostic::new(
+                "alignment-power-of-two",
+                path,
+                span.clone(),
+                format!("alignment {} is not a power of two of at least 4K", format_size(bytes)),
+                "not a power of two >= 4K",
+            ));
+            None
+        }
+    }
+}
+
+/// Validates a raw board and builds the IR, or returns every problem found.
+pub fn validate(
+    raw: &RawBoard,
+    source: &str,
+    source_sha256: &str,
+) -> Result<ir::Board, Vec<Diagnostic>> {
+    let mut v = Validator { diags: Vec::new() };
+    let top = 0..0;
+
+    // Schema version.
+    match &raw.schema_version {
+        None => v.err(
+            Diagnostic::new(
+                "schema-version",
+                "schema-version",
+                top.clone(),
+                "missing `schema-version`",
+                "expected `schema-version = 1` first",
+            )
+            .with_help("start the file with `schema-version = 1`"),
+        ),
+        Some(sv) if sv.value != 1 => v.err(Diagnostic::new(
+            "schema-version",
+            "schema-version",
+            sv.span.clone(),
+            format!("unsupported schema version {}", sv.value),
+            "this heapgen reads board files of schema version 1",
+        )),
+        Some(_) => {}
+    }
+
+    // [board].
+    let mut board_name = None;
+    let mut arch = None;
+    let mut description = String::new();
+    let board_span = raw.board.as_ref().map_or(top.clone(), |b| b.span.clone());
+    match &raw.board {
+        None => v.err(Diagnostic::new(
+            "missing-key",
+            "board",
+            top.clone(),
+            "missing the `[board]` table",
+            "expected `[board]` with `name` and `arch`",
+        )),
+        Some(b) => {
+            match &b.value.name {
+                None => v.err(Diagnostic::new(
+                    "missing-key",
+                    "board.name",
+                    b.span.clone(),
+                    "missing `name`",
+                    "this table needs `name = \"...\"`",
+                )),
+                Some(n) => {
+                    if v.name("board-name", "board.name", "board name", n, MAX_BOARD_NAME) {
+                        board_name = Some(n.value.clone());
+                    }
+                }
+            }
+            match &b.value.arch {
+                None => v.err(Diagnostic::new(
+                    "missing-key",
+                    "board.arch",
+                    b.span.clone(),
+                    "missing `arch`",
+                    "this table needs `arch = \"arm64\"` or `arch = \"x86_64\"`",
+                )),
+                Some(a) => match a.value.as_str() {
+                    "arm64" => arch = Some(ir::Arch::Arm64),
+                    "x86_64" => arch = Some(ir::Arch::X86_64),
+                    other => {
+                        let hint = match other {
+                            "aarch64" | "arm64-v8a" | "armv8" => Some("arm64"),
+                            "amd64" | "x86-64" | "x64" | "x86" => Some("x86_64"),
+                            _ => did_you_mean(other, &["arm64", "x86_64"]),
+                        };
+                        let mut d = Diagnostic::new(
+                            "board-arch",
+                            "board.arch",
+                            a.span.clone(),
+                            format!("unknown architecture `{other}`"),
+                            "expected `arm64` or `x86_64`",
+                        );
+                        if let Some(h) = hint {
+                            d = d.with_help(format!("did you mean `{h}`?"));
+                        }
+                        v.err(d);
+                    }
+                },
+            }
+            if let Some(d) = &b.value.description {
+                if d.value.chars().any(char::is_control) {
+                    v.err(Diagnostic::new(
+                        "board-description",
+                        "board.description",
+                        d.span.clone(),
+                        "the description must be one line of text",
+                        "contains a line break or control character",
+                    ));
+                } else {
+                    description = d.value.trim().to_string();
+                }
+            }
+        }
+    }
+
+    // [defaults]: checked once, where they are written.
+    let defaults = &raw.defaults;
+    if let Some(a) = &defaults.access {
+        v.access("defaults.access", a);
+    }
+
+    if raw.regions.is_empty() {
+        v.err(
+            Diagnostic::new(
+                "no-regions",
+                "region",
+                board_span.clone(),
+                "the board has no `[[region]]`",
+                "a board needs at least one region",
+            )
+            .with_help("add a `[[region]]` table with `name`, `cma` and `heap`"),
+        );
+    }
+
+    let granularity = arch.map(cma_granularity);
+    let mut regions = Vec::new();
+    let mut reserved = Vec::new();
+    let mut heaps: Vec<ir::HeapNode> = Vec::new();
+    // Name -> (region index, span) of the first use, for conflicts.
+    let mut region_names: BTreeMap<String, Range<usize>> = BTreeMap::new();
+    let mut cma_names: BTreeMap<String, (String, Range<usize>)> = BTreeMap::new();
+    let mut heap_names: BTreeMap<String, (String, Range<usize>)> = BTreeMap::new();
+    let mut default_reserve: Option<(String, Range<usize>)> = None;
+    let mut placed: Vec<(String, u64, u64, Range<usize>, String)> = Vec::new();
+
+    // CMA area names of every region, for the heap/CMA clash rule.
+    for r in &raw.regions {
+        if let (Some(c), Some(n)) = (&r.value.cma, &r.value.name) {
+            cma_names
+                .entry(c.value.clone())
+                .or_insert((n.value.clone(), c.span.clone()));
+        }
+    }
+    let mut cma_seen: BTreeMap<String, (String, Range<usize>)> = BTreeMap::new();
+
+    for (i, rsp) in raw.regions.iter().enumerate() {
+        let r = &rsp.value;
+        let header = rsp.span.clone();
+        let p = |key: &str| format!("region[{i}].{key}");
+        let mut ok = true;
+
+        let name = match &r.name {
+            None => {
+                v.err(Diagnostic::new(
+                    "missing-key",
+                    p("name"),
+                    header.clone(),
+                    "missing `name`",
+                    "every region needs `name = \"...\"`",
+                ));
+                ok = false;
+                format!("region[{i}]")
+            }
+            Some(n) => {
+                if !v.name("region-name", &p("name"), "region name", n, MAX_REGION_NAME) {
+                    ok = false;
+                }
+                if let Some(first) = region_names.get(&n.value) {
+                    v.err(
+                        Diagnostic::new(
+                            "region-name-duplicate",
+                            p("name"),
+                            n.span.clone(),
+                            format!("region `{}` is defined twice", n.value),
+                            "second definition",
+                        )
+                        .with_secondary(first.clone(), "first defined here"),
+                    );
+                    ok = false;
+                } else {
+                    region_names.insert(n.value.clone(), n.span.clone());
+                }
+                n.value.clone()
+            }
+        };
+
+        // The CMA area.
+        let cma = match &r.cma {
+            None => {
+                v.err(
+                    Diagnostic::new(
+                        "missing-key",
+                        p("cma"),
+                        header.clone(),
+                        format!("region `{name}` does not say which CMA area it uses"),
+                        "missing `cma`",
+                    )
+                    .with_help("name the kernel's CMA area, e.g. `cma = \"reserved\"` for the `cma=` area"),
+                );
+                ok = false;
+                None
+            }
+            Some(c) => {
+                let valid = !c.value.is_empty()
+                    && c.value.len() <= 64
+                    && c.value.chars().all(|ch| is_dt_node_char(ch) || ch == '@');
+                if !valid {
+                    v.err(Diagnostic::new(
+                        "cma-name",
+                        p("cma"),
+                        c.span.clone(),
+                        format!("invalid CMA area name `{}`", c.value),
+                        "CMA area names use [A-Za-z0-9,._+@-], at most 64 characters",
+                    ));
+                    ok = false;
+                }
+                if let Some((other, first)) = cma_seen.get(&c.value) {
+                    v.err(
+                        Diagnostic::new(
+                            "cma-duplicate",
+                            p("cma"),
+                            c.span.clone(),
+                            format!(
+                                "CMA area `{}` is bound by region `{other}` and region `{name}`",
+                                c.value
+                            ),
+                            format!("bound again by `{name}`"),
+                        )
+                        .with_secondary(first.clone(), format!("first bound by `{other}`"))
+                        .with_help("one region per CMA area; give each region its own area"),
+                    );
+                    ok = false;
+                } else {
+                    cma_seen.insert(c.value.clone(), (name.clone(), c.span.clone()));
+                }
+                if arch == Some(ir::Arch::X86_64) && c.value != CMDLINE_CMA_AREA {
+                    v.err(
+                        Diagnostic::new(
+                            "cma-x86-64",
+                            p("cma"),
+                            c.span.clone(),
+                            format!("x86_64 has no CMA area `{}`", c.value),
+                            "x86_64 only has the `cma=` area",
+                        )
+                        .with_help("on x86_64 bind `cma = \"reserved\"`, the area the `cma=` command line creates"),
+                    );
+                    ok = false;
+                }
+                Some(c)
+            }
+        };
+
+        // Placement.
+        let mut size = None;
+        let mut size_span = None;
+        if let Some(res) = &r.reserve {
+            let rp = |key: &str| format!("region[{i}].reserve.{key}");
+            if arch == Some(ir::Arch::X86_64) {
+                v.err(
+                    Diagnostic::new(
+                        "reserve-arch",
+                        p("reserve"),
+                        res.span.clone(),
+                        "x86_64 boards cannot reserve memory",
+                        "x86_64 has no device tree",
+                    )
+                    .with_help("size the area with the `cma=` kernel command line instead and remove `reserve`"),
+                );
+                ok = false;
+            }
+            let rv = &res.value;
+            match &rv.size {
+                None => {
+                    v.err(Diagnostic::new(
+                        "missing-key",
+                        p("reserve"),
+                        res.span.clone(),
+                        "`reserve` needs a `size`",
+                        "missing `size`",
+                    ));
+                    ok = false;
+                }
+                Some(s) if s.value == 0 => {
+                    v.err(Diagnostic::new(
+                        "reserve-size",
+                        rp("size"),
+                        s.span.clone(),
+                        "a reserved region cannot be empty",
+                        "zero",
+                    ));
+                    ok = false;
+                }
+                Some(s) => {
+                    if let Some(g) = granularity {
+                        if s.value % g != 0 {
+                            v.err(
+                                Diagnostic::new(
+                                    "reserve-size",
+                                    rp("size"),
+                                    s.span.clone(),
+                                    format!(
+                                        "size {} is not a multiple of {}, the CMA granularity on {}",
+                                        format_size(s.value),
+                                        format_size(g),
+                                        arch.map_or("", ir::Arch::as_str)
+                                    ),
+                                    format!("not a multiple of {}", format_size(g)),
+                                )
+                                .with_help("CMA areas are made of whole pageblocks"),
+                            );
+                            ok = false;
+                        }
+                    }
+                    size = Some(s.value);
+                    size_span = Some(s.span.clone());
+                }
+            }
+            if let Some(base) = &rv.base {
+                for (key, extra) in [
+                    ("alignment", rv.alignment.as_ref().map(|a| a.span.clone())),
+                    ("alloc-ranges", rv.alloc_ranges.as_ref().map(|a| a.span.clone())),
+                ] {
+                    if let Some(span) = extra {
+                        v.err(
+                            Diagnostic::new(
+                                "reserve-placement",
+                                rp(key),
+                                span,
+                                format!("`{key}` only applies to dynamically placed regions"),
+                                "conflicts with `base`",
+                            )
+                            .with_secondary(base.span.clone(), "the region is placed here"),
+                        );
+                        ok = false;
+                    }
+                }
+                if let Some(g) = granularity {
+                    if base.value % g != 0 {
+                        v.err(
+                            Diagnostic::new(
+                                "reserve-alignment",
+                                rp("base"),
+                                base.span.clone(),
+                                format!(
+                                    "base {} is not aligned to {}, the CMA granularity on {}",
+                                    format_addr(base.value),
+                                    format_size(g),
+                                    arch.map_or("", ir::Arch::as_str)
+                                ),
+                                format!("not {}-aligned", format_size(g)),
+                            )
+                            .with_help("the kernel refuses to turn a misaligned region into a CMA area"),
+                        );
+                        ok = false;
+                    }
+                }
+                if let Some(s) = size {
+                    match base.value.checked_add(s) {
+                        None => {
+                            v.err(Diagnostic::new(
+                                "reserve-range",
+                                p("reserve"),
+                                res.span.clone(),
+                                "base + size is beyond the 64-bit address space",
+                                "overflows",
+                            ));
+                            ok = false;
+                        }
+                        Some(end) => placed.push((name.clone(), base.value, end, base.span.clone(), rp("base"))),
+                    }
+                }
+            } else {
+                if let Some(a) = &rv.alignment {
+                    if !(a.value >= PAGE_SIZE && a.value.is_power_of_two()) {
+                        v.err(Diagnostic::new(
+                            "reserve-alignment",
+                            rp("alignment"),
+                            a.span.clone(),
+                            format!("alignment {} is not a power of two of at least 4K", format_size(a.value)),
+                            "not a power of two >= 4K",
+                        ));
+                        ok = false;
+                    }
+                }
+                if let Some(ranges) = &rv.alloc_ranges {
+                    for (j, range) in ranges.value.iter().enumerate() {
+                        let (b, s) = &range.value;
+                        let msg = if s.value == 0 {
+                            Some("an allocation range cannot be empty".to_string())
+                        } else if b.value.checked_add(s.value).is_none() {
+                            Some("base + size is beyond the 64-bit address space".to_string())
+                        } else if size.is_some_and(|sz| s.value < sz) {
+                            Some(format!(
+                                "range of {} cannot hold the region's {}",
+                                format_size(s.value),
+                                format_size(size.unwrap_or(0))
+                            ))
+                        } else {
+                            None
+                        };
+                        if let Some(msg) = msg {
+                            v.err(Diagnostic::new(
+                                "reserve-alloc-range",
+                                format!("region[{i}].reserve.alloc-ranges[{j}]"),
+                                range.span.clone(),
+                                msg,
+                                "unusable range",
+                            ));
+                            ok = false;
+                        }
+                    }
+                }
+            }
+            if let Some(d) = &rv.default {
+                if d.value {
+                    if let Some((other, first)) = &default_reserve {
+                        v.err(
+                            Diagnostic::new(
+                                "reserve-default-duplicate",
+                                rp("default"),
+                                d.span.clone(),
+                                format!("regions `{other}` and `{name}` are both the default CMA area"),
+                                "second default",
+                            )
+                            .with_secondary(first.clone(), format!("`{other}` is the default here")),
+                        );
+                        ok = false;
+                    } else {
+                        default_reserve = Some((name.clone(), d.span.clone()));
+                    }
+                }
+            }
+            // The node name the reserve produces must be the CMA area the region binds.
+            if let Some(c) = cma {
+                let stem = c.value.split('@').next().unwrap_or_default();
+                let expected = match &rv.base {
+                    Some(b) => format!("{stem}@{:x}", b.value),
+                    None => stem.to_string(),
+                };
+                if stem.is_empty() || stem.len() > 31 || !stem.chars().all(is_dt_node_char) {
+                    v.err(Diagnostic::new(
+                        "cma-name",
+                        p("cma"),
+                        c.span.clone(),
+                        format!("`{stem}` is not a device-tree node name"),
+                        "node names use [A-Za-z0-9,._+-], 1 to 31 characters",
+                    ));
+                    ok = false;
+                } else if c.value != expected {
+                    let (other_span, why) = match &rv.base {
+                        Some(b) => (b.span.clone(), format!("places the node at {}", format_addr(b.value))),
+                        None => (res.span.clone(), "a dynamically placed node has no unit address".to_string()),
+                    };
+                    v.err(
+                        Diagnostic::new(
+                            "cma-reserve-mismatch",
+                            p("cma"),
+                            c.span.clone(),
+                            format!("`reserve` creates the CMA area `{expected}`, but the region binds `{}`", c.value),
+                            format!("expected `{expected}`"),
+                        )
+                        .with_secondary(other_span, why)
+                        .with_help(format!("write `cma = \"{expected}\"`")),
+                    );
+                    ok = false;
+                } else if ok {
+                    reserved.push(ir::Reserve {
+                        region: name.clone(),
+                        node: expected,
+                        label: format!("heapgen_{}", ident(&name)),
+                        base: rv.base.as_ref().map(|b| b.value),
+                        size: size.unwrap_or(0),
+                        alignment: rv.alignment.as_ref().map(|a| a.value),
+                        alloc_ranges: rv
+                            .alloc_ranges
+                            .as_ref()
+                            .map(|a| a.value.iter().map(|r| (r.value.0.value, r.value.1.value)).collect())
+                            .unwrap_or_default(),
+                        default: rv.default.as_ref().is_some_and(|d| d.value),
+                    });
+                }
+            }
+        }
+
+        // Variants and heap names.
+        let mut cached = true;
+        let mut uncached = false;
+        if let Some(vs) = &r.variants {
+            cached = false;
+            if vs.value.is_empty() {
+                v.err(Diagnostic::new(
+                    "variants",
+                    p("variants"),
+                    vs.span.clone(),
+                    "a region needs at least one variant",
+                    "empty",
+                ).with_help("use [\"cached\"], [\"uncached\"] or [\"cached\", \"uncached\"]"));
+                ok = false;
+            }
+            for (j, item) in vs.value.iter().enumerate() {
+                let flag = match item.value.as_str() {
+                    "cached" => &mut cached,
+                    "uncached" => &mut uncached,
+                    other => {
+                        let mut d = Diagnostic::new(
+                            "variants",
+                            format!("region[{i}].variants[{j}]"),
+                            item.span.clone(),
+                            format!("unknown variant `{other}`"),
+                            "expected `cached` or `uncached`",
+                        );
+                        if let Some(s) = did_you_mean(other, VARIANTS) {
+                            d = d.with_help(format!("did you mean `{s}`?"));
+                        }
+                        v.err(d);
+                        ok = false;
+                        continue;
+                    }
+                };
+                if *flag {
+                    v.err(Diagnostic::new(
+                        "variants",
+                        format!("region[{i}].variants[{j}]"),
+                        item.span.clone(),
+                        format!("variant `{}` is listed twice", item.value),
+                        "duplicate",
+                    ));
+                    ok = false;
+                }
+                *flag = true;
+            }
+        }
+        let mut cached_heap = None;
+        let mut uncached_heap = None;
+        match &r.heap {
+            None => {
+                v.err(
+                    Diagnostic::new(
+                        "missing-key",
+                        p("heap"),
+                        header.clone(),
+                        format!("region `{name}` has no heap name"),
+                        "missing `heap`",
+                    )
+                    .with_help("name the heap after the memory, e.g. `heap = \"camera\"` for /dev/dma_heap/camera"),
+                );
+                ok = false;
+            }
+            Some(h) => {
+                let mut names = Vec::new();
+                if cached {
+                    names.push((h.value.clone(), false));
+                }
+                if uncached {
+                    names.push((format!("{}-uncached", h.value), true));
+                }
+                let bad_chars: Vec<char> = h.value.chars().filter(|&c| !is_heap_char(c)).collect();
+                if h.value.is_empty() || !bad_chars.is_empty() {
+                    let why = if bad_chars.contains(&'/') {
+                        "a heap name is a device node name and cannot contain `/`".to_string()
+                    } else if h.value.is_empty() {
+                        "empty heap name".to_string()
+                    } else {
+                        let mut s: Vec<String> = bad_chars.iter().map(|c| format!("`{c}`")).collect();
+                        s.dedup();
+                        format!("invalid character{} {}", if s.len() == 1 { "" } else { "s" }, s.join(", "))
+                    };
+                    v.err(
+                        Diagnostic::new(
+                            "heap-name",
+                            p("heap"),
+                            h.span.clone(),
+                            format!("invalid heap name `{}`: {why}", h.value),
+                            "heap names use [a-z0-9@._,-]",
+                        )
+                        .with_help("name the memory, not the allocator, e.g. \"camera\" or \"framebuffer-noecc\""),
+                    );
+                    ok = false;
+                }
+                for (n, is_uncached) in &names {
+                    if n.len() > MAX_HEAP_NAME {
+                        v.err(Diagnostic::new(
+                            "heap-name",
+                            p("heap"),
+                            h.span.clone(),
+                            format!("heap name `{n}` is longer than {MAX_HEAP_NAME} characters"),
+                            "too long",
+                        ));
+                        ok = false;
+                    }
+                    if RESERVED_HEAP_NAMES.contains(&n.as_str()) {
+                        v.err(
+                            Diagnostic::new(
+                                "heap-name-reserved",
+                                p("heap"),
+                                h.span.clone(),
+                                format!("heap name `{n}` is reserved"),
+                                if *is_uncached {
+                                    format!("the uncached twin `{n}` is reserved")
+                                } else {
+                                    "reserved by the kernel's own heaps".to_string()
+                                },
+                            )
+                            .with_help(format!("reserved names: {}", RESERVED_HEAP_NAMES.join(", "))),
+                        );
+                        ok = false;
+                    }
+                    if let Some((other, cspan)) = cma_names.get(n) {
+                        v.err(
+                            Diagnostic::new(
+                                "heap-name-cma-clash",
+                                p("heap"),
+                                h.span.clone(),
+                                format!("heap name `{n}` is the name of the CMA area of region `{other}`"),
+                                "clashes with a CMA area name",
+                            )
+                            .with_secondary(cspan.clone(), "the kernel's CMA heap already uses this name")
+                            .with_help("upstream creates a heap named after every CMA area; name the heap after what the memory is for"),
+                        );
+                        ok = false;
+                    }
+                    if let Some((other, first)) = heap_names.get(n) {
+                        v.err(
+                            Diagnostic::new(
+                                "heap-name-duplicate",
+                                p("heap"),
+                                h.span.clone(),
+                                format!("heap `{n}` of region `{name}` is also a heap of region `{other}`"),
+                                format!("`{n}` again"),
+                            )
+                            .with_secondary(first.clone(), format!("`{n}` of region `{other}`")),
+                        );
+                        ok = false;
+                    } else {
+                        heap_names.insert(n.clone(), (name.clone(), h.span.clone()));
+                    }
+                }
+                if cached {
+                    cached_heap = Some(h.value.clone());
+                }
+                if uncached {
+                    uncached_heap = Some(format!("{}-uncached", h.value));
+                }
+            }
+        }
+
+        // Policy.
+        let d = defaults;
+        let align = pick(
+            r.alignment.as_ref(),
+            &p("alignment"),
+            d.alignment.as_ref(),
+            "defaults.alignment",
+            RawAlignment::Fixed(DEFAULT_ALIGNMENT),
+            &header,
+        );
+        let (align_kind, alignment) = match &align.value {
+            RawAlignment::Fixed(bytes) => (
+                "fixed",
+                v.align_order(*bytes, &align.span, &align.path)
+                    .map(|order| Alignment::Fixed { order }),
+            ),
+            RawAlignment::SizeOrder { max } => {
+                let (bytes, span, path) = match max {
+                    Some(m) => (m.value, m.span.clone(), format!("{}.max", align.path)),
+                    None => (DEFAULT_SIZE_ORDER_MAX, align.span.clone(), align.path.clone()),
+                };
+                (
+                    "size-order",
+                    v.align_order(bytes, &span, &path)
+                        .map(|max_order| Alignment::SizeOrder { max_order }),
+                )
+            }
+        };
+        let granule = pick(r.granule.as_ref(), &p("granule"), d.granule.as_ref(), "defaults.granule", PAGE_SIZE, &header);
+        let no_guard = Sp { value: RawGuard::default(), span: header.clone() };
+        let rg = r.guard.as_ref().unwrap_or(&no_guard);
+        let dg = d.guard.as_ref().unwrap_or(&no_guard);
+        let guard_before = pick(rg.value.before.as_ref(), &p("guard.before"), dg.value.before.as_ref(), "defaults.guard.before", 0, &header);
+        let guard_after = pick(rg.value.after.as_ref(), &p("guard.after"), dg.value.after.as_ref(), "defaults.guard.after", 0, &header);
+        let builtin_max = match size {
+            Some(s) if granule.value != 0 => s - s % granule.value,
+            _ => DEFAULT_MAX_ALLOC,
+        };
+        let max_alloc = pick(r.max_alloc.as_ref(), &p("max-alloc"), d.max_alloc.as_ref(), "defaults.max-alloc", builtin_max, &header);
+
+        if let (Some(s), Some(sspan)) = (size, &size_span) {
+            if max_alloc.value > s {
+                v.err(
+                    Diagnostic::new(
+                        "max-alloc-exceeds-region",
+                        max_alloc.path.clone(),
+                        max_alloc.span.clone(),
+                        format!(
+                            "max-alloc {} of region `{name}` is larger than the region ({})",
+                            format_size(max_alloc.value),
+                            format_size(s)
+                        ),
+                        "larger than the region",
+                    )
+                    .with_secondary(sspan.clone(), "the region's size"),
+                );
+                ok = false;
+            }
+        }
+
+        let mut policy_ok = false;
+        if let Some(alignment) = alignment {
+            let mut policy = Policy {
+                alignment,
+                granule: granule.value,
+                guard_before: guard_before.value,
+                guard_after: guard_after.value,
+                max_alloc: max_alloc.value,
+            };
+            // `check` stops at the first problem; repair what it found and ask again so that
+            // every independent problem of the policy is reported in one run.
+            for _ in 0..6 {
+                let Err(e) = policy.check() else {
+                    policy_ok = true;
+                    break;
+                };
+                let (rule, origin_span, origin_path, value) = match e {
+                    PolicyError::BadGranule => {
+                        policy.granule = PAGE_SIZE;
+                        policy.max_alloc = PAGE_SIZE;
+                        ("granule-multiple", &granule.span, &granule.path, granule.value)
+                    }
+                    PolicyError::BadGuard => {
+                        let before_bad = Policy { guard_after: 0, ..policy }.check() == Err(PolicyError::BadGuard);
+                        if before_bad {
+                            policy.guard_before = 0;
+                            ("guard-multiple", &guard_before.span, &guard_before.path, guard_before.value)
+                        } else {
+                            policy.guard_after = 0;
+                            ("guard-multiple", &guard_after.span, &guard_after.path, guard_after.value)
+                        }
+                    }
+                    PolicyError::BadAlignment => {
+                        policy.alignment = Alignment::Fixed { order: 0 };
+                        ("alignment-too-large", &align.span, &align.path, alignment_bytes(&alignment))
+                    }
+                    PolicyError::BadMaxAlloc => {
+                        policy.max_alloc = policy.granule;
+                        ("max-alloc-multiple", &max_alloc.span, &max_alloc.path, max_alloc.value)
+                    }
+                    PolicyError::Overflow | PolicyError::TooLarge | PolicyError::ZeroLength => {
+                        v.err(Diagnostic::new(
+                            "policy-overflow",
+                            max_alloc.path.clone(),
+                            max_alloc.span.clone(),
+                            format!(
+                                "the largest request ({}) with guards and alignment padding does not fit in 64 bits",
+                                format_size(max_alloc.value)
+                            ),
+                            e.as_str(),
+                        ));
+                        break;
+                    }
+                };
+                v.err(Diagnostic::new(
+                    rule,
+                    origin_path.clone(),
+                    origin_span.clone(),
+                    format!("{} (region `{name}`, value {})", e.as_str(), format_size(value)),
+                    e.as_str(),
+                ));
+            }
+        }
+
+        // Access.
+        if let Some(a) = &r.access {
+            v.access(&p("access"), a);
+        }
+        let no_access = Sp { value: RawAccess::default(), span: header.clone() };
+        let ra = r.access.as_ref().unwrap_or(&no_access);
+        let da = d.access.as_ref().unwrap_or(&no_access);
+        let mode = ra.value.mode.as_ref().or(da.value.mode.as_ref()).map_or(DEFAULT_MODE, |m| m.value);
+        let owner = ra.value.owner.as_ref().or(da.value.owner.as_ref()).map_or("root".to_string(), |o| o.value.clone());
+        let group = ra.value.group.as_ref().or(da.value.group.as_ref()).map_or("root".to_string(), |o| o.value.clone());
+        let access = ir::Access {
+            mode: format!("{mode:04o}"),
+            owner,
+            group,
+        };
+
+        if ok && policy_ok {
+            let cma = cma.map(|c| c.value.clone()).unwrap_or_default();
+            let (order, bytes) = match alignment {
+                Some(Alignment::Fixed { order }) | Some(Alignment::SizeOrder { max_order: order }) => {
+                    (order, PAGE_SIZE << order)
+                }
+                None => (0, PAGE_SIZE),
+            };
+            for (hn, unc) in [(&cached_heap, false), (&uncached_heap, true)] {
+                if let Some(hn) = hn {
+                    heaps.push(ir::HeapNode {
+                        name: hn.clone(),
+                        region: name.clone(),
+                        uncached: unc,
+                        access: access.clone(),
+                    });
+                }
+            }
+            regions.push(ir::Region {
+                ident: ident(&name),
+                name,
+                cma,
+                heap: cached_heap,
+                uncached_heap,
+                align_kind: align_kind.to_string(),
+                align_order: order,
+                align_bytes: bytes,
+                granule: granule.value,
+                guard_before: guard_before.value,
+                guard_after: guard_after.value,
+                max_alloc: max_alloc.value,
+                size,
+                access,
+            });
+        }
+    }
+
+    // Board-wide rules.
+    let heap_count = heap_names.len();
+    if heap_count > MAX_HEAPS {
+        v.err(Diagnostic::new(
+            "too-many-heaps",
+            "region",
+            board_span.clone(),
+            format!("the board creates {heap_count} heaps, more than {MAX_HEAPS}"),
+            "too many heaps",
+        ));
+    }
+    for (a, (an, ab, ae, aspan, _)) in placed.iter().enumerate() {
+        for (bn, bb, be, bspan, bpath) in &placed[a + 1..] {
+            if ab < be && bb < ae {
+                v.err(
+                    Diagnostic::new(
+                        "reserve-overlap",
+                        bpath.clone(),
+                        bspan.clone(),
+                        format!(
+                            "region `{bn}` ({}..{}) overlaps region `{an}` ({}..{})",
+                            format_addr(*bb),
+                            format_addr(*be),
+                            format_addr(*ab),
+                            format_addr(*ae)
+                        ),
+                        format!("`{bn}` starts here"),
+                    )
+                    .with_secondary(aspan.clone(), format!("`{an}` starts here")),
+                );
+            }
+        }
+    }
+
+    if !v.diags.is_empty() {
+        return Err(v.diags);
+    }
+    let (Some(name), Some(arch)) = (board_name, arch) else {
+        unreachable!("missing board name or arch is always diagnosed");
+    };
+    heaps.sort_by(|a, b| a.name.cmp(&b.name));
+    reserved.sort_by(|a, b| (a.base, &a.node).cmp(&(b.base, &b.node)));
+    if description.is_empty() {
+        description = format!("{name} board");
+    }
+    Ok(ir::Board {
+        module: format!("{}_heaps", ident(&name)),
+        name,
+        arch,
+        description,
+        source: source.to_string(),
+        source_sha256: source_sha256.to_string(),
+        heapgen_version: env!("CARGO_PKG_VERSION").to_string(),
+        regions,
+        heaps,
+        reserved,
+    })
+}
+
+fn alignment_bytes(a: &Alignment) -> u64 {
+    let order = match a {
+        Alignment::Fixed { order } => *order,
+        Alignment::SizeOrder { max_order } => *max_order,
+    };
+    PAGE_SIZE.checked_shl(order).unwrap_or(u64::MAX)
+}

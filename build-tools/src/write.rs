@@ -1,0 +1,302 @@
+//! Writing a generated tree atomically, and comparing one with what is on disk (`--check`).
+//!
+//! The new tree is assembled in a temporary directory next to the target and renamed into place,
+//! so a reader sees either the old tree or the new one, never a mix. On any error the temporary
+//! directory is removed and an existing output directory is left as it was.
+//!
+//! Files whose content did not change are hard links to the old ones, so their modification time
+//! is kept and Kbuild does not rebuild needlessly. Files the previous generation did not write
+//! (build products such as `.o` and `.ko`, listed nowhere in the old manifest) are carried over
+//! the same way; files the previous generation wrote and this one does not are dropped.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::render::MANIFEST;
+use crate::Generation;
+
+/// What [`write_atomic`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    /// Generated files written with new content.
+    pub written: Vec<String>,
+    /// Generated files whose content was already on disk.
+    pub unchanged: Vec<String>,
+    /// Files of the previous generation that are no longer generated.
+    pub removed: Vec<String>,
+}
+
+/// One difference between a generation and an output directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stale {
+    /// The file would be created.
+    Missing(String),
+    /// The file's content differs.
+    Changed(String),
+    /// The previous generation wrote the file and this one does not.
+    Extra(String),
+}
+
+impl std::fmt::Display for Stale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stale::Missing(p) => write!(f, "missing: {p}"),
+            Stale::Changed(p) => write!(f, "changed: {p}"),
+            Stale::Extra(p) => write!(f, "no longer generated: {p}"),
+        }
+    }
+}
+
+/// The files a previous generation listed in its manifest (the manifest included).
+fn previous_files(out: &Path) -> BTreeSet<String> {
+    let mut set = BTreeSet::new();
+    let Ok(text) = fs::read_to_string(out.join(MANIFEST)) else {
+        return set;
+    };
+    set.insert(MANIFEST.to_string());
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) {
+        if let Some(files) = json.get("files").and_then(|f| f.as_array()) {
+            for f in files {
+                if let Some(p) = f.get("path").and_then(|p| p.as_str()) {
+                    set.insert(p.to_string());
+                }
+            }
+        }
+    }
+    set
+}
+
+/// Compares `generation` with the directory `out`; an empty list means up to date.
+pub fn check_output(generation: &Generation, out: &Path) -> io::Result<Vec<Stale>> {
+    let mut stale = Vec::new();
+    let mut current = BTreeSet::new();
+    for f in &generation.files {
+        current.insert(f.path.clone());
+        match fs::read(out.join(&f.path)) {
+            Ok(bytes) if bytes == f.contents => {}
+            Ok(_) => stale.push(Stale::Changed(f.path.clone())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                stale.push(Stale::Missing(f.path.clone()))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    for p in previous_files(out) {
+        if !current.contains(&p) && out.join(&p).exists() {
+            stale.push(Stale::Extra(p));
+        }
+    }
+    Ok(stale)
+}
+
+fn link_or_copy(from: &Path, to: &Path) -> io::Result<()> {
+    if fs::hard_link(from, to).is_err() {
+        fs::copy(from, to)?;
+    }
+    Ok(())
+}
+
+/// Carries `from` (a file, symlink or directory of build products) over into `to`.
+fn carry_over(from: &Path, to: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(from)?;
+    if meta.file_type().is_symlink() {
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
+        #[cfg(not(unix))]
+        fs::copy(from, to)?;
+    } else if meta.is_dir() {
+        fs::create_dir(to)?;
+        let mut entries: Vec<_> = fs::read_dir(from)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            carry_over(&e.path(), &to.join(e.file_name()))?;
+        }
+    } else {
+        link_or_copy(from, to)?;
+    }
+    Ok(())
+}
+
+fn fill(generation: &Generation, out: &Path, tmp: &Path) -> io::Result<WriteSummary> {
+    let mut summary = WriteSummary::default();
+    let current: BTreeSet<&str> = generation.files.iter().map(|f| f.path.as_str()).collect();
+    for f in &generation.files {
+        let target = tmp.join(&f.path);
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let old = out.join(&f.path);
+        if fs::read(&old).is_ok_and(|b| b == f.contents) {
+            link_or_copy(&old, &target)?;
+            summary.unchanged.push(f.path.clone());
+        } else {
+            fs::write(&target, &f.contents)?;
+            summary.written.push(f.path.clone());
+        }
+    }
+    if out.is_dir() {
+        let previous = previous_files(out);
+        let mut entries: Vec<_> = fs::read_dir(out)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if current.contains(name.as_str()) {
+                continue;
+            }
+            if previous.contains(&name) {
+                summary.removed.push(name);
+                continue;
+            }
+            carry_over(&e.path(), &tmp.join(&name))?;
+        }
+    }
+    Ok(summary)
+}
+
+fn staging_dir(parent: &Path, what: &str) -> io::Result<PathBuf> {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!(".heapgen-{what}-"))
+        .tempdir_in(parent)?;
+    Ok(dir.keep())
+}
+
+/// Writes `generation` to the directory `out`, atomically.
+///
+/// The parent of `out` is created if needed. Either the whole new tree is in place when this
+/// returns `Ok`, or `out` is exactly as it was before.
+pub fn write_atomic(generation: &Generation, out: &Path) -> io::Result<WriteSummary> {
+    if out.exists() && !out.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("`{}` exists and is not a directory", out.display()),
+        ));
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent)?;
+    let tmp = staging_dir(&parent, "new")?;
+    let result = fill(generation, out, &tmp).and_then(|summary| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))?;
+        }
+        if out.exists() {
+            // Renaming a directory over an empty one is allowed, so the old tree moves to a
+            // fresh empty directory and the new one takes its place.
+            let old = staging_dir(&parent, "old")?;
+            fs::rename(out, &old)?;
+            if let Err(e) = fs::rename(&tmp, out) {
+                fs::rename(&old, out)?;
+                return Err(e);
+            }
+            fs::remove_dir_all(&old)?;
+        } else {
+            fs::rename(&tmp, out)?;
+        }
+        Ok(summary)
+    });
+    if result.is_err() && tmp.exists() {
+        // Best effort: the error being returned matters more than a leftover directory.
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GeneratedFile;
+
+    fn generation(files: &[(&str, &str)]) -> Generation {
+        Generation {
+            files: files
+                .iter()
+                .map(|(p, c)| GeneratedFile {
+                    path: p.to_string(),
+                    contents: c.as_bytes().to_vec(),
+                })
+                .collect(),
+        }
+    }
+
+    fn manifest(paths: &[&str]) -> String {
+        let files: Vec<_> = paths
+            .iter()
+            .map(|p| serde_json::json!({ "path": p, "sha256": "" }))
+            .collect();
+        serde_json::json!({ "files": files }).to_string()
+    }
+
+    #[test]
+    fn writes_a_new_tree_and_reports_it_up_to_date() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("a/b/out");
+        let g = generation(&[("Kbuild", "k\n"), (MANIFEST, &manifest(&["Kbuild"]))]);
+        let s = write_atomic(&g, &out).unwrap();
+        assert_eq!(s.written, ["Kbuild", MANIFEST]);
+        assert_eq!(fs::read_to_string(out.join("Kbuild")).unwrap(), "k\n");
+        assert!(check_output(&g, &out).unwrap().is_empty());
+        // Nothing but the output is left next to it.
+        let names: Vec<_> = fs::read_dir(dir.path().join("a/b")).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn rewrites_only_changed_files_and_keeps_build_products() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let g1 = generation(&[
+            ("a.rs", "a\n"),
+            ("gone.rs", "g\n"),
+            (MANIFEST, &manifest(&["a.rs", "gone.rs"])),
+        ]);
+        write_atomic(&g1, &out).unwrap();
+        fs::write(out.join("a.o"), "obj").unwrap();
+        fs::create_dir(out.join(".tmp")).unwrap();
+        fs::write(out.join(".tmp/x"), "x").unwrap();
+        let g2 = generation(&[("a.rs", "a\n"), ("b.rs", "b\n"), (MANIFEST, &manifest(&["a.rs", "b.rs"]))]);
+        assert_eq!(
+            check_output(&g2, &out).unwrap(),
+            [
+                Stale::Missing("b.rs".into()),
+                Stale::Changed(MANIFEST.into()),
+                Stale::Extra("gone.rs".into())
+            ]
+        );
+        let s = write_atomic(&g2, &out).unwrap();
+        assert_eq!(s.unchanged, ["a.rs"]);
+        assert_eq!(s.written, ["b.rs", MANIFEST]);
+        assert_eq!(s.removed, ["gone.rs"]);
+        assert_eq!(fs::read_to_string(out.join("a.o")).unwrap(), "obj");
+        assert_eq!(fs::read_to_string(out.join(".tmp/x")).unwrap(), "x");
+        assert!(!out.join("gone.rs").exists());
+        assert!(check_output(&g2, &out).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_tree_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        write_atomic(&generation(&[("a.rs", "old\n")]), &out).unwrap();
+        // A path that cannot be created (a file where a directory must go) makes the write fail.
+        let bad = generation(&[("a.rs", "new\n"), ("a.rs/x", "y")]);
+        assert!(write_atomic(&bad, &out).is_err());
+        assert_eq!(fs::read_to_string(out.join("a.rs")).unwrap(), "old\n");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "staging directory left behind");
+    }
+
+    #[test]
+    fn refuses_to_replace_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        fs::write(&out, "x").unwrap();
+        assert!(write_atomic(&generation(&[("a", "b")]), &out).is_err());
+        assert_eq!(fs::read_to_string(&out).unwrap(), "x");
+    }
+}
