@@ -87,7 +87,11 @@ pub struct Diagnostics {
 
 impl Diagnostics {
     /// Collects diagnostics for `file`, sorting them by position.
-    pub fn new(file: impl Into<String>, source: impl Into<String>, mut list: Vec<Diagnostic>) -> Self {
+    pub fn new(
+        file: impl Into<String>,
+        source: impl Into<String>,
+        mut list: Vec<Diagnostic>,
+    ) -> Self {
         list.sort_by(|a, b| {
             (a.primary.span.start, a.primary.span.end, a.rule, &a.message).cmp(&(
                 b.primary.span.start,
@@ -153,10 +157,9 @@ impl Diagnostics {
                 .primary_title(title)
                 .id(d.rule)
                 .element(snippet)
-                .element(Level::NOTE.message(format!(
-                    "rule `{}` at {}:{line}:{col}",
-                    d.rule, self.file
-                )));
+                .element(
+                    Level::NOTE.message(format!("rule `{}` at {}:{line}:{col}", d.rule, self.file)),
+                );
             if let Some(help) = &d.help {
                 group = group.element(Level::HELP.message(help.as_str()));
             }
@@ -205,19 +208,30 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// Edit distance between two strings (for "did you mean").
+/// Edit distance between two strings, a transposition counting as one edit (for "did you mean").
 pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// The candidate closest to `word`, if it is close enough to be a likely typo.
@@ -251,6 +265,8 @@ mod tests {
         assert_eq!(did_you_mean("alignmnet", &keys), Some("alignment"));
         assert_eq!(did_you_mean("max_alloc", &keys), Some("max-alloc"));
         assert_eq!(did_you_mean("colour", &keys), None);
+        assert_eq!(did_you_mean("nmae", &["name", "arch"]), Some("name"));
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]
@@ -258,7 +274,10 @@ mod tests {
         let src = "[board]\nname = \"X\"\n";
         let d = Diagnostic::new("board-name", "board.name", 15..18, "bad name", "here");
         let text = Diagnostics::new("b.toml", src, vec![d]).render(false);
-        assert!(text.contains("error[board-name]: board.name: bad name"), "{text}");
+        assert!(
+            text.contains("error[board-name]: board.name: bad name"),
+            "{text}"
+        );
         assert!(text.contains("b.toml:2:8"), "{text}");
         assert!(text.contains("^^^ here"), "{text}");
         assert!(text.contains("due to 1 previous error"), "{text}");

@@ -39,7 +39,11 @@ fn guards(r: &Region) -> String {
     if r.guard_before == 0 && r.guard_after == 0 {
         "-".to_string()
     } else {
-        format!("{}/{}", format_size(r.guard_before), format_size(r.guard_after))
+        format!(
+            "{}/{}",
+            format_size(r.guard_before),
+            format_size(r.guard_after)
+        )
     }
 }
 
@@ -54,11 +58,23 @@ pub fn explain(board: &Board) -> String {
         board.module,
         board.description
     );
-    let _ = writeln!(out, "source {} (sha256 {})\n", board.source, board.source_sha256);
+    let _ = writeln!(
+        out,
+        "source {} (sha256 {})\n",
+        board.source, board.source_sha256
+    );
 
     let mut rows = vec![[
-        "HEAP", "REGION", "CMA AREA", "SIZE", "ALIGNMENT", "GRANULE", "GUARDS", "MAX-ALLOC",
-        "VARIANT", "ACCESS",
+        "HEAP",
+        "REGION",
+        "CMA AREA",
+        "SIZE",
+        "ALIGNMENT",
+        "GRANULE",
+        "GUARDS",
+        "MAX-ALLOC",
+        "VARIANT",
+        "ACCESS",
     ]
     .map(str::to_string)
     .to_vec()];
@@ -75,7 +91,12 @@ pub fn explain(board: &Board) -> String {
             format_size(r.granule),
             guards(r),
             format_size(r.max_alloc),
-            if h.uncached { "uncached (wc)" } else { "cached" }.to_string(),
+            if h.uncached {
+                "uncached (wc)"
+            } else {
+                "cached"
+            }
+            .to_string(),
             format!("{} {}:{}", h.access.mode, h.access.owner, h.access.group),
         ]);
     }
@@ -128,7 +149,6 @@ pub fn memory_map(board: &Board) -> String {
         match prev_end {
             Some(p) if p == base => {}
             Some(p) => {
-                let _ = writeln!(out, "  {:>addr_w$} {border}", format_addr(p));
                 let gap = format!("free {}", format_size(base - p));
                 let _ = writeln!(out, "  {:>addr_w$} : {gap:<w$}:", "", w = inner - 1);
                 let _ = writeln!(out, "  {:>addr_w$} {border}", format_addr(base));

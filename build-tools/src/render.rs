@@ -215,7 +215,10 @@ pub fn render(board: &Board, version: &str) -> Result<Vec<(String, Vec<u8>)>, Er
         ("Kbuild".into(), render(&KBUILD)?),
         ("Makefile".into(), render(&MAKEFILE)?),
         (format!("{}_main.rs", board.module), render(&MODULE_MAIN)?),
-        (format!("99-{}-heaps.rules", board.name), render(&UDEV_RULES)?),
+        (
+            format!("99-{}-heaps.rules", board.name),
+            render(&UDEV_RULES)?,
+        ),
         (format!("ueventd.{}.rc", board.name), render(&UEVENTD)?),
         (format!("{}-heaps.rst", board.name), render(&BOARD_RST)?),
     ];
@@ -223,7 +226,10 @@ pub fn render(board: &Board, version: &str) -> Result<Vec<(String, Vec<u8>)>, Er
         files.push(("reserved-memory.dtsi".into(), render(&RESERVED_DTSI)?));
     }
     for f in runtime::FILES {
-        files.push((f.name.to_string(), runtime_file_contents(f, version).into_bytes()));
+        files.push((
+            f.name.to_string(),
+            runtime_file_contents(f, version).into_bytes(),
+        ));
     }
     files.sort();
     if let Some(w) = files.windows(2).find(|w| w[0].0 == w[1].0) {
@@ -284,7 +290,10 @@ mod tests {
     fn filters_run_in_templates() {
         let env = environment().unwrap();
         let out = env
-            .render_str("{{ 4096 | hex }} {{ 'a-b' | rust_ident }} {{ 'x' | c_str }}", ())
+            .render_str(
+                "{{ 4096 | hex }} {{ 'a-b' | rust_ident }} {{ 'x' | c_str }}",
+                (),
+            )
             .unwrap();
         assert_eq!(out, "0x1000 a_b \"x\"");
     }

@@ -207,8 +207,43 @@ struct Region {
 /// The schema as a JSON value.
 pub fn schema() -> serde_json::Value {
     let generator = schemars::generate::SchemaSettings::draft07().into_generator();
-    let schema = generator.into_root_schema_for::<BoardFile>();
-    schema.to_value()
+    let mut value = generator.into_root_schema_for::<BoardFile>().to_value();
+    strip_null(&mut value);
+    value
+}
+
+/// TOML has no null: an optional key is simply absent. Removes the `null` alternatives schemars
+/// gives `Option` fields.
+fn strip_null(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    if let Value::Object(map) = v {
+        if let Some(Value::Array(types)) = map.get_mut("type") {
+            types.retain(|t| t != "null");
+            if types.len() == 1 {
+                let only = types.remove(0);
+                map.insert("type".into(), only);
+            }
+        }
+        if let Some(Value::Array(alts)) = map.get_mut("anyOf") {
+            alts.retain(|a| a.get("type").is_none_or(|t| t != "null"));
+            if alts.len() == 1 {
+                let only = alts.remove(0);
+                map.remove("anyOf");
+                if let Value::Object(inner) = only {
+                    for (k, val) in inner {
+                        map.entry(k).or_insert(val);
+                    }
+                }
+            }
+        }
+        for val in map.values_mut() {
+            strip_null(val);
+        }
+    } else if let Value::Array(items) = v {
+        for val in items {
+            strip_null(val);
+        }
+    }
 }
 
 /// The schema as pretty JSON text with a trailing newline, as `heapgen schema` prints it.
@@ -224,7 +259,9 @@ pub fn key_paths() -> Vec<String> {
         let resolved = match v.get("$ref").and_then(|r| r.as_str()) {
             Some(r) => {
                 let name = r.rsplit('/').next().unwrap_or_default();
-                root.get("definitions").and_then(|d| d.get(name)).unwrap_or(v)
+                root.get("definitions")
+                    .and_then(|d| d.get(name))
+                    .unwrap_or(v)
             }
             None => v,
         };
@@ -242,7 +279,11 @@ pub fn key_paths() -> Vec<String> {
         }
         if let Some(props) = resolved.get("properties").and_then(|p| p.as_object()) {
             for (k, p) in props {
-                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 out.push(path.clone());
                 walk(root, p, &path, out);
             }
@@ -265,7 +306,11 @@ mod tests {
         let mut v: Vec<String> = key_paths()
             .into_iter()
             .filter_map(|p| {
-                let rest = if prefix.is_empty() { Some(p.as_str()) } else { p.strip_prefix(&format!("{prefix}.")) };
+                let rest = if prefix.is_empty() {
+                    Some(p.as_str())
+                } else {
+                    p.strip_prefix(&format!("{prefix}."))
+                };
                 rest.filter(|r| !r.contains('.')).map(str::to_string)
             })
             .collect();
@@ -281,7 +326,10 @@ mod tests {
 
     #[test]
     fn schema_is_draft_07() {
-        assert_eq!(schema()["$schema"], "http://json-schema.org/draft-07/schema#");
+        assert_eq!(
+            schema()["$schema"],
+            "http://json-schema.org/draft-07/schema#"
+        );
     }
 
     #[test]
@@ -293,6 +341,9 @@ mod tests {
         assert_eq!(keys_under("region.guard"), sorted(model::GUARD_KEYS));
         assert_eq!(keys_under("region.access"), sorted(model::ACCESS_KEYS));
         assert_eq!(keys_under("region.reserve"), sorted(model::RESERVE_KEYS));
-        assert_eq!(keys_under("region.alignment"), sorted(model::ALIGNMENT_KEYS));
+        assert_eq!(
+            keys_under("region.alignment"),
+            sorted(model::ALIGNMENT_KEYS)
+        );
     }
 }

@@ -165,7 +165,10 @@ mod tests {
         assert_eq!(parse_size("4Q"), Err(SizeError::BadUnit("Q".into())));
         assert!(matches!(parse_size("M"), Err(SizeError::BadDigits(_))));
         assert_eq!(parse_size("16777216T"), Err(SizeError::Overflow));
-        assert_eq!(parse_size("0x1_0000_0000_0000_0000"), Err(SizeError::Overflow));
+        assert_eq!(
+            parse_size("0x1_0000_0000_0000_0000"),
+            Err(SizeError::Overflow)
+        );
     }
 
     #[test]

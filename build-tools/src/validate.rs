@@ -145,7 +145,14 @@ impl Validator {
     }
 
     /// Checks a `[a-z0-9-]` name; returns whether it is valid.
-    fn name(&mut self, rule: &'static str, path: &str, what: &str, v: &Sp<String>, max: usize) -> bool {
+    fn name(
+        &mut self,
+        rule: &'static str,
+        path: &str,
+        what: &str,
+        v: &Sp<String>,
+        max: usize,
+    ) -> bool {
         let ok = is_board_name(&v.value) && v.value.len() <= max;
         if !ok {
             self.err(
@@ -214,7 +221,10 @@ impl Validator {
                 "alignment-power-of-two",
                 path,
                 span.clone(),
-                format!("alignment {} is not a power of two of at least 4K", format_size(bytes)),
+                format!(
+                    "alignment {} is not a power of two of at least 4K",
+                    format_size(bytes)
+                ),
                 "not a power of two >= 4K",
             ));
             None
@@ -420,7 +430,9 @@ pub fn validate(
                         format!("region `{name}` does not say which CMA area it uses"),
                         "missing `cma`",
                     )
-                    .with_help("name the kernel's CMA area, e.g. `cma = \"reserved\"` for the `cma=` area"),
+                    .with_help(
+                        "name the kernel's CMA area, e.g. `cma = \"reserved\"` for the `cma=` area",
+                    ),
                 );
                 ok = false;
                 None
@@ -543,7 +555,10 @@ pub fn validate(
             if let Some(base) = &rv.base {
                 for (key, extra) in [
                     ("alignment", rv.alignment.as_ref().map(|a| a.span.clone())),
-                    ("alloc-ranges", rv.alloc_ranges.as_ref().map(|a| a.span.clone())),
+                    (
+                        "alloc-ranges",
+                        rv.alloc_ranges.as_ref().map(|a| a.span.clone()),
+                    ),
                 ] {
                     if let Some(span) = extra {
                         v.err(
@@ -574,7 +589,9 @@ pub fn validate(
                                 ),
                                 format!("not {}-aligned", format_size(g)),
                             )
-                            .with_help("the kernel refuses to turn a misaligned region into a CMA area"),
+                            .with_help(
+                                "the kernel refuses to turn a misaligned region into a CMA area",
+                            ),
                         );
                         ok = false;
                     }
@@ -591,7 +608,13 @@ pub fn validate(
                             ));
                             ok = false;
                         }
-                        Some(end) => placed.push((name.clone(), base.value, end, base.span.clone(), rp("base"))),
+                        Some(end) => placed.push((
+                            name.clone(),
+                            base.value,
+                            end,
+                            base.span.clone(),
+                            rp("base"),
+                        )),
                     }
                 }
             } else {
@@ -601,7 +624,10 @@ pub fn validate(
                             "reserve-alignment",
                             rp("alignment"),
                             a.span.clone(),
-                            format!("alignment {} is not a power of two of at least 4K", format_size(a.value)),
+                            format!(
+                                "alignment {} is not a power of two of at least 4K",
+                                format_size(a.value)
+                            ),
                             "not a power of two >= 4K",
                         ));
                         ok = false;
@@ -644,10 +670,15 @@ pub fn validate(
                                 "reserve-default-duplicate",
                                 rp("default"),
                                 d.span.clone(),
-                                format!("regions `{other}` and `{name}` are both the default CMA area"),
+                                format!(
+                                    "regions `{other}` and `{name}` are both the default CMA area"
+                                ),
                                 "second default",
                             )
-                            .with_secondary(first.clone(), format!("`{other}` is the default here")),
+                            .with_secondary(
+                                first.clone(),
+                                format!("`{other}` is the default here"),
+                            ),
                         );
                         ok = false;
                     } else {
@@ -673,8 +704,14 @@ pub fn validate(
                     ok = false;
                 } else if c.value != expected {
                     let (other_span, why) = match &rv.base {
-                        Some(b) => (b.span.clone(), format!("places the node at {}", format_addr(b.value))),
-                        None => (res.span.clone(), "a dynamically placed node has no unit address".to_string()),
+                        Some(b) => (
+                            b.span.clone(),
+                            format!("places the node at {}", format_addr(b.value)),
+                        ),
+                        None => (
+                            res.span.clone(),
+                            "a dynamically placed node has no unit address".to_string(),
+                        ),
                     };
                     v.err(
                         Diagnostic::new(
@@ -699,7 +736,12 @@ pub fn validate(
                         alloc_ranges: rv
                             .alloc_ranges
                             .as_ref()
-                            .map(|a| a.value.iter().map(|r| (r.value.0.value, r.value.1.value)).collect())
+                            .map(|a| {
+                                a.value
+                                    .iter()
+                                    .map(|r| (r.value.0.value, r.value.1.value))
+                                    .collect()
+                            })
                             .unwrap_or_default(),
                         default: rv.default.as_ref().is_some_and(|d| d.value),
                     });
@@ -713,13 +755,16 @@ pub fn validate(
         if let Some(vs) = &r.variants {
             cached = false;
             if vs.value.is_empty() {
-                v.err(Diagnostic::new(
-                    "variants",
-                    p("variants"),
-                    vs.span.clone(),
-                    "a region needs at least one variant",
-                    "empty",
-                ).with_help("use [\"cached\"], [\"uncached\"] or [\"cached\", \"uncached\"]"));
+                v.err(
+                    Diagnostic::new(
+                        "variants",
+                        p("variants"),
+                        vs.span.clone(),
+                        "a region needs at least one variant",
+                        "empty",
+                    )
+                    .with_help("use [\"cached\"], [\"uncached\"] or [\"cached\", \"uncached\"]"),
+                );
                 ok = false;
             }
             for (j, item) in vs.value.iter().enumerate() {
@@ -786,9 +831,14 @@ pub fn validate(
                     } else if h.value.is_empty() {
                         "empty heap name".to_string()
                     } else {
-                        let mut s: Vec<String> = bad_chars.iter().map(|c| format!("`{c}`")).collect();
+                        let mut s: Vec<String> =
+                            bad_chars.iter().map(|c| format!("`{c}`")).collect();
                         s.dedup();
-                        format!("invalid character{} {}", if s.len() == 1 { "" } else { "s" }, s.join(", "))
+                        format!(
+                            "invalid character{} {}",
+                            if s.len() == 1 { "" } else { "s" },
+                            s.join(", ")
+                        )
                     };
                     v.err(
                         Diagnostic::new(
@@ -826,7 +876,10 @@ pub fn validate(
                                     "reserved by the kernel's own heaps".to_string()
                                 },
                             )
-                            .with_help(format!("reserved names: {}", RESERVED_HEAP_NAMES.join(", "))),
+                            .with_help(format!(
+                                "reserved names: {}",
+                                RESERVED_HEAP_NAMES.join(", ")
+                            )),
                         );
                         ok = false;
                     }
@@ -888,7 +941,11 @@ pub fn validate(
             RawAlignment::SizeOrder { max } => {
                 let (bytes, span, path) = match max {
                     Some(m) => (m.value, m.span.clone(), format!("{}.max", align.path)),
-                    None => (DEFAULT_SIZE_ORDER_MAX, align.span.clone(), align.path.clone()),
+                    None => (
+                        DEFAULT_SIZE_ORDER_MAX,
+                        align.span.clone(),
+                        align.path.clone(),
+                    ),
                 };
                 (
                     "size-order",
@@ -897,17 +954,48 @@ pub fn validate(
                 )
             }
         };
-        let granule = pick(r.granule.as_ref(), &p("granule"), d.granule.as_ref(), "defaults.granule", PAGE_SIZE, &header);
-        let no_guard = Sp { value: RawGuard::default(), span: header.clone() };
+        let granule = pick(
+            r.granule.as_ref(),
+            &p("granule"),
+            d.granule.as_ref(),
+            "defaults.granule",
+            PAGE_SIZE,
+            &header,
+        );
+        let no_guard = Sp {
+            value: RawGuard::default(),
+            span: header.clone(),
+        };
         let rg = r.guard.as_ref().unwrap_or(&no_guard);
         let dg = d.guard.as_ref().unwrap_or(&no_guard);
-        let guard_before = pick(rg.value.before.as_ref(), &p("guard.before"), dg.value.before.as_ref(), "defaults.guard.before", 0, &header);
-        let guard_after = pick(rg.value.after.as_ref(), &p("guard.after"), dg.value.after.as_ref(), "defaults.guard.after", 0, &header);
+        let guard_before = pick(
+            rg.value.before.as_ref(),
+            &p("guard.before"),
+            dg.value.before.as_ref(),
+            "defaults.guard.before",
+            0,
+            &header,
+        );
+        let guard_after = pick(
+            rg.value.after.as_ref(),
+            &p("guard.after"),
+            dg.value.after.as_ref(),
+            "defaults.guard.after",
+            0,
+            &header,
+        );
         let builtin_max = match size {
             Some(s) if granule.value != 0 => s - s % granule.value,
             _ => DEFAULT_MAX_ALLOC,
         };
-        let max_alloc = pick(r.max_alloc.as_ref(), &p("max-alloc"), d.max_alloc.as_ref(), "defaults.max-alloc", builtin_max, &header);
+        let max_alloc = pick(
+            r.max_alloc.as_ref(),
+            &p("max-alloc"),
+            d.max_alloc.as_ref(),
+            "defaults.max-alloc",
+            builtin_max,
+            &header,
+        );
 
         if let (Some(s), Some(sspan)) = (size, &size_span) {
             if max_alloc.value > s {
@@ -949,25 +1037,55 @@ pub fn validate(
                     PolicyError::BadGranule => {
                         policy.granule = PAGE_SIZE;
                         policy.max_alloc = PAGE_SIZE;
-                        ("granule-multiple", &granule.span, &granule.path, granule.value)
+                        (
+                            "granule-multiple",
+                            &granule.span,
+                            &granule.path,
+                            granule.value,
+                        )
                     }
                     PolicyError::BadGuard => {
-                        let before_bad = Policy { guard_after: 0, ..policy }.check() == Err(PolicyError::BadGuard);
+                        let before_bad = Policy {
+                            guard_after: 0,
+                            ..policy
+                        }
+                        .check()
+                            == Err(PolicyError::BadGuard);
                         if before_bad {
                             policy.guard_before = 0;
-                            ("guard-multiple", &guard_before.span, &guard_before.path, guard_before.value)
+                            (
+                                "guard-multiple",
+                                &guard_before.span,
+                                &guard_before.path,
+                                guard_before.value,
+                            )
                         } else {
                             policy.guard_after = 0;
-                            ("guard-multiple", &guard_after.span, &guard_after.path, guard_after.value)
+                            (
+                                "guard-multiple",
+                                &guard_after.span,
+                                &guard_after.path,
+                                guard_after.value,
+                            )
                         }
                     }
                     PolicyError::BadAlignment => {
                         policy.alignment = Alignment::Fixed { order: 0 };
-                        ("alignment-too-large", &align.span, &align.path, alignment_bytes(&alignment))
+                        (
+                            "alignment-too-large",
+                            &align.span,
+                            &align.path,
+                            alignment_bytes(&alignment),
+                        )
                     }
                     PolicyError::BadMaxAlloc => {
                         policy.max_alloc = policy.granule;
-                        ("max-alloc-multiple", &max_alloc.span, &max_alloc.path, max_alloc.value)
+                        (
+                            "max-alloc-multiple",
+                            &max_alloc.span,
+                            &max_alloc.path,
+                            max_alloc.value,
+                        )
                     }
                     PolicyError::Overflow | PolicyError::TooLarge | PolicyError::ZeroLength => {
                         v.err(Diagnostic::new(
@@ -987,7 +1105,11 @@ pub fn validate(
                     rule,
                     origin_path.clone(),
                     origin_span.clone(),
-                    format!("{} (region `{name}`, value {})", e.as_str(), format_size(value)),
+                    format!(
+                        "{} (region `{name}`, value {})",
+                        e.as_str(),
+                        format_size(value)
+                    ),
                     e.as_str(),
                 ));
             }
@@ -997,12 +1119,30 @@ pub fn validate(
         if let Some(a) = &r.access {
             v.access(&p("access"), a);
         }
-        let no_access = Sp { value: RawAccess::default(), span: header.clone() };
+        let no_access = Sp {
+            value: RawAccess::default(),
+            span: header.clone(),
+        };
         let ra = r.access.as_ref().unwrap_or(&no_access);
         let da = d.access.as_ref().unwrap_or(&no_access);
-        let mode = ra.value.mode.as_ref().or(da.value.mode.as_ref()).map_or(DEFAULT_MODE, |m| m.value);
-        let owner = ra.value.owner.as_ref().or(da.value.owner.as_ref()).map_or("root".to_string(), |o| o.value.clone());
-        let group = ra.value.group.as_ref().or(da.value.group.as_ref()).map_or("root".to_string(), |o| o.value.clone());
+        let mode = ra
+            .value
+            .mode
+            .as_ref()
+            .or(da.value.mode.as_ref())
+            .map_or(DEFAULT_MODE, |m| m.value);
+        let owner = ra
+            .value
+            .owner
+            .as_ref()
+            .or(da.value.owner.as_ref())
+            .map_or("root".to_string(), |o| o.value.clone());
+        let group = ra
+            .value
+            .group
+            .as_ref()
+            .or(da.value.group.as_ref())
+            .map_or("root".to_string(), |o| o.value.clone());
         let access = ir::Access {
             mode: format!("{mode:04o}"),
             owner,
@@ -1012,9 +1152,8 @@ pub fn validate(
         if ok && policy_ok {
             let cma = cma.map(|c| c.value.clone()).unwrap_or_default();
             let (order, bytes) = match alignment {
-                Some(Alignment::Fixed { order }) | Some(Alignment::SizeOrder { max_order: order }) => {
-                    (order, PAGE_SIZE << order)
-                }
+                Some(Alignment::Fixed { order })
+                | Some(Alignment::SizeOrder { max_order: order }) => (order, PAGE_SIZE << order),
                 None => (0, PAGE_SIZE),
             };
             for (hn, unc) in [(&cached_heap, false), (&uncached_heap, true)] {

@@ -259,7 +259,11 @@ mod tests {
         fs::write(out.join("a.o"), "obj").unwrap();
         fs::create_dir(out.join(".tmp")).unwrap();
         fs::write(out.join(".tmp/x"), "x").unwrap();
-        let g2 = generation(&[("a.rs", "a\n"), ("b.rs", "b\n"), (MANIFEST, &manifest(&["a.rs", "b.rs"]))]);
+        let g2 = generation(&[
+            ("a.rs", "a\n"),
+            ("b.rs", "b\n"),
+            (MANIFEST, &manifest(&["a.rs", "b.rs"])),
+        ]);
         assert_eq!(
             check_output(&g2, &out).unwrap(),
             [
