@@ -147,6 +147,9 @@ pub struct RawDefaults {
     pub access: Option<Sp<RawAccess>>,
 }
 
+/// One `alloc-ranges` entry: `[base, size]`, with the span of the pair.
+pub type RawRange = Sp<(Sp<u64>, Sp<u64>)>;
+
 /// `reserve`.
 #[derive(Clone, Debug, Default)]
 pub struct RawReserve {
@@ -157,7 +160,7 @@ pub struct RawReserve {
     /// `alignment`.
     pub alignment: Option<Sp<u64>>,
     /// `alloc-ranges`: `[base, size]` pairs.
-    pub alloc_ranges: Option<Sp<Vec<Sp<(Sp<u64>, Sp<u64>)>>>>,
+    pub alloc_ranges: Option<Sp<Vec<RawRange>>>,
     /// `default`.
     pub default: Option<Sp<bool>>,
 }
@@ -507,7 +510,7 @@ impl Walker {
         &mut self,
         path: &str,
         v: &toml::Spanned<DeValue<'_>>,
-    ) -> Option<Sp<Vec<Sp<(Sp<u64>, Sp<u64>)>>>> {
+    ) -> Option<Sp<Vec<RawRange>>> {
         let DeValue::Array(items) = v.get_ref() else {
             self.mismatch(path, v, "an array of [base, size] pairs");
             return None;

@@ -1251,3 +1251,609 @@ fn alignment_bytes(a: &Alignment) -> u64 {
     };
     PAGE_SIZE.checked_shl(order).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model;
+
+    const ARM: &str = "schema-version = 1\n[board]\nname = \"b\"\narch = \"arm64\"\n";
+    const X86: &str = "schema-version = 1\n[board]\nname = \"b\"\narch = \"x86_64\"\n";
+
+    /// A region binding an existing area, without `reserve`.
+    fn region(name: &str, cma: &str, heap: &str, extra: &str) -> String {
+        format!("[[region]]\nname = \"{name}\"\ncma = \"{cma}\"\nheap = \"{heap}\"\n{extra}\n")
+    }
+
+    fn run(text: &str) -> Result<ir::Board, Vec<Diagnostic>> {
+        let (raw, d) = model::parse(text);
+        assert!(d.is_empty(), "parse problems: {d:?}");
+        validate(&raw.unwrap(), "board-configs/b.toml", "00")
+    }
+
+    fn rules(text: &str) -> Vec<&'static str> {
+        match run(text) {
+            Ok(_) => Vec::new(),
+            Err(d) => {
+                let mut r: Vec<_> = d.iter().map(|d| d.rule).collect();
+                r.sort();
+                r.dedup();
+                r
+            }
+        }
+    }
+
+    fn one(extra: &str) -> Vec<&'static str> {
+        rules(&format!("{ARM}{}", region("r", "r-area", "h", extra)))
+    }
+
+    #[test]
+    fn a_minimal_board_is_valid() {
+        assert_eq!(one(""), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn rule_schema_version() {
+        let text = format!("{}{}", ARM.replace("= 1", "= 2"), region("r", "a", "h", ""));
+        assert_eq!(rules(&text), ["schema-version"]);
+        let text = format!(
+            "{}{}",
+            ARM.replace("schema-version = 1\n", ""),
+            region("r", "a", "h", "")
+        );
+        assert_eq!(rules(&text), ["schema-version"]);
+    }
+
+    #[test]
+    fn rule_missing_key() {
+        assert_eq!(
+            rules(&format!(
+                "schema-version = 1\n{}",
+                region("r", "a", "h", "")
+            )),
+            ["missing-key"]
+        );
+        assert_eq!(
+            rules(&format!("{ARM}[[region]]\nname = \"r\"\n")),
+            ["missing-key"]
+        );
+        assert_eq!(rules("schema-version = 1\n[board]\nname = \"b\"\n[[region]]\nname = \"r\"\ncma = \"a\"\nheap = \"h\"\n"), ["missing-key"]);
+    }
+
+    #[test]
+    fn rule_board_name() {
+        for bad in [
+            "Acme",
+            "acme_evb",
+            "-acme",
+            "acme-",
+            "1acme",
+            &"a".repeat(49),
+        ] {
+            let text = format!(
+                "{}{}",
+                ARM.replace("\"b\"", &format!("\"{bad}\"")),
+                region("r", "a", "h", "")
+            );
+            assert_eq!(rules(&text), ["board-name"], "{bad}");
+        }
+    }
+
+    #[test]
+    fn rule_board_arch() {
+        let text = format!(
+            "{}{}",
+            ARM.replace("arm64", "aarch64"),
+            region("r", "a", "h", "")
+        );
+        let d = run(&text).unwrap_err();
+        assert_eq!(d[0].rule, "board-arch");
+        assert_eq!(d[0].help.as_deref(), Some("did you mean `arm64`?"));
+    }
+
+    #[test]
+    fn rule_board_description() {
+        let text = format!(
+            "{ARM}description = \"two\\nlines\"\n{}",
+            region("r", "a", "h", "")
+        );
+        assert_eq!(rules(&text), ["board-description"]);
+    }
+
+    #[test]
+    fn rule_no_regions() {
+        assert_eq!(rules(ARM), ["no-regions"]);
+    }
+
+    #[test]
+    fn rule_region_name() {
+        assert_eq!(
+            rules(&format!("{ARM}{}", region("Video", "a", "h", ""))),
+            ["region-name"]
+        );
+        assert_eq!(
+            rules(&format!("{ARM}{}", region("vid_eo", "a", "h", ""))),
+            ["region-name"]
+        );
+    }
+
+    #[test]
+    fn rule_region_name_duplicate() {
+        let text = format!(
+            "{ARM}{}{}",
+            region("r", "a", "h", ""),
+            region("r", "b", "i", "")
+        );
+        let d = run(&text).unwrap_err();
+        assert_eq!(d[0].rule, "region-name-duplicate");
+        assert_eq!(d[0].secondary.len(), 1, "both definitions are named");
+    }
+
+    #[test]
+    fn rule_cma_name() {
+        assert_eq!(one("").len(), 0);
+        assert_eq!(
+            rules(&format!("{ARM}{}", region("r", "a/b", "h", ""))),
+            ["cma-name"]
+        );
+        assert_eq!(
+            rules(&format!("{ARM}{}", region("r", "", "h", ""))),
+            ["cma-name"]
+        );
+        let long_stem = "n".repeat(32);
+        let text = format!(
+            "{ARM}{}",
+            region("r", &long_stem, "h", "reserve = { size = \"4M\" }")
+        );
+        assert_eq!(rules(&text), ["cma-name"]);
+    }
+
+    #[test]
+    fn rule_cma_duplicate() {
+        let text = format!(
+            "{ARM}{}{}",
+            region("r", "a", "h", ""),
+            region("s", "a", "i", "")
+        );
+        let d = run(&text).unwrap_err();
+        assert_eq!(d[0].rule, "cma-duplicate");
+        assert!(
+            d[0].message.contains("region `r` and region `s`"),
+            "{}",
+            d[0].message
+        );
+    }
+
+    #[test]
+    fn rule_cma_x86_64() {
+        assert_eq!(
+            rules(&format!("{X86}{}", region("r", "reserved", "h", ""))),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            rules(&format!("{X86}{}", region("r", "linux,cma", "h", ""))),
+            ["cma-x86-64"]
+        );
+    }
+
+    #[test]
+    fn rule_reserve_arch() {
+        let text = format!(
+            "{X86}{}",
+            region("r", "reserved", "h", "reserve = { size = \"4M\" }")
+        );
+        assert_eq!(rules(&text), ["reserve-arch"]);
+    }
+
+    #[test]
+    fn rule_reserve_size() {
+        assert_eq!(one("reserve = { size = 0 }"), ["reserve-size"]);
+        assert_eq!(one("reserve = { size = \"6M\" }"), ["reserve-size"]);
+    }
+
+    #[test]
+    fn rule_reserve_placement() {
+        let text = format!(
+            "{ARM}{}",
+            region(
+                "r",
+                "r@60000000",
+                "h",
+                "reserve = { base = 0x60000000, size = \"4M\", alignment = \"4M\" }"
+            )
+        );
+        assert_eq!(rules(&text), ["reserve-placement"]);
+    }
+
+    #[test]
+    fn rule_reserve_alignment() {
+        let text = format!(
+            "{ARM}{}",
+            region(
+                "r",
+                "r@60100000",
+                "h",
+                "reserve = { base = 0x60100000, size = \"4M\" }"
+            )
+        );
+        assert_eq!(rules(&text), ["reserve-alignment"]);
+        let text = format!(
+            "{ARM}{}",
+            region(
+                "r",
+                "r",
+                "h",
+                "reserve = { size = \"4M\", alignment = \"3K\" }"
+            )
+        );
+        assert_eq!(rules(&text), ["reserve-alignment"]);
+    }
+
+    #[test]
+    fn rule_reserve_range() {
+        let text = format!(
+            "{ARM}{}",
+            region(
+                "r",
+                "r@ffffffffffc00000",
+                "h",
+                "reserve = { base = 0xffff_ffff_ffc0_0000, size = \"8M\" }"
+            )
+        );
+        assert_eq!(rules(&text), ["reserve-range"]);
+    }
+
+    #[test]
+    fn rule_reserve_alloc_range() {
+        let text = format!(
+            "{ARM}{}",
+            region(
+                "r",
+                "r",
+                "h",
+                "reserve = { size = \"8M\", alloc-ranges = [[0x40000000, \"4M\"]] }"
+            )
+        );
+        assert_eq!(rules(&text), ["reserve-alloc-range"]);
+        let text = format!(
+            "{ARM}{}",
+            region(
+                "r",
+                "r",
+                "h",
+                "reserve = { size = \"8M\", alloc-ranges = [[0x40000000, 0]] }"
+            )
+        );
+        assert_eq!(rules(&text), ["reserve-alloc-range"]);
+    }
+
+    #[test]
+    fn rule_reserve_default_duplicate() {
+        let text = format!(
+            "{ARM}{}{}",
+            region("r", "r", "h", "reserve = { size = \"4M\", default = true }"),
+            region("s", "s", "i", "reserve = { size = \"4M\", default = true }")
+        );
+        assert_eq!(rules(&text), ["reserve-default-duplicate"]);
+    }
+
+    #[test]
+    fn rule_cma_reserve_mismatch() {
+        let text = format!(
+            "{ARM}{}",
+            region(
+                "r",
+                "r@70000000",
+                "h",
+                "reserve = { base = 0x60000000, size = \"4M\" }"
+            )
+        );
+        let d = run(&text).unwrap_err();
+        assert_eq!(d[0].rule, "cma-reserve-mismatch");
+        assert_eq!(d[0].help.as_deref(), Some("write `cma = \"r@60000000\"`"));
+        let text = format!(
+            "{ARM}{}",
+            region("r", "r@60000000", "h", "reserve = { size = \"4M\" }")
+        );
+        assert_eq!(rules(&text), ["cma-reserve-mismatch"]);
+    }
+
+    #[test]
+    fn rule_variants() {
+        assert_eq!(one("variants = []"), ["variants"]);
+        assert_eq!(one("variants = [\"cahced\"]"), ["variants"]);
+        assert_eq!(one("variants = [\"cached\", \"cached\"]"), ["variants"]);
+    }
+
+    #[test]
+    fn rule_heap_name() {
+        for bad in ["Camera", "cam/era", "cam era", "cam%1", ""] {
+            assert_eq!(
+                rules(&format!("{ARM}{}", region("r", "a", bad, ""))),
+                ["heap-name"],
+                "{bad}"
+            );
+        }
+        let long = "h".repeat(60);
+        assert_eq!(
+            rules(&format!("{ARM}{}", region("r", "a", &long, ""))),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            rules(&format!(
+                "{ARM}{}",
+                region("r", "a", &long, "variants = [\"uncached\"]")
+            )),
+            ["heap-name"]
+        );
+        assert_eq!(
+            rules(&format!("{ARM}{}", region("r", "a", "cam@1.x,y_z-w", ""))),
+            Vec::<&str>::new()
+        );
+    }
+
+    #[test]
+    fn rule_heap_name_reserved() {
+        for name in RESERVED_HEAP_NAMES {
+            assert_eq!(
+                rules(&format!("{ARM}{}", region("r", "a", name, ""))),
+                ["heap-name-reserved"],
+                "{name}"
+            );
+        }
+        // The uncached twin of `system` is `system-uncached`.
+        let text = format!(
+            "{ARM}{}",
+            region("r", "a", "system", "variants = [\"uncached\"]")
+        );
+        assert_eq!(rules(&text), ["heap-name-reserved"]);
+    }
+
+    #[test]
+    fn rule_heap_name_cma_clash() {
+        let text = format!(
+            "{ARM}{}{}",
+            region("r", "camera", "h", ""),
+            region("s", "b", "camera", "")
+        );
+        let d = run(&text).unwrap_err();
+        assert_eq!(d[0].rule, "heap-name-cma-clash");
+        assert_eq!(d[0].secondary.len(), 1);
+    }
+
+    #[test]
+    fn rule_heap_name_duplicate() {
+        let text = format!(
+            "{ARM}{}{}",
+            region("r", "a", "h", ""),
+            region("s", "b", "h", "")
+        );
+        assert_eq!(rules(&text), ["heap-name-duplicate"]);
+        // Uncached twins count: `h-uncached` of r clashes with a heap named `h-uncached`.
+        let text = format!(
+            "{ARM}{}{}",
+            region("r", "a", "h", "variants = [\"cached\", \"uncached\"]"),
+            region("s", "b", "h-uncached", "")
+        );
+        assert_eq!(rules(&text), ["heap-name-duplicate"]);
+    }
+
+    #[test]
+    fn rule_too_many_heaps() {
+        let mut text = ARM.to_string();
+        for i in 0..65 {
+            text.push_str(&region(
+                &format!("r{i}"),
+                &format!("a{i}"),
+                &format!("h{i}"),
+                "variants = [\"cached\", \"uncached\"]",
+            ));
+        }
+        assert_eq!(rules(&text), ["too-many-heaps"]);
+    }
+
+    #[test]
+    fn rule_alignment_power_of_two() {
+        assert_eq!(one("alignment = \"12K\""), ["alignment-power-of-two"]);
+        assert_eq!(one("alignment = \"2K\""), ["alignment-power-of-two"]);
+        assert_eq!(
+            one("alignment = { size-order = true, max = \"3M\" }"),
+            ["alignment-power-of-two"]
+        );
+    }
+
+    #[test]
+    fn rule_alignment_too_large() {
+        assert_eq!(one("alignment = \"8G\""), ["alignment-too-large"]);
+    }
+
+    #[test]
+    fn rule_granule_multiple() {
+        assert_eq!(one("granule = \"6K\""), ["granule-multiple"]);
+        assert_eq!(one("granule = 0"), ["granule-multiple"]);
+    }
+
+    #[test]
+    fn rule_guard_multiple() {
+        assert_eq!(one("guard = { before = 100 }"), ["guard-multiple"]);
+        // Both bad guards are reported, each at its own key.
+        let d = run(&format!(
+            "{ARM}{}",
+            region("r", "a", "h", "guard = { before = 100, after = 200 }")
+        ))
+        .unwrap_err();
+        let paths: Vec<_> = d.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(paths, ["region[0].guard.before", "region[0].guard.after"]);
+    }
+
+    #[test]
+    fn rule_max_alloc_multiple() {
+        assert_eq!(
+            one("granule = \"64K\"\nmax-alloc = \"100K\""),
+            ["max-alloc-multiple"]
+        );
+        assert_eq!(one("max-alloc = 0"), ["max-alloc-multiple"]);
+    }
+
+    #[test]
+    fn rule_policy_overflow() {
+        assert_eq!(
+            one("max-alloc = 0xffff_ffff_ffff_f000\nguard = { after = \"4K\" }"),
+            ["policy-overflow"]
+        );
+    }
+
+    #[test]
+    fn rule_max_alloc_exceeds_region() {
+        let text = format!(
+            "{ARM}{}",
+            region(
+                "r",
+                "r",
+                "h",
+                "reserve = { size = \"4M\" }\nmax-alloc = \"8M\""
+            )
+        );
+        let d = run(&text).unwrap_err();
+        assert_eq!(d[0].rule, "max-alloc-exceeds-region");
+        assert_eq!(d[0].secondary.len(), 1);
+    }
+
+    #[test]
+    fn rule_reserve_overlap() {
+        let text = format!(
+            "{ARM}{}{}",
+            region(
+                "video",
+                "video@90000000",
+                "v",
+                "reserve = { base = 0x9000_0000, size = \"64M\" }"
+            ),
+            region(
+                "camera",
+                "camera@92000000",
+                "c",
+                "reserve = { base = 0x9200_0000, size = \"64M\" }"
+            )
+        );
+        let d = run(&text).unwrap_err();
+        assert_eq!(d[0].rule, "reserve-overlap");
+        assert_eq!(
+            d[0].message,
+            "region `camera` (0x9200_0000..0x9600_0000) overlaps region `video` (0x9000_0000..0x9400_0000)"
+        );
+        assert_eq!(d[0].secondary.len(), 1);
+    }
+
+    #[test]
+    fn rule_access_world_writable() {
+        assert_eq!(
+            one("access = { mode = \"0666\" }"),
+            ["access-world-writable"]
+        );
+        let text = format!(
+            "{ARM}[defaults]\naccess = {{ mode = 0o662 }}\n{}",
+            region("r", "a", "h", "")
+        );
+        assert_eq!(rules(&text), ["access-world-writable"]);
+    }
+
+    #[test]
+    fn rule_access_mode() {
+        assert_eq!(one("access = { mode = \"4660\" }"), ["access-mode"]);
+    }
+
+    #[test]
+    fn rule_access_owner_and_group() {
+        assert_eq!(one("access = { owner = \"\" }"), ["access-owner"]);
+        assert_eq!(one("access = { owner = \"Root\" }"), ["access-owner"]);
+        assert_eq!(
+            one("access = { group = \"video group\" }"),
+            ["access-group"]
+        );
+        assert_eq!(one("access = { group = \"1video\" }"), ["access-group"]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_in_one_run() {
+        let text = format!(
+            "{ARM}{}{}",
+            region(
+                "r",
+                "a",
+                "system",
+                "granule = \"6K\"\naccess = { mode = \"0666\" }"
+            ),
+            region("r", "a", "h", "variants = []")
+        );
+        assert_eq!(
+            rules(&text),
+            [
+                "access-world-writable",
+                "cma-duplicate",
+                "granule-multiple",
+                "heap-name-reserved",
+                "region-name-duplicate",
+                "variants"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_ir_is_complete_and_sorted() {
+        let text = format!(
+            "{ARM}[defaults]\naccess = {{ mode = \"0660\", group = \"video\" }}\n{}{}{}",
+            region("zeta", "zeta@64000000", "zeta", "reserve = { base = 0x6400_0000, size = \"8M\" }\nvariants = [\"cached\", \"uncached\"]"),
+            region("alpha", "alpha@60000000", "alpha", "reserve = { base = 0x6000_0000, size = \"4M\" }\nalignment = { size-order = true }\naccess = { owner = \"system\" }"),
+            region("dyn", "dyn", "dyn-heap", "reserve = { size = \"4M\", alloc-ranges = [[0x4000_0000, \"1G\"]], default = true }"),
+        );
+        let b = run(&text).unwrap();
+        assert_eq!(b.module, "b_heaps");
+        assert_eq!(b.description, "b board");
+        assert_eq!(b.source, "board-configs/b.toml");
+        let names: Vec<_> = b.heaps.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["alpha", "dyn-heap", "zeta", "zeta-uncached"]);
+        let regions: Vec<_> = b.regions.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            regions,
+            ["zeta", "alpha", "dyn"],
+            "regions stay in file order"
+        );
+        let nodes: Vec<_> = b.reserved.iter().map(|r| r.node.as_str()).collect();
+        assert_eq!(nodes, ["dyn", "alpha@60000000", "zeta@64000000"]);
+        let alpha = &b.regions[1];
+        assert_eq!(
+            (
+                alpha.align_kind.as_str(),
+                alpha.align_order,
+                alpha.align_bytes
+            ),
+            ("size-order", 8, 1 << 20)
+        );
+        assert_eq!(
+            alpha.max_alloc,
+            4 << 20,
+            "max-alloc defaults to the region size"
+        );
+        assert_eq!(alpha.access.mode, "0660");
+        assert_eq!(alpha.access.owner, "system");
+        assert_eq!(alpha.access.group, "video");
+        assert_eq!(b.regions[0].uncached_heap.as_deref(), Some("zeta-uncached"));
+        assert!(b.reserved[0].default);
+        assert_eq!(b.reserved[0].alloc_ranges, [(0x4000_0000, 1 << 30)]);
+        assert_eq!(b.reserved[1].label, "heapgen_alpha");
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let b = run(&format!("{X86}{}", region("r", "reserved", "h", ""))).unwrap();
+        let r = &b.regions[0];
+        assert_eq!(
+            (r.granule, r.align_bytes, r.max_alloc),
+            (PAGE_SIZE, PAGE_SIZE, DEFAULT_MAX_ALLOC)
+        );
+        assert_eq!(r.access.mode, "0600");
+        assert_eq!(r.size, None);
+        assert!(b.reserved.is_empty());
+    }
+}
