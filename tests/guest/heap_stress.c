@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * heapgen guest tests: repeated and concurrent allocation, with leak checks
+ * on the CMA area's counters (/sys/kernel/mm/cma/<area>/alloc_pages_success
+ * minus release_pages_success).
+ *
+ * Environment (see heapgen_test.h): HEAPGEN_HEAP (required), HEAPGEN_CMA
+ * (the counter checks need it), HEAPGEN_ALIGN, HEAPGEN_GRANULE,
+ * HEAPGEN_GUARD_BEFORE, HEAPGEN_GUARD_AFTER, HEAPGEN_MAX_ALLOC.
+ *
+ * - cycles:      1000 allocate/free cycles; every buffer took exactly its
+ *                payload plus guard pages from the area and gave them back
+ * - processes:   4 processes allocate, fill, check and free concurrently;
+ *                all succeed and the area returns to its baseline
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "heapgen_test.h"
+#include "kselftest_harness.h"
+
+FIXTURE(stress) {
+	struct heapgen_cfg cfg;
+	int heap_fd;
+};
+
+FIXTURE_SETUP(stress)
+{
+	self->heap_fd = -1;
+	hg_cfg_load(&self->cfg);
+	if (!self->cfg.heap)
+		SKIP(return, "HEAPGEN_HEAP is not set");
+	self->heap_fd = hg_heap_open(&self->cfg);
+	ASSERT_LE(0, self->heap_fd);
+}
+
+FIXTURE_TEARDOWN(stress)
+{
+	if (self->heap_fd >= 0)
+		close(self->heap_fd);
+}
+
+#define CYCLES 1000
+
+/* Payload of cycle @i: 1 to 16 granules, and 1 MiB every 100th cycle. */
+static uint64_t cycle_len(const struct heapgen_cfg *cfg, unsigned int i)
+{
+	uint64_t len = cfg->granule * (1 + i % 16);
+
+	if (i % 100 == 99)
+		len = hg_round_up(MiB(1), cfg->granule);
+	if (cfg->max_alloc && len > cfg->max_alloc)
+		len = cfg->max_alloc;
+	return len;
+}
+
+TEST_F_TIMEOUT(stress, cycles, 300)
+{
+	long long base_in_use = hg_cma_in_use(self->cfg.cma);
+	long long base_allocs = hg_cma_counter(self->cfg.cma, "alloc_pages_success");
+	uint64_t guard_pages = (hg_round_up(self->cfg.guard_before,
+					    self->cfg.align) +
+				self->cfg.guard_after) / PAGE;
+	uint64_t want_pages = 0;
+	unsigned int i;
+
+	for (i = 0; i < CYCLES; i++) {
+		uint64_t len = cycle_len(&self->cfg, i);
+		int fd = hg_alloc(self->heap_fd, len);
+
+		ASSERT_LE(0, fd) TH_LOG("cycle %u (%llu bytes): %s", i,
+			(unsigned long long)len, strerror(-fd));
+		if (i % 50 == 0) {
+			uint8_t *p = hg_map(fd, len, 0);
+
+			ASSERT_NE(MAP_FAILED, p);
+			ASSERT_EQ(0, p[0]);
+			ASSERT_EQ(0, p[len - 1]);
+			p[0] = 0xff;
+			p[len - 1] = 0xff;
+			munmap(p, len);
+		}
+		close(fd);
+		want_pages += len / PAGE + guard_pages;
+	}
+
+	if (base_in_use < 0)
+		SKIP(return, "no CMA counters for area '%s' (HEAPGEN_CMA): leak check skipped",
+		     self->cfg.cma ? self->cfg.cma : "");
+	EXPECT_EQ(base_in_use, hg_cma_in_use(self->cfg.cma))
+		TH_LOG("pages still held after %d cycles", CYCLES);
+	/* The buffers really came from this area, with exactly their guards. */
+	EXPECT_EQ((long long)want_pages,
+		  hg_cma_counter(self->cfg.cma, "alloc_pages_success") - base_allocs);
+}
+
+#define PROCS 4
+#define PROC_CYCLES 200
+#define PROC_LIVE 3
+
+/*
+ * One worker: PROC_CYCLES allocations with up to PROC_LIVE buffers alive,
+ * each filled with a pattern of its own and checked before it is freed.
+ * Returns 0, or the number of the step that failed.
+ */
+static int worker(int heap_fd, const struct heapgen_cfg *cfg, int id)
+{
+	int fds[PROC_LIVE] = { -1, -1, -1 };
+	uint64_t lens[PROC_LIVE] = { 0 };
+	uint8_t pats[PROC_LIVE] = { 0 };
+	unsigned int i, slot;
+
+	for (i = 0; i < PROC_CYCLES; i++) {
+		uint64_t len = hg_round_up(KiB(16) * (1 + (i + id) % 8),
+					   cfg->granule);
+		uint8_t pat = (uint8_t)(id * 64 + i % 64 + 1);
+
+		if (cfg->max_alloc && len > cfg->max_alloc)
+			len = cfg->max_alloc;
+		slot = i % PROC_LIVE;
+		if (fds[slot] >= 0) {
+			if (hg_find_not(fds[slot], lens[slot], pats[slot]) != -1)
+				return 2;
+			close(fds[slot]);
+		}
+		fds[slot] = hg_alloc(heap_fd, len);
+		if (fds[slot] < 0) {
+			fprintf(stderr, "# worker %d cycle %u: %s\n", id, i,
+				strerror(-fds[slot]));
+			return 1;
+		}
+		if (hg_find_not(fds[slot], len, 0) != -1)
+			return 3;
+		if (hg_fill(fds[slot], len, pat))
+			return 4;
+		lens[slot] = len;
+		pats[slot] = pat;
+	}
+	for (slot = 0; slot < PROC_LIVE; slot++) {
+		if (hg_find_not(fds[slot], lens[slot], pats[slot]) != -1)
+			return 5;
+		close(fds[slot]);
+	}
+	return 0;
+}
+
+TEST_F_TIMEOUT(stress, processes, 300)
+{
+	long long base = hg_cma_in_use(self->cfg.cma);
+	pid_t pids[PROCS];
+	int i;
+
+	for (i = 0; i < PROCS; i++) {
+		pids[i] = fork();
+		ASSERT_LE(0, pids[i]);
+		if (!pids[i])
+			_exit(worker(self->heap_fd, &self->cfg, i));
+	}
+	for (i = 0; i < PROCS; i++) {
+		int status;
+
+		ASSERT_EQ(pids[i], waitpid(pids[i], &status, 0));
+		ASSERT_TRUE(WIFEXITED(status)) TH_LOG("worker %d died", i);
+		EXPECT_EQ(0, WEXITSTATUS(status))
+			TH_LOG("worker %d failed at step %d", i,
+			       WEXITSTATUS(status));
+	}
+	if (base < 0)
+		SKIP(return, "no CMA counters for area '%s' (HEAPGEN_CMA): leak check skipped",
+		     self->cfg.cma ? self->cfg.cma : "");
+	EXPECT_EQ(base, hg_cma_in_use(self->cfg.cma));
+}
+
+TEST_HARNESS_MAIN

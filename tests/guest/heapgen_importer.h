@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * heapgen test importer: the uapi of /dev/heapgen_importer.
+ *
+ * A test-only module (tests/kernel/importer) that plays a DMA device: hand
+ * it a dma-buf fd and it attaches, maps and reports the scatterlist, writes
+ * past the end of a buffer like an overrunning device, or vmaps the buffer.
+ * Shared by the module and the guest test programs.
+ *
+ * There is no IOMMU in the test bed: DMA addresses are physical addresses.
+ */
+#ifndef _UAPI_HEAPGEN_IMPORTER_H
+#define _UAPI_HEAPGEN_IMPORTER_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define HEAPGEN_IMPORTER_DEV		"/dev/heapgen_importer"
+
+/* Values of the @dir fields: enum dma_data_direction. */
+#define HEAPGEN_DIR_BIDIRECTIONAL	0
+#define HEAPGEN_DIR_TO_DEVICE		1
+#define HEAPGEN_DIR_FROM_DEVICE		2
+
+/* Number of scatterlist entries HEAPGEN_IMPORT reports in detail. */
+#define HEAPGEN_IMPORT_MAX_ENTRIES	16
+
+struct heapgen_sg_entry {
+	__u64 dma_addr;
+	__u64 len;
+};
+
+/**
+ * struct heapgen_import - HEAPGEN_IMPORT argument
+ * @fd:		in: dma-buf fd
+ * @dir:	in: DMA direction (HEAPGEN_DIR_*)
+ * @nents:	out: DMA-mapped scatterlist entries (sg_table.nents)
+ * @orig_nents:	out: CPU scatterlist entries (sg_table.orig_nents)
+ * @size:	out: the dma-buf's size
+ * @total_len:	out: sum of the DMA lengths of all @nents entries
+ * @entries:	out: DMA address and length of the first
+ *		HEAPGEN_IMPORT_MAX_ENTRIES entries
+ *
+ * Attaches the importer's device, maps the attachment, reports it, then
+ * unmaps and detaches.
+ */
+struct heapgen_import {
+	__s32 fd;
+	__u32 dir;
+	__u32 nents;
+	__u32 orig_nents;
+	__u64 size;
+	__u64 total_len;
+	struct heapgen_sg_entry entries[HEAPGEN_IMPORT_MAX_ENTRIES];
+};
+
+/* HEAPGEN_POKE_PAST flags */
+#define HEAPGEN_POKE_BEFORE	(1U << 0)	/* poke before the start instead */
+
+/**
+ * struct heapgen_poke - HEAPGEN_POKE_PAST argument
+ * @fd:		in: dma-buf fd
+ * @flags:	in: HEAPGEN_POKE_*
+ * @offset:	in: bytes past the end (0 is the first byte after the buffer),
+ *		or with HEAPGEN_POKE_BEFORE bytes before the start (0 is the
+ *		last byte before the buffer); must be below 4096
+ * @value:	in: the byte written
+ * @phys:	out: physical address written
+ *
+ * Attaches and maps the buffer (DMA_FROM_DEVICE), then writes @value
+ * through the kernel linear map just outside the mapped range, as a device
+ * overrunning its buffer would, then unmaps and detaches. Only meaningful on
+ * a heap with guard pages: elsewhere it corrupts a neighbour.
+ */
+struct heapgen_poke {
+	__s32 fd;
+	__u32 flags;
+	__u32 offset;
+	__u32 value;
+	__u64 phys;
+};
+
+/* HEAPGEN_VMAP flags */
+#define HEAPGEN_VMAP_WRITE	(1U << 0)	/* write @write_head after reading */
+
+/**
+ * struct heapgen_vmap - HEAPGEN_VMAP argument
+ * @fd:		in: dma-buf fd
+ * @flags:	in: HEAPGEN_VMAP_*
+ * @write_head:	in: with HEAPGEN_VMAP_WRITE, written to the first 8 bytes
+ * @size:	out: the dma-buf's size
+ * @is_iomem:	out: 1 if the vmap is an I/O memory mapping
+ * @head:	out: the first 8 bytes of the buffer, seen through the vmap
+ * @tail:	out: the last 8 bytes of the buffer, seen through the vmap
+ *
+ * dma_buf_begin_cpu_access(DMA_BIDIRECTIONAL), dma_buf_vmap_unlocked, read
+ * (and optionally write), dma_buf_vunmap_unlocked, dma_buf_end_cpu_access.
+ */
+struct heapgen_vmap {
+	__s32 fd;
+	__u32 flags;
+	__u8 write_head[8];
+	__u64 size;
+	__u32 is_iomem;
+	__u32 reserved;
+	__u8 head[8];
+	__u8 tail[8];
+};
+
+#define HEAPGEN_IMPORTER_IOC_MAGIC	'H'
+#define HEAPGEN_IMPORT		_IOWR(HEAPGEN_IMPORTER_IOC_MAGIC, 0x00, \
+				      struct heapgen_import)
+#define HEAPGEN_POKE_PAST	_IOWR(HEAPGEN_IMPORTER_IOC_MAGIC, 0x01, \
+				      struct heapgen_poke)
+#define HEAPGEN_VMAP		_IOWR(HEAPGEN_IMPORTER_IOC_MAGIC, 0x02, \
+				      struct heapgen_vmap)
+
+#endif /* _UAPI_HEAPGEN_IMPORTER_H */

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Shared helpers of the heapgen guest tests (not a test program itself).
+ *
+ * The heap under test and the policy it promises come from the environment,
+ * which tests/guest/init.sh sets from /etc/heapgen/heaps.conf:
+ *
+ *   HEAPGEN_HEAP          heap name under /dev/dma_heap (required; tests
+ *                         skip without it)
+ *   HEAPGEN_MODULE        name of the module that registers the heap
+ *   HEAPGEN_CMA           CMA area the heap allocates from, for the
+ *                         /sys/kernel/mm/cma/<area>/ counters (leak checks
+ *                         skip without it)
+ *   HEAPGEN_ALIGN         physical alignment of every buffer, bytes (4096)
+ *   HEAPGEN_GRANULE       sizes are rounded up to this many bytes (4096)
+ *   HEAPGEN_GUARD_BEFORE  guard bytes before each buffer (0)
+ *   HEAPGEN_GUARD_AFTER   guard bytes after each buffer (0)
+ *   HEAPGEN_MAX_ALLOC     largest buffer, bytes; larger requests fail with
+ *                         E2BIG (0: no limit promised)
+ *   HEAPGEN_UNCACHED      1 if CPU mappings are write-combined (0)
+ *
+ * Numbers may be decimal or 0x-prefixed hexadecimal.
+ */
+#ifndef HEAPGEN_TEST_H
+#define HEAPGEN_TEST_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/dma-buf.h>
+#include <linux/dma-heap.h>
+
+#include "heapgen_importer.h"
+
+#define KiB(x)	((uint64_t)(x) << 10)
+#define MiB(x)	((uint64_t)(x) << 20)
+#define PAGE	4096ULL
+
+struct heapgen_cfg {
+	const char *heap;
+	const char *module;
+	const char *cma;
+	uint64_t align;
+	uint64_t granule;
+	uint64_t guard_before;
+	uint64_t guard_after;
+	uint64_t max_alloc;
+	int uncached;
+};
+
+static inline uint64_t hg_env_u64(const char *name, uint64_t def)
+{
+	const char *v = getenv(name);
+	char *end;
+	unsigned long long n;
+
+	if (!v || !*v)
+		return def;
+	errno = 0;
+	n = strtoull(v, &end, 0);
+	if (errno || *end) {
+		fprintf(stderr, "# bad %s=%s, using %llu\n", name, v,
+			(unsigned long long)def);
+		return def;
+	}
+	return n;
+}
+
+static inline const char *hg_env_str(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+static inline void hg_cfg_load(struct heapgen_cfg *cfg)
+{
+	cfg->heap = hg_env_str("HEAPGEN_HEAP");
+	cfg->module = hg_env_str("HEAPGEN_MODULE");
+	cfg->cma = hg_env_str("HEAPGEN_CMA");
+	cfg->align = hg_env_u64("HEAPGEN_ALIGN", PAGE);
+	cfg->granule = hg_env_u64("HEAPGEN_GRANULE", PAGE);
+	cfg->guard_before = hg_env_u64("HEAPGEN_GUARD_BEFORE", 0);
+	cfg->guard_after = hg_env_u64("HEAPGEN_GUARD_AFTER", 0);
+	cfg->max_alloc = hg_env_u64("HEAPGEN_MAX_ALLOC", 0);
+	cfg->uncached = hg_env_u64("HEAPGEN_UNCACHED", 0) != 0;
+	if (!cfg->align)
+		cfg->align = PAGE;
+	if (!cfg->granule)
+		cfg->granule = PAGE;
+}
+
+static inline uint64_t hg_round_up(uint64_t v, uint64_t m)
+{
+	return (v + m - 1) / m * m;
+}
+
+/* Opens /dev/dma_heap/<heap>; returns the fd or -errno. */
+static inline int hg_heap_open(const struct heapgen_cfg *cfg)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/dma_heap/%s", cfg->heap);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Allocates @len bytes; returns the dma-buf fd or -errno. */
+static inline int hg_alloc_flags(int heap_fd, uint64_t len, uint32_t fd_flags)
+{
+	struct dma_heap_allocation_data data = {
+		.len = len,
+		.fd_flags = fd_flags,
+	};
+
+	if (ioctl(heap_fd, DMA_HEAP_IOCTL_ALLOC, &data) < 0)
+		return -errno;
+	return data.fd;
+}
+
+static inline int hg_alloc(int heap_fd, uint64_t len)
+{
+	return hg_alloc_flags(heap_fd, len, O_RDWR | O_CLOEXEC);
+}
+
+/* The size userspace sees for a dma-buf: lseek(SEEK_END). */
+static inline int64_t hg_buf_size(int buf_fd)
+{
+	off_t end = lseek(buf_fd, 0, SEEK_END);
+
+	if (end < 0)
+		return -errno;
+	lseek(buf_fd, 0, SEEK_SET);
+	return end;
+}
+
+static inline int hg_sync(int buf_fd, uint64_t flags)
+{
+	struct dma_buf_sync sync = { .flags = flags };
+
+	return ioctl(buf_fd, DMA_BUF_IOCTL_SYNC, &sync) < 0 ? -errno : 0;
+}
+
+/* Maps @len bytes at @off shared read/write; MAP_FAILED on error. */
+static inline void *hg_map(int buf_fd, uint64_t len, uint64_t off)
+{
+	return mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, buf_fd, off);
+}
+
+/* Fills the buffer with @byte through a shared mapping, inside a sync. */
+static inline int hg_fill(int buf_fd, uint64_t len, int byte)
+{
+	void *p = hg_map(buf_fd, len, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	hg_sync(buf_fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE);
+	memset(p, byte, len);
+	hg_sync(buf_fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE);
+	munmap(p, len);
+	return 0;
+}
+
+/*
+ * Returns the offset of the first byte of the buffer that is not @byte, or
+ * -1 if every byte is @byte, or -2 if the buffer cannot be mapped.
+ */
+static inline int64_t hg_find_not(int buf_fd, uint64_t len, int byte)
+{
+	const uint8_t *p = hg_map(buf_fd, len, 0);
+	int64_t bad = -1;
+	uint64_t i;
+
+	if (p == MAP_FAILED)
+		return -2;
+	hg_sync(buf_fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+	for (i = 0; i < len; i++) {
+		if (p[i] != (uint8_t)byte) {
+			bad = i;
+			break;
+		}
+	}
+	hg_sync(buf_fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
+	munmap((void *)p, len);
+	return bad;
+}
+
+/* Reads /sys/kernel/mm/cma/<area>/<name>; -1 if it cannot be read. */
+static inline long long hg_cma_counter(const char *area, const char *name)
+{
+	char path[256];
+	long long v = -1;
+	FILE *f;
+
+	if (!area)
+		return -1;
+	snprintf(path, sizeof(path), "/sys/kernel/mm/cma/%s/%s", area, name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+/* Pages of @area currently handed out by cma_alloc(); -1 if unknown. */
+static inline long long hg_cma_in_use(const char *area)
+{
+	long long a = hg_cma_counter(area, "alloc_pages_success");
+	long long r = hg_cma_counter(area, "release_pages_success");
+
+	if (a < 0 || r < 0)
+		return -1;
+	return a - r;
+}
+
+/* Opens the test importer; returns the fd or -errno. */
+static inline int hg_importer_open(void)
+{
+	int fd = open(HEAPGEN_IMPORTER_DEV, O_RDWR | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+static inline int hg_import(int imp_fd, int buf_fd, uint32_t dir,
+			    struct heapgen_import *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->fd = buf_fd;
+	out->dir = dir;
+	return ioctl(imp_fd, HEAPGEN_IMPORT, out) < 0 ? -errno : 0;
+}
+
+#endif /* HEAPGEN_TEST_H */

@@ -1,0 +1,85 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# heapgen guest /init: loads the modules and runs the guest tests.
+#
+# The initramfs holds:
+#   /bin/busybox            static busybox
+#   /lib/modules/*.ko       the heap module(s) and heapgen_importer.ko
+#   /tests/<program>        static test programs (KTAP output), and
+#   /tests/dmabuf-heap      the kernel's dmabuf-heaps selftest
+#   /etc/heapgen/heaps.conf one line per heap ('#' starts a comment):
+#     <heap> <module> <cma-area> <align> <granule> <guard-before> <guard-after> <max-alloc> <uncached 0|1>
+#
+# Output contract (the harness parses it from the console):
+#   # heapgen-insmod: <module.ko> <rc>
+#   # heapgen-run: <program> <heap>        before each run
+#   ...raw KTAP of the program...
+#   # heapgen-exit: <program> <heap> <rc>  after each run
+#   HEAPGEN-E2E-END                        after the last run
+# Every program except dmabuf-heap runs once per heap with HEAPGEN_* set;
+# dmabuf-heap runs once (it tests every heap itself), with heap "all".
+
+/bin/busybox --install -s /bin
+export PATH=/bin
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug
+mkdir -p /tmp
+mount -t tmpfs tmpfs /tmp
+
+echo "# heapgen-kernel: $(uname -r) $(uname -m)"
+
+# The importer first, then every other module.
+for ko in /lib/modules/heapgen_importer.ko /lib/modules/*.ko; do
+	[ -f "$ko" ] || continue
+	case " $loaded " in *" $ko "*) continue ;; esac
+	loaded="$loaded $ko"
+	insmod "$ko"
+	echo "# heapgen-insmod: ${ko##*/} $?"
+done
+
+echo "# heapgen-heaps: $(ls /dev/dma_heap 2>/dev/null | tr '\n' ' ')"
+
+run() {
+	prog=$1
+	heap=$2
+	echo "# heapgen-run: ${prog##*/} $heap"
+	"$prog"
+	rc=$?
+	echo "# heapgen-exit: ${prog##*/} $heap $rc"
+}
+
+conf=/etc/heapgen/heaps.conf
+if [ -f "$conf" ]; then
+	while read -r heap module cma align granule gbefore gafter maxalloc uncached rest; do
+		case "$heap" in ''|'#'*) continue ;; esac
+		export HEAPGEN_HEAP="$heap" HEAPGEN_MODULE="$module" \
+			HEAPGEN_CMA="$cma" HEAPGEN_ALIGN="$align" \
+			HEAPGEN_GRANULE="$granule" \
+			HEAPGEN_GUARD_BEFORE="$gbefore" \
+			HEAPGEN_GUARD_AFTER="$gafter" \
+			HEAPGEN_MAX_ALLOC="$maxalloc" \
+			HEAPGEN_UNCACHED="$uncached"
+		for prog in /tests/*; do
+			[ -f "$prog" ] && [ -x "$prog" ] || continue
+			[ "${prog##*/}" = dmabuf-heap ] && continue
+			run "$prog" "$heap" </dev/null
+		done
+	done <"$conf"
+else
+	echo "# heapgen: $conf is missing: no heap tests run"
+fi
+unset HEAPGEN_HEAP HEAPGEN_MODULE HEAPGEN_CMA HEAPGEN_ALIGN HEAPGEN_GRANULE \
+	HEAPGEN_GUARD_BEFORE HEAPGEN_GUARD_AFTER HEAPGEN_MAX_ALLOC \
+	HEAPGEN_UNCACHED
+
+if [ -x /tests/dmabuf-heap ]; then
+	run /tests/dmabuf-heap all </dev/null
+fi
+
+echo HEAPGEN-E2E-END
+sync
+reboot -f

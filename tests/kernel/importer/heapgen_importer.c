@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * heapgen test importer: a misc device that plays a DMA device for the guest
+ * tests. Userspace hands it a dma-buf fd; it attaches its platform device,
+ * maps the attachment and reports the scatterlist (HEAPGEN_IMPORT), writes
+ * one byte just outside the mapping like an overrunning device
+ * (HEAPGEN_POKE_PAST), or vmaps the buffer inside a CPU access bracket
+ * (HEAPGEN_VMAP). The uapi is tests/guest/heapgen_importer.h.
+ *
+ * Test-only: HEAPGEN_POKE_PAST writes to memory the importer does not own
+ * and is meant for heaps with guard pages, in a throwaway test VM.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/dma-buf.h>
+#include <linux/dma-direct.h>
+#include <linux/dma-mapping.h>
+#include <linux/err.h>
+#include <linux/fs.h>
+#include <linux/iosys-map.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/platform_device.h>
+#include <linux/scatterlist.h>
+#include <linux/uaccess.h>
+
+#include <heapgen_importer.h>
+
+static struct platform_device *importer_pdev;
+
+/* One attach + map of a dma-buf by the importer's device. */
+struct importer_map {
+	struct dma_buf *dmabuf;
+	struct dma_buf_attachment *attach;
+	struct sg_table *sgt;
+	enum dma_data_direction dir;
+};
+
+static int importer_dir(u32 dir, enum dma_data_direction *out)
+{
+	switch (dir) {
+	case HEAPGEN_DIR_BIDIRECTIONAL:
+		*out = DMA_BIDIRECTIONAL;
+		return 0;
+	case HEAPGEN_DIR_TO_DEVICE:
+		*out = DMA_TO_DEVICE;
+		return 0;
+	case HEAPGEN_DIR_FROM_DEVICE:
+		*out = DMA_FROM_DEVICE;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static int importer_map(int fd, enum dma_data_direction dir,
+			struct importer_map *m)
+{
+	int ret;
+
+	m->dir = dir;
+	m->dmabuf = dma_buf_get(fd);
+	if (IS_ERR(m->dmabuf))
+		return PTR_ERR(m->dmabuf);
+
+	m->attach = dma_buf_attach(m->dmabuf, &importer_pdev->dev);
+	if (IS_ERR(m->attach)) {
+		ret = PTR_ERR(m->attach);
+		goto err_put;
+	}
+
+	m->sgt = dma_buf_map_attachment_unlocked(m->attach, dir);
+	if (IS_ERR(m->sgt)) {
+		ret = PTR_ERR(m->sgt);
+		goto err_detach;
+	}
+	return 0;
+
+err_detach:
+	dma_buf_detach(m->dmabuf, m->attach);
+err_put:
+	dma_buf_put(m->dmabuf);
+	return ret;
+}
+
+static void importer_unmap(struct importer_map *m)
+{
+	dma_buf_unmap_attachment_unlocked(m->attach, m->sgt, m->dir);
+	dma_buf_detach(m->dmabuf, m->attach);
+	dma_buf_put(m->dmabuf);
+}
+
+static long importer_import(void __user *uarg)
+{
+	struct heapgen_import arg;
+	enum dma_data_direction dir;
+	struct importer_map m;
+	struct scatterlist *sg;
+	unsigned int i;
+	int ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	ret = importer_dir(arg.dir, &dir);
+	if (ret)
+		return ret;
+
+	ret = importer_map(arg.fd, dir, &m);
+	if (ret)
+		return ret;
+
+	arg.nents = m.sgt->nents;
+	arg.orig_nents = m.sgt->orig_nents;
+	arg.size = m.dmabuf->size;
+	arg.total_len = 0;
+	memset(arg.entries, 0, sizeof(arg.entries));
+	for_each_sgtable_dma_sg(m.sgt, sg, i) {
+		if (i < HEAPGEN_IMPORT_MAX_ENTRIES) {
+			arg.entries[i].dma_addr = sg_dma_address(sg);
+			arg.entries[i].len = sg_dma_len(sg);
+		}
+		arg.total_len += sg_dma_len(sg);
+	}
+
+	importer_unmap(&m);
+
+	if (copy_to_user(uarg, &arg, sizeof(arg)))
+		return -EFAULT;
+	return 0;
+}
+
+/* The kernel linear-map address of physical address @phys, or NULL. */
+static u8 *importer_phys_to_virt(phys_addr_t phys)
+{
+	unsigned long pfn = PHYS_PFN(phys);
+
+	if (!pfn_valid(pfn) || PageHighMem(pfn_to_page(pfn)))
+		return NULL;
+	return phys_to_virt(phys);
+}
+
+static long importer_poke_past(void __user *uarg)
+{
+	struct device *dev = &importer_pdev->dev;
+	struct heapgen_poke arg;
+	struct importer_map m;
+	struct scatterlist *sg, *last = NULL;
+	phys_addr_t phys;
+	unsigned int i;
+	u8 *va;
+	int ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (arg.flags & ~HEAPGEN_POKE_BEFORE || arg.offset >= PAGE_SIZE ||
+	    arg.value > U8_MAX)
+		return -EINVAL;
+
+	ret = importer_map(arg.fd, DMA_FROM_DEVICE, &m);
+	if (ret)
+		return ret;
+
+	for_each_sgtable_dma_sg(m.sgt, sg, i)
+		last = sg;
+	if (!last) {
+		ret = -ENODATA;
+		goto out;
+	}
+
+	if (arg.flags & HEAPGEN_POKE_BEFORE)
+		phys = dma_to_phys(dev, sg_dma_address(m.sgt->sgl)) - 1 -
+		       arg.offset;
+	else
+		phys = dma_to_phys(dev, sg_dma_address(last)) +
+		       sg_dma_len(last) + arg.offset;
+
+	va = importer_phys_to_virt(phys);
+	if (!va) {
+		ret = -ERANGE;
+		goto out;
+	}
+	WRITE_ONCE(*va, arg.value);
+	arg.phys = phys;
+	ret = 0;
+out:
+	importer_unmap(&m);
+	if (!ret && copy_to_user(uarg, &arg, sizeof(arg)))
+		ret = -EFAULT;
+	return ret;
+}
+
+static long importer_vmap(void __user *uarg)
+{
+	struct heapgen_vmap arg;
+	struct dma_buf *dmabuf;
+	struct iosys_map map;
+	int ret, end_ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (arg.flags & ~HEAPGEN_VMAP_WRITE)
+		return -EINVAL;
+
+	dmabuf = dma_buf_get(arg.fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	arg.size = dmabuf->size;
+	if (arg.size < sizeof(arg.head)) {
+		ret = -EINVAL;
+		goto out_put;
+	}
+
+	ret = dma_buf_begin_cpu_access(dmabuf, DMA_BIDIRECTIONAL);
+	if (ret)
+		goto out_put;
+
+	ret = dma_buf_vmap_unlocked(dmabuf, &map);
+	if (ret)
+		goto out_end;
+
+	arg.is_iomem = map.is_iomem;
+	iosys_map_memcpy_from(arg.head, &map, 0, sizeof(arg.head));
+	iosys_map_memcpy_from(arg.tail, &map, arg.size - sizeof(arg.tail),
+			      sizeof(arg.tail));
+	if (arg.flags & HEAPGEN_VMAP_WRITE)
+		iosys_map_memcpy_to(&map, 0, arg.write_head,
+				    sizeof(arg.write_head));
+
+	dma_buf_vunmap_unlocked(dmabuf, &map);
+out_end:
+	end_ret = dma_buf_end_cpu_access(dmabuf, DMA_BIDIRECTIONAL);
+	if (!ret)
+		ret = end_ret;
+out_put:
+	dma_buf_put(dmabuf);
+	if (!ret && copy_to_user(uarg, &arg, sizeof(arg)))
+		ret = -EFAULT;
+	return ret;
+}
+
+static long importer_ioctl(struct file *file, unsigned int cmd,
+			   unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case HEAPGEN_IMPORT:
+		return importer_import(uarg);
+	case HEAPGEN_POKE_PAST:
+		return importer_poke_past(uarg);
+	case HEAPGEN_VMAP:
+		return importer_vmap(uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations importer_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = importer_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+};
+
+static struct miscdevice importer_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "heapgen_importer",
+	.fops = &importer_fops,
+};
+
+static int __init importer_init(void)
+{
+	int ret;
+
+	importer_pdev = platform_device_register_simple("heapgen_importer",
+							PLATFORM_DEVID_NONE,
+							NULL, 0);
+	if (IS_ERR(importer_pdev))
+		return PTR_ERR(importer_pdev);
+
+	ret = dma_set_mask_and_coherent(&importer_pdev->dev, DMA_BIT_MASK(64));
+	if (ret) {
+		pr_err("cannot set a 64-bit DMA mask: %d\n", ret);
+		goto err_pdev;
+	}
+
+	ret = misc_register(&importer_misc);
+	if (ret)
+		goto err_pdev;
+	return 0;
+
+err_pdev:
+	platform_device_unregister(importer_pdev);
+	return ret;
+}
+
+static void __exit importer_exit(void)
+{
+	misc_deregister(&importer_misc);
+	platform_device_unregister(importer_pdev);
+}
+
+module_init(importer_init);
+module_exit(importer_exit);
+
+MODULE_DESCRIPTION("heapgen test-only dma-buf importer");
+MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS("DMA_BUF");
