@@ -1,0 +1,404 @@
+//! End-to-end runs: generate a board's module, build it and the guest tests against the test-bed
+//! kernel, boot QEMU with an initramfs that runs the tests, and parse what the guest printed.
+
+use crate::{
+    ktap::{self, Outcome, Report},
+    testbed::{self, Arch, Kernel, Variant},
+    util::{kernel_cmd, repo_root, run, step, tail},
+};
+use anyhow::{bail, Context, Result};
+use std::{
+    fmt::Write as _,
+    fs,
+    io::Read,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// How long a guest may run before it counts as hung. Generous: a normal run takes seconds.
+const GUEST_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// Size of the `cma=` area on x86_64 boots.
+pub const X86_CMA: &str = "128M";
+
+/// Where e2e artefacts of one board go.
+pub fn work_dir(arch: Arch, board: &str) -> PathBuf {
+    repo_root().join("target/e2e").join(arch.name()).join(board)
+}
+
+/// Generates `board_file`'s module with the heapgen CLI into `dir`.
+pub fn generate(board_file: &Path, dir: &Path) -> Result<heapgen::ir::Board> {
+    let board = heapgen::load(board_file)
+        .map_err(|d| anyhow::anyhow!("{} is not a valid board file:\n{d}", board_file.display()))?;
+    let heapgen_bin = repo_root().join("target/debug/heapgen");
+    run(Command::new("cargo")
+        .args(["build", "--quiet", "-p", "heapgen"])
+        .current_dir(repo_root()))?;
+    let rel = board_file.strip_prefix(repo_root()).unwrap_or(board_file);
+    run(Command::new(&heapgen_bin)
+        .arg("generate")
+        .arg(rel)
+        .arg("--out")
+        .arg(dir)
+        .current_dir(repo_root()))?;
+    Ok(board)
+}
+
+/// Builds a generated module; a warning of any kind fails the build.
+pub fn build_module(kernel: &Kernel, dir: &Path, module: &str) -> Result<PathBuf> {
+    let out = kernel.build_module(dir)?;
+    let warnings: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("warning") || l.contains("WARNING"))
+        .collect();
+    if !warnings.is_empty() {
+        bail!(
+            "building {} against {} gave warnings:\n{}",
+            module,
+            kernel.release,
+            tail(&out, 60)
+        );
+    }
+    let ko = dir.join(format!("{module}.ko"));
+    if !ko.is_file() {
+        bail!("the build produced no {}", ko.display());
+    }
+    Ok(ko)
+}
+
+/// Builds the test importer module.
+fn build_importer(kernel: &Kernel, work: &Path) -> Result<PathBuf> {
+    let dir = work.join("importer");
+    let _ = fs::remove_dir_all(&dir);
+    copy_dir(&repo_root().join("tests/kernel/importer"), &dir)?;
+    build_module(kernel, &dir, "heapgen_importer")
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Builds every guest test program and the kernel's dmabuf-heaps selftest, statically.
+fn build_guest_programs(kernel: &Kernel, out: &Path) -> Result<()> {
+    fs::create_dir_all(out)?;
+    let guest = repo_root().join("tests/guest");
+    let mut sources: Vec<(String, PathBuf)> = Vec::new();
+    for entry in fs::read_dir(&guest)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "c") {
+            let name = path
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .replace('_', "-");
+            sources.push((name, path));
+        }
+    }
+    sources.sort();
+    sources.push((
+        "dmabuf-heap".to_string(),
+        kernel
+            .src
+            .join("tools/testing/selftests/dmabuf-heaps/dmabuf-heap.c"),
+    ));
+    for (name, src) in sources {
+        let mut cmd = kernel_cmd(kernel.arch.guest_cc());
+        cmd.args(["-static", "-O2", "-Wall"])
+            .arg(format!("-I{}", kernel.build.join("usr/include").display()))
+            .arg(format!(
+                "-I{}",
+                kernel.src.join("tools/testing/selftests").display()
+            ))
+            .arg(format!("-I{}", guest.display()))
+            .arg("-o")
+            .arg(out.join(&name))
+            .arg(&src);
+        run(&mut cmd).with_context(|| format!("building guest program {}", src.display()))?;
+    }
+    Ok(())
+}
+
+/// One line per heap, for the guest's init script (see tests/guest/init.sh).
+pub fn heaps_conf(board: &heapgen::ir::Board) -> String {
+    let mut s = String::new();
+    for r in &board.regions {
+        let align = if r.align_kind == "fixed" {
+            r.align_bytes
+        } else {
+            4096
+        };
+        for (name, uncached) in [(&r.heap, 0), (&r.uncached_heap, 1)] {
+            if let Some(name) = name {
+                let _ = writeln!(
+                    s,
+                    "{name} {} {} {align} {} {} {} {} {uncached}",
+                    board.module, r.cma, r.granule, r.guard_before, r.guard_after, r.max_alloc
+                );
+            }
+        }
+    }
+    s
+}
+
+/// Packs `root` into a gzip'd newc cpio archive.
+fn pack_initramfs(root: &Path, out: &Path) -> Result<()> {
+    let script = format!(
+        "find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1 > '{}'",
+        out.display()
+    );
+    run(Command::new("sh").arg("-c").arg(script).current_dir(root))?;
+    Ok(())
+}
+
+/// The pieces of an initramfs.
+pub struct Initramfs<'a> {
+    /// Modules to load (in order).
+    pub modules: Vec<PathBuf>,
+    /// Directory of guest programs, installed under /tests.
+    pub programs: Option<&'a Path>,
+    /// The /init script.
+    pub init: PathBuf,
+    /// Extra files: (path inside the guest, contents).
+    pub files: Vec<(String, String)>,
+}
+
+/// Builds an initramfs in `work`; returns its path.
+pub fn make_initramfs(arch: Arch, work: &Path, spec: &Initramfs<'_>) -> Result<PathBuf> {
+    let root = work.join("initramfs");
+    let _ = fs::remove_dir_all(&root);
+    for d in [
+        "bin",
+        "sbin",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "lib/modules",
+        "tests",
+        "etc/heapgen",
+    ] {
+        fs::create_dir_all(root.join(d))?;
+    }
+    fs::copy(testbed::ensure_busybox(arch)?, root.join("bin/busybox"))?;
+    let init = root.join("init");
+    fs::copy(&spec.init, &init)?;
+    set_exec(&init)?;
+    for (i, ko) in spec.modules.iter().enumerate() {
+        let name = format!("{:02}-{}", i, ko.file_name().unwrap().to_string_lossy());
+        fs::copy(ko, root.join("lib/modules").join(name))?;
+    }
+    if let Some(programs) = spec.programs {
+        for entry in fs::read_dir(programs)? {
+            let entry = entry?;
+            let dest = root.join("tests").join(entry.file_name());
+            fs::copy(entry.path(), &dest)?;
+            set_exec(&dest)?;
+        }
+    }
+    for (path, contents) in &spec.files {
+        let dest = root.join(path.trim_start_matches('/'));
+        fs::create_dir_all(dest.parent().unwrap())?;
+        fs::write(dest, contents)?;
+    }
+    let out = work.join("initramfs.cpio.gz");
+    pack_initramfs(&root, &out)?;
+    Ok(out)
+}
+
+fn set_exec(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+/// QEMU options for a boot.
+pub struct Boot<'a> {
+    /// Kernel.
+    pub kernel: &'a Kernel,
+    /// Initramfs.
+    pub initrd: &'a Path,
+    /// Device tree (arm64).
+    pub dtb: Option<&'a Path>,
+    /// Extra kernel command-line arguments.
+    pub append: &'a str,
+    /// Extra QEMU arguments (e.g. icount for benchmarks).
+    pub qemu_args: &'a [&'a str],
+}
+
+/// QEMU's machine options per architecture (also used to dump the arm64 device tree).
+pub fn qemu_base(arch: Arch) -> (&'static str, Vec<&'static str>) {
+    match arch {
+        Arch::X86_64 => (
+            "qemu-system-x86_64",
+            vec!["-accel", "tcg", "-cpu", "qemu64", "-m", "1G", "-smp", "1"],
+        ),
+        Arch::Arm64 => (
+            "qemu-system-aarch64",
+            vec!["-M", "virt", "-cpu", "cortex-a57", "-m", "1G", "-smp", "2"],
+        ),
+    }
+}
+
+/// Boots QEMU, writes the console to `log`, returns (console, timed out).
+pub fn boot(b: &Boot<'_>, log: &Path) -> Result<(String, bool)> {
+    let (qemu, base) = qemu_base(b.kernel.arch);
+    let console = match b.kernel.arch {
+        Arch::X86_64 => format!("console=ttyS0 cma={X86_CMA}"),
+        Arch::Arm64 => "console=ttyAMA0".to_string(),
+    };
+    let mut cmd = Command::new(qemu);
+    cmd.args(base)
+        .args(["-nographic", "-no-reboot", "-kernel"])
+        .arg(&b.kernel.image)
+        .arg("-initrd")
+        .arg(b.initrd)
+        .args(b.qemu_args);
+    if let Some(dtb) = b.dtb {
+        cmd.arg("-dtb").arg(dtb);
+    }
+    cmd.arg("-append")
+        .arg(format!("{console} panic=-1 loglevel=4 {}", b.append));
+    let file = fs::File::create(log)?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .spawn()
+        .with_context(|| format!("cannot start {qemu}"))?;
+    let start = Instant::now();
+    let mut timed_out = false;
+    loop {
+        if child.try_wait()?.is_some() {
+            break;
+        }
+        if start.elapsed() > GUEST_TIMEOUT {
+            timed_out = true;
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut text = String::new();
+    fs::File::open(log)?.read_to_string(&mut text)?;
+    Ok((text, timed_out))
+}
+
+/// Runs the guest suite for one board; returns its report.
+pub fn run_board(kernel: &Kernel, board_file: &Path, extra_append: &str) -> Result<Report> {
+    let name = board_file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let work = work_dir(kernel.arch, &name);
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work)?;
+    let module_dir = work.join("module");
+    step(format!("{name}: generating"));
+    let board = generate(board_file, &module_dir)?;
+    if board.arch.as_str() != kernel.arch.name() {
+        bail!(
+            "{} is an {} board, not {}",
+            board_file.display(),
+            board.arch.as_str(),
+            kernel.arch.name()
+        );
+    }
+    step(format!(
+        "{name}: building {}.ko against {}",
+        board.module, kernel.release
+    ));
+    let ko = build_module(kernel, &module_dir, &board.module)?;
+    let importer = build_importer(kernel, &work)?;
+    let programs = work.join("programs");
+    build_guest_programs(kernel, &programs)?;
+    let initrd = make_initramfs(
+        kernel.arch,
+        &work,
+        &Initramfs {
+            modules: vec![importer, ko],
+            programs: Some(&programs),
+            init: repo_root().join("tests/guest/init.sh"),
+            files: vec![("etc/heapgen/heaps.conf".into(), heaps_conf(&board))],
+        },
+    )?;
+    let log = work.join("console.log");
+    step(format!("{name}: booting QEMU ({})", kernel.arch.name()));
+    let start = Instant::now();
+    let (console, timed_out) = boot(
+        &Boot {
+            kernel,
+            initrd: &initrd,
+            dtb: None,
+            append: extra_append,
+            qemu_args: &[],
+        },
+        &log,
+    )?;
+    let report = ktap::parse(&console, timed_out);
+    step(format!(
+        "{name}: guest ran {}s: {} passed, {} failed, {} skipped (console: {})",
+        start.elapsed().as_secs(),
+        report.passed(),
+        report.failed(),
+        report.skipped(),
+        log.display()
+    ));
+    Ok(report)
+}
+
+/// Prints failures (and skips) of a report with a prefix.
+pub fn print_report(prefix: &str, report: &Report) {
+    for case in &report.cases {
+        match &case.outcome {
+            Outcome::Fail(why) => eprintln!("FAIL {prefix}{}: {why}", case.name),
+            Outcome::Skip(why) => eprintln!("skip {prefix}{}: {why}", case.name),
+            Outcome::Pass => {}
+        }
+    }
+}
+
+/// The test boards of an architecture.
+pub fn test_boards(arch: Arch) -> Vec<PathBuf> {
+    vec![repo_root().join(format!("board-configs/qemu-{}.toml", arch.name()))]
+}
+
+/// `cargo xtask e2e`.
+pub fn cmd_e2e(arch: Arch, variant: Variant, boards: &[PathBuf]) -> Result<Report> {
+    let kernel = testbed::ensure_kernel(arch, variant)?;
+    let boards = if boards.is_empty() {
+        test_boards(arch)
+    } else {
+        boards.to_vec()
+    };
+    let mut all = Report::default();
+    for board in boards {
+        let board = if board.is_absolute() {
+            board
+        } else {
+            std::env::current_dir()?.join(board)
+        };
+        match run_board(&kernel, &board, "") {
+            Ok(r) => {
+                print_report(&format!("{}: ", arch.name()), &r);
+                all.cases.extend(r.cases);
+            }
+            Err(e) => {
+                eprintln!("FAIL {}: {e:#}", board.display());
+                all.cases.push(ktap::Case {
+                    name: format!("{}/{}", arch.name(), board.display()),
+                    outcome: Outcome::Fail(format!("{e:#}")),
+                });
+            }
+        }
+    }
+    Ok(all)
+}

@@ -1,0 +1,306 @@
+//! Parsing a guest console log: KTAP results per test program run, and kernel reports.
+//!
+//! The guest's /init prints `# heapgen-run: <program> <heap>` before each program and
+//! `# heapgen-exit: <program> <heap> <rc>` after it, and `HEAPGEN-E2E-END` at the very end.
+
+/// The outcome of one test case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// `ok`.
+    Pass,
+    /// `ok ... # SKIP`.
+    Skip(String),
+    /// `not ok`, or a harness-level failure (crash, missing results, kernel report).
+    Fail(String),
+}
+
+/// One test case result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Case {
+    /// `<program>/<heap>/<test>`.
+    pub name: String,
+    /// Its outcome.
+    pub outcome: Outcome,
+}
+
+/// Everything a console log says.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Test cases in order.
+    pub cases: Vec<Case>,
+}
+
+impl Report {
+    /// Number of passed cases.
+    pub fn passed(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::Pass))
+    }
+
+    /// Number of failed cases.
+    pub fn failed(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::Fail(_)))
+    }
+
+    /// Number of skipped cases.
+    pub fn skipped(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::Skip(_)))
+    }
+
+    fn count(&self, f: impl Fn(&Outcome) -> bool) -> usize {
+        self.cases.iter().filter(|c| f(&c.outcome)).count()
+    }
+
+    fn fail(&mut self, name: impl Into<String>, why: impl Into<String>) {
+        self.cases.push(Case {
+            name: name.into(),
+            outcome: Outcome::Fail(why.into()),
+        });
+    }
+}
+
+/// Console lines that mean the kernel is unhappy, whatever the tests said.
+const KERNEL_REPORTS: &[&str] = &[
+    "Oops",
+    "BUG:",
+    "WARNING:",
+    "Kernel panic",
+    "KASAN:",
+    "UBSAN:",
+    "kmemleak:",
+    "possible circular locking",
+    "possible recursive locking",
+    "inconsistent lock state",
+    "suspicious RCU usage",
+    "general protection fault",
+    "Call Trace:",
+    "rcu_sched self-detected stall",
+    "soft lockup",
+    "hung_task",
+];
+
+/// Strips a `[   1.234567] ` printk timestamp.
+fn strip_timestamp(line: &str) -> &str {
+    let t = line.trim_start();
+    if let Some(rest) = t.strip_prefix('[') {
+        if let Some((stamp, after)) = rest.split_once(']') {
+            if stamp.trim().chars().all(|c| c.is_ascii_digit() || c == '.') {
+                return after.trim_start();
+            }
+        }
+    }
+    line
+}
+
+/// Parses a `ok N name` / `not ok N name # SKIP why` line at the top level.
+fn parse_result(line: &str) -> Option<(bool, String, Option<String>)> {
+    let (ok, rest) = if let Some(r) = line.strip_prefix("not ok ") {
+        (false, r)
+    } else if let Some(r) = line.strip_prefix("ok ") {
+        (true, r)
+    } else {
+        return None;
+    };
+    let (num, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    if num.parse::<u32>().is_err() {
+        return None;
+    }
+    let (name, directive) = match rest.split_once(" # ") {
+        Some((n, d)) => (n.trim(), Some(d.trim())),
+        None => (rest.trim(), None),
+    };
+    let skip = directive
+        .filter(|d| d.to_ascii_uppercase().starts_with("SKIP"))
+        .map(|d| d[4..].trim().to_string());
+    Some((ok, name.to_string(), skip))
+}
+
+/// Parses a whole console log. `timed_out` says QEMU was killed by the harness's timeout.
+pub fn parse(console: &str, timed_out: bool) -> Report {
+    let mut report = Report::default();
+    let mut current: Option<(String, String, usize, Option<usize>)> = None; // program, heap, results, plan
+    let mut ended = false;
+    for raw in console.lines() {
+        let raw = raw.trim_end_matches('\r');
+        let line = strip_timestamp(raw);
+        if let Some(pattern) = KERNEL_REPORTS.iter().find(|p| line.contains(*p)) {
+            report.fail(
+                "kernel/console",
+                format!("kernel report `{pattern}` in the console: {}", line.trim()),
+            );
+        }
+        if line.trim() == "HEAPGEN-E2E-END" {
+            ended = true;
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# heapgen-run: ") {
+            if let Some((program, heap, _, _)) = current.take() {
+                report.fail(
+                    format!("{program}/{heap}"),
+                    "no exit marker (crashed or hung)",
+                );
+            }
+            let mut it = rest.split_whitespace();
+            let program = it.next().unwrap_or("?").to_string();
+            let heap = it.next().unwrap_or("?").to_string();
+            current = Some((program, heap, 0, None));
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# heapgen-exit: ") {
+            let rc: i32 = rest
+                .split_whitespace()
+                .nth(2)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(-1);
+            if let Some((program, heap, results, plan)) = current.take() {
+                let failed_before = report.cases.iter().any(|c| {
+                    c.name.starts_with(&format!("{program}/{heap}/"))
+                        && matches!(c.outcome, Outcome::Fail(_))
+                });
+                if let Some(plan) = plan {
+                    if results < plan {
+                        report.fail(
+                            format!("{program}/{heap}"),
+                            format!("only {results} of {plan} planned results"),
+                        );
+                    }
+                }
+                if results == 0 {
+                    report.fail(
+                        format!("{program}/{heap}"),
+                        format!("no results (exit code {rc})"),
+                    );
+                } else if rc != 0 && !failed_before {
+                    report.fail(
+                        format!("{program}/{heap}"),
+                        format!("exit code {rc} with no failing test"),
+                    );
+                }
+            }
+            continue;
+        }
+        let Some((program, heap, results, plan)) = current.as_mut() else {
+            continue;
+        };
+        if let Some(n) = line.strip_prefix("1..") {
+            if let Ok(n) = n.trim().parse::<usize>() {
+                *plan = Some(n);
+            }
+            continue;
+        }
+        if let Some((ok, name, skip)) = parse_result(line) {
+            *results += 1;
+            let outcome = match (ok, skip) {
+                (_, Some(why)) => Outcome::Skip(why),
+                (true, None) => Outcome::Pass,
+                (false, None) => Outcome::Fail("not ok".into()),
+            };
+            let name = format!("{program}/{heap}/{name}");
+            report.cases.push(Case { name, outcome });
+        }
+    }
+    if let Some((program, heap, _, _)) = current.take() {
+        report.fail(
+            format!("{program}/{heap}"),
+            "no exit marker (crashed or hung)",
+        );
+    }
+    if !ended {
+        report.fail(
+            "guest/end-marker",
+            if timed_out {
+                "the guest timed out before HEAPGEN-E2E-END (hung?)"
+            } else {
+                "the guest stopped before HEAPGEN-E2E-END"
+            },
+        );
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "\
+[    0.500000] heapgen: loaded
+# heapgen-run: heap_test qemu-cma
+TAP version 13
+1..2
+# Starting 2 tests from 1 test cases.
+#  RUN           global.zeroed ...
+#            OK  global.zeroed
+ok 1 global.zeroed
+ok 2 global.huge # SKIP not enough memory
+# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:1 error:0
+# heapgen-exit: heap_test qemu-cma 0
+HEAPGEN-E2E-END
+";
+
+    #[test]
+    fn passing_run_is_counted() {
+        let r = parse(GOOD, false);
+        assert_eq!((r.passed(), r.failed(), r.skipped()), (1, 0, 1));
+        assert_eq!(r.cases[0].name, "heap_test/qemu-cma/global.zeroed");
+    }
+
+    #[test]
+    fn failing_guest_test_fails() {
+        let log = GOOD.replace("ok 1 global.zeroed", "not ok 1 global.zeroed");
+        let r = parse(&log, false);
+        assert_eq!(r.failed(), 1);
+        assert_eq!(r.cases[0].outcome, Outcome::Fail("not ok".into()));
+    }
+
+    #[test]
+    fn kernel_warning_fails_and_is_named() {
+        let log = GOOD.replace(
+            "[    0.500000] heapgen: loaded",
+            "[    0.500000] WARNING: CPU: 0 PID: 1 at mm/cma.c:42 cma_release+0x1/0x2",
+        );
+        let r = parse(&log, false);
+        assert_eq!(r.failed(), 1);
+        let Outcome::Fail(why) = &r.cases[0].outcome else {
+            panic!("expected a failure")
+        };
+        assert!(
+            why.contains("WARNING:") && why.contains("mm/cma.c:42"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn hung_guest_fails_with_timeout() {
+        let log = GOOD.split("# heapgen-exit").next().unwrap();
+        let r = parse(log, true);
+        let reasons: Vec<String> = r
+            .cases
+            .iter()
+            .filter_map(|c| match &c.outcome {
+                Outcome::Fail(w) => Some(format!("{}: {w}", c.name)),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            reasons.iter().any(|r| r.contains("no exit marker")),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons.iter().any(|r| r.contains("timed out")),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn crash_without_results_fails() {
+        let log = "# heapgen-run: heap_test h\nSegmentation fault\n# heapgen-exit: heap_test h 139\nHEAPGEN-E2E-END\n";
+        let r = parse(log, false);
+        assert_eq!(r.failed(), 1);
+    }
+
+    #[test]
+    fn short_plan_fails() {
+        let log = GOOD.replace("ok 2 global.huge # SKIP not enough memory\n", "");
+        let r = parse(&log, false);
+        assert_eq!(r.failed(), 1, "{:?}", r.cases);
+    }
+}

@@ -1,0 +1,140 @@
+//! `cargo xtask`: the project's development tasks (the rust-analyzer pattern).
+//!
+//! - `cargo xtask testbed [--arch A] [--debug-kernel]`: install and build the kernel test bed.
+//! - `cargo xtask e2e [--arch A] [--debug-kernel] [--board F]...`: guest tests in QEMU.
+//! - `cargo xtask test`: host tests, clippy, fmt, then e2e on every test-bed architecture.
+//! - `cargo xtask demo`: generate the example board, boot it, show its heaps.
+
+mod e2e;
+mod ktap;
+mod testbed;
+mod util;
+
+use anyhow::{bail, Result};
+use ktap::{Case, Outcome, Report};
+use std::{path::PathBuf, process::Command};
+use testbed::{Arch, Variant};
+use util::{repo_root, step};
+
+struct Args {
+    arch: Option<Arch>,
+    variant: Variant,
+    boards: Vec<PathBuf>,
+}
+
+fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
+    let mut args = Args {
+        arch: None,
+        variant: Variant::Default,
+        boards: Vec::new(),
+    };
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--arch" => {
+                let v = it.next().unwrap_or_default();
+                args.arch = Some(Arch::parse(&v)?);
+            }
+            "--debug-kernel" => args.variant = Variant::Debug,
+            "--board" => args
+                .boards
+                .push(PathBuf::from(it.next().unwrap_or_default())),
+            _ => bail!("unknown argument `{a}`\n{USAGE}"),
+        }
+    }
+    Ok(args)
+}
+
+const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo> [--arch x86_64|arm64] [--debug-kernel] [--board FILE]...";
+
+/// The architectures `cargo xtask test` runs end to end.
+const TEST_ARCHES: &[Arch] = &[Arch::X86_64];
+
+fn main() {
+    let mut argv = std::env::args().skip(1);
+    let cmd = argv.next().unwrap_or_default();
+    let result = parse_args(argv).and_then(|args| match cmd.as_str() {
+        "testbed" => testbed::cmd_testbed(args.arch.unwrap_or(Arch::X86_64), args.variant),
+        "e2e" => {
+            let arch = args.arch.unwrap_or(Arch::X86_64);
+            let report = e2e::cmd_e2e(arch, args.variant, &args.boards)?;
+            finish(&report)
+        }
+        "test" => cmd_test(args.variant),
+        "demo" => cmd_demo(),
+        _ => bail!("{USAGE}"),
+    });
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Prints the summary line and fails when anything failed.
+fn finish(report: &Report) -> Result<()> {
+    println!(
+        "{} passed, {} failed, {} skipped",
+        report.passed(),
+        report.failed(),
+        report.skipped()
+    );
+    if report.failed() > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// Runs one host step (a cargo command) and records it as a case.
+fn host_step(report: &mut Report, name: &str, args: &[&str]) {
+    step(format!("host: cargo {}", args.join(" ")));
+    let status = Command::new("cargo")
+        .args(args)
+        .current_dir(repo_root())
+        .status();
+    let outcome = match status {
+        Ok(s) if s.success() => Outcome::Pass,
+        Ok(s) => Outcome::Fail(format!("cargo {} failed ({s})", args.join(" "))),
+        Err(e) => Outcome::Fail(format!("cannot run cargo: {e}")),
+    };
+    if let Outcome::Fail(why) = &outcome {
+        eprintln!("FAIL host/{name}: {why}");
+    }
+    report.cases.push(Case {
+        name: format!("host/{name}"),
+        outcome,
+    });
+}
+
+fn cmd_test(variant: Variant) -> Result<()> {
+    let mut report = Report::default();
+    host_step(&mut report, "fmt", &["fmt", "--all", "--check"]);
+    host_step(
+        &mut report,
+        "clippy",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    );
+    host_step(&mut report, "test", &["test", "--workspace"]);
+    for &arch in TEST_ARCHES {
+        match e2e::cmd_e2e(arch, variant, &[]) {
+            Ok(r) => report.cases.extend(r.cases),
+            Err(e) => {
+                eprintln!("FAIL e2e/{}: {e:#}", arch.name());
+                report.cases.push(Case {
+                    name: format!("e2e/{}", arch.name()),
+                    outcome: Outcome::Fail(format!("{e:#}")),
+                });
+            }
+        }
+    }
+    finish(&report)
+}
+
+fn cmd_demo() -> Result<()> {
+    bail!("`cargo xtask demo` is not available yet")
+}

@@ -1,0 +1,567 @@
+//! The kernel test bed: packages, bindgen, the kernel source package and cached kernel builds.
+//!
+//! Everything lives under one cache root (`$HEAPGEN_CACHE`, default `~/.cache/heapgen`) and every
+//! step is idempotent: a warm run only checks markers and takes seconds.
+
+use crate::util::{cache_root, have, kernel_cmd, repo_root, run, run_logged, sha256_hex, step};
+use anyhow::{bail, Context, Result};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    time::SystemTime,
+};
+
+/// Debian packages the test bed needs (installed with `--no-install-recommends`).
+const PACKAGES: &[&str] = &[
+    "rustc-web",
+    "rust-web-src",
+    "rustfmt-web",
+    "libclang-19-dev",
+    "clang-19",
+    "lld-19",
+    "llvm-19",
+    "flex",
+    "bison",
+    "bc",
+    "libelf-dev",
+    "libssl-dev",
+    "cpio",
+    "busybox-static",
+    "qemu-system-x86",
+    "qemu-system-arm",
+    "make",
+    "dwarves",
+    "rsync",
+    "gcc-aarch64-linux-gnu",
+    "libc6-dev-arm64-cross",
+    "device-tree-compiler",
+];
+
+/// The kernel source package and its version.
+pub const KERNEL_SERIES: &str = "7.2";
+const BINDGEN_VERSION: &str = "0.72.1";
+/// How many kernel builds the cache keeps (least recently used ones are pruned).
+const KEEP_KERNELS: usize = 4;
+
+/// A test-bed architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// x86-64: one `cma=` area, QEMU `pc`.
+    X86_64,
+    /// arm64: device-tree regions, QEMU `virt`.
+    Arm64,
+}
+
+impl Arch {
+    /// Parses a board-file / command-line architecture name.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "x86_64" => Ok(Arch::X86_64),
+            "arm64" => Ok(Arch::Arm64),
+            _ => bail!("unknown architecture `{s}` (expected x86_64 or arm64)"),
+        }
+    }
+
+    /// The name used in board files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
+    /// Make variables selecting the architecture and cross compiler.
+    pub fn make_vars(self) -> Vec<String> {
+        match self {
+            Arch::X86_64 => vec!["ARCH=x86_64".into()],
+            Arch::Arm64 => vec![
+                "ARCH=arm64".into(),
+                "CROSS_COMPILE=aarch64-linux-gnu-".into(),
+            ],
+        }
+    }
+
+    /// The C compiler for static guest programs.
+    pub fn guest_cc(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "gcc",
+            Arch::Arm64 => "aarch64-linux-gnu-gcc",
+        }
+    }
+
+    fn image(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "arch/x86/boot/bzImage",
+            Arch::Arm64 => "arch/arm64/boot/Image",
+        }
+    }
+
+    fn image_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "bzImage",
+            Arch::Arm64 => "Image",
+        }
+    }
+}
+
+/// A kernel variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// The default test kernel.
+    Default,
+    /// KASAN, lockdep, kmemleak, DEBUG_VM and fault injection on top.
+    Debug,
+}
+
+/// A built test-bed kernel.
+#[derive(Clone, Debug)]
+pub struct Kernel {
+    /// Architecture.
+    pub arch: Arch,
+    /// Source tree.
+    pub src: PathBuf,
+    /// Build (`O=`) directory, also `KDIR` for modules.
+    pub build: PathBuf,
+    /// Boot image.
+    pub image: PathBuf,
+    /// Kernel release (`make kernelrelease`).
+    pub release: String,
+    /// bindgen binary.
+    pub bindgen: PathBuf,
+}
+
+impl Kernel {
+    /// The make variables every build against this kernel uses.
+    pub fn make_vars(&self) -> Vec<String> {
+        let mut vars = self.arch.make_vars();
+        vars.extend([
+            "RUSTC=/usr/bin/rustc".to_string(),
+            "HOSTRUSTC=/usr/bin/rustc".to_string(),
+            "RUSTDOC=/usr/bin/rustdoc".to_string(),
+            "RUST_LIB_SRC=/usr/lib/rustlib/src/rust/library".to_string(),
+            format!("BINDGEN={}", self.bindgen.display()),
+        ]);
+        vars
+    }
+
+    /// Builds the out-of-tree module in `dir`; returns the build output.
+    pub fn build_module(&self, dir: &Path) -> Result<String> {
+        let mut cmd = kernel_cmd("make");
+        cmd.arg("-C")
+            .arg(&self.build)
+            .arg(format!("M={}", dir.display()))
+            .args(self.make_vars())
+            .arg("modules");
+        run(&mut cmd).with_context(|| format!("building the module in {}", dir.display()))
+    }
+}
+
+fn dpkg_installed(pkg: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", pkg])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Installs missing Debian packages (as root), or says what to run.
+pub fn ensure_packages() -> Result<()> {
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !dpkg_installed(p))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let command = format!(
+        "apt-get update && apt-get install -y --no-install-recommends {}",
+        missing.join(" ")
+    );
+    if !is_root() {
+        bail!(
+            "missing packages: {}\nrun as root: {command}",
+            missing.join(" ")
+        );
+    }
+    let log = cache_root().join("apt-install.log");
+    fs::create_dir_all(cache_root())?;
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(&command)
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    run_logged(&mut cmd, &format!("installing {}", missing.join(" ")), &log)
+}
+
+/// Installs the pinned bindgen-cli into the cache.
+pub fn ensure_bindgen() -> Result<PathBuf> {
+    let root = cache_root().join(format!("tools/bindgen-{BINDGEN_VERSION}"));
+    let bin = root.join("bin/bindgen");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    let log = cache_root().join("bindgen-install.log");
+    let mut cmd = Command::new("cargo");
+    cmd.args([
+        "install",
+        "bindgen-cli",
+        "--locked",
+        "--version",
+        BINDGEN_VERSION,
+        "--root",
+    ])
+    .arg(&root)
+    .env_remove("CARGO_TARGET_DIR");
+    run_logged(
+        &mut cmd,
+        &format!("installing bindgen-cli {BINDGEN_VERSION}"),
+        &log,
+    )?;
+    Ok(bin)
+}
+
+/// Options for apt that use a private sources list and lists directory under the cache, so the
+/// machine's own apt configuration is never touched.
+fn private_apt_opts(dir: &Path, arch: Option<&str>) -> Vec<String> {
+    let mut opts = vec![
+        format!(
+            "-oDir::Etc::sourcelist={}",
+            dir.join("sources.list").display()
+        ),
+        "-oDir::Etc::sourceparts=-".to_string(),
+        format!("-oDir::State::Lists={}", dir.join("lists").display()),
+        format!("-oDir::Cache={}", dir.display()),
+        "-oAPT::Sandbox::User=root".to_string(),
+    ];
+    if let Some(arch) = arch {
+        opts.push(format!("-oAPT::Architecture={arch}"));
+        opts.push(format!("-oAPT::Architectures={arch}"));
+    }
+    opts
+}
+
+/// Downloads a Debian package through a private apt configuration into `dest`; returns the .deb.
+fn download_deb(suite: &str, arch: Option<&str>, package: &str, dest: &Path) -> Result<PathBuf> {
+    let dir = cache_root().join(format!("apt-{suite}-{}", arch.unwrap_or("native")));
+    fs::create_dir_all(dir.join("lists/partial"))?;
+    fs::create_dir_all(dir.join("archives/partial"))?;
+    fs::write(
+        dir.join("sources.list"),
+        format!("deb http://deb.debian.org/debian {suite} main\n"),
+    )?;
+    let opts = private_apt_opts(&dir, arch);
+    run(Command::new("apt-get").args(&opts).arg("update"))
+        .with_context(|| format!("apt-get update for {suite}"))?;
+    fs::create_dir_all(dest)?;
+    run(Command::new("apt-get")
+        .args(&opts)
+        .arg("download")
+        .arg(package)
+        .current_dir(dest))?;
+    let deb = fs::read_dir(dest)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{package}_")) && n.ends_with(".deb"))
+        })
+        .with_context(|| format!("apt-get download {package} produced no .deb"))?;
+    Ok(deb)
+}
+
+/// Unpacks `linux-source-<series>` from Debian into the cache; returns the source tree.
+pub fn ensure_source(series: &str) -> Result<PathBuf> {
+    let tree = cache_root().join(format!("src/linux-source-{series}"));
+    let marker = tree.join(".heapgen-complete");
+    if marker.is_file() {
+        return Ok(tree);
+    }
+    let suite = match series {
+        "7.2" => "sid",
+        "6.12" => "trixie",
+        _ => bail!("no Debian suite known for linux-source-{series}"),
+    };
+    step(format!(
+        "fetching linux-source-{series} from Debian {suite}"
+    ));
+    let dl = cache_root().join("src/download");
+    let _ = fs::remove_dir_all(&dl);
+    let deb = download_deb(suite, None, &format!("linux-source-{series}"), &dl)?;
+    let tmp = cache_root().join(format!("src/.unpack-{series}"));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp)?;
+    let script = format!(
+        "dpkg-deb --fsys-tarfile '{}' | tar -xO ./usr/src/linux-source-{series}.tar.xz | tar -xJ -C '{}'",
+        deb.display(),
+        tmp.display()
+    );
+    run_logged(
+        Command::new("sh").arg("-c").arg(script),
+        &format!("unpacking linux-source-{series}"),
+        &cache_root().join("src/unpack.log"),
+    )?;
+    let _ = fs::remove_dir_all(&tree);
+    fs::rename(tmp.join(format!("linux-source-{series}")), &tree)?;
+    let _ = fs::remove_dir_all(&tmp);
+    let _ = fs::remove_dir_all(&dl);
+    fs::write(&marker, "")?;
+    Ok(tree)
+}
+
+/// Static busybox for the guest: the host's for x86_64, Debian's arm64 package otherwise.
+pub fn ensure_busybox(arch: Arch) -> Result<PathBuf> {
+    match arch {
+        Arch::X86_64 => {
+            let p = PathBuf::from("/bin/busybox");
+            if !p.is_file() {
+                bail!("/bin/busybox missing (package busybox-static)");
+            }
+            Ok(p)
+        }
+        Arch::Arm64 => {
+            let dir = cache_root().join("busybox-arm64");
+            let bin = dir.join("bin/busybox");
+            if bin.is_file() {
+                return Ok(bin);
+            }
+            let dl = dir.join("download");
+            let deb = download_deb("bookworm", Some("arm64"), "busybox-static", &dl)?;
+            run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir))?;
+            let _ = fs::remove_dir_all(&dl);
+            if !bin.is_file() {
+                bail!("busybox-static for arm64 has no bin/busybox");
+            }
+            Ok(bin)
+        }
+    }
+}
+
+fn tool_version(cmd: &str, arg: &str) -> String {
+    kernel_cmd(cmd)
+        .arg(arg)
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// The config fragment(s) of a kernel: the architecture's, plus the debug one.
+fn fragments(arch: Arch, variant: Variant) -> Vec<PathBuf> {
+    let dir = repo_root().join("tests/kernel");
+    let mut v = vec![dir.join(format!("{}.config", arch.name()))];
+    if variant == Variant::Debug {
+        v.push(dir.join("debug.config"));
+    }
+    v
+}
+
+/// Checks that every option of `fragment` survived `olddefconfig`.
+fn check_config(config: &str, fragment: &str) -> Result<()> {
+    let mut dropped = Vec::new();
+    for line in fragment.lines().map(str::trim) {
+        if let Some(opt) = line
+            .strip_prefix("# ")
+            .and_then(|l| l.strip_suffix(" is not set"))
+        {
+            if config.lines().any(|l| l.starts_with(&format!("{opt}="))) {
+                dropped.push(format!("{opt} (wanted unset)"));
+            }
+        } else if line.starts_with("CONFIG_") {
+            if !config.lines().any(|l| l.trim() == line) {
+                dropped.push(line.to_string());
+            }
+        }
+    }
+    if !dropped.is_empty() {
+        bail!(
+            "kernel options did not survive olddefconfig (a dependency is missing):\n  {}",
+            dropped.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// Sets up everything and builds (or reuses) the test-bed kernel for `arch`.
+pub fn ensure_kernel(arch: Arch, variant: Variant) -> Result<Kernel> {
+    ensure_packages()?;
+    let bindgen = ensure_bindgen()?;
+    let src = ensure_source(KERNEL_SERIES)?;
+    let frags = fragments(arch, variant);
+    let mut key_material = String::new();
+    for f in &frags {
+        key_material +=
+            &fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+    }
+    key_material += &tool_version("/usr/bin/rustc", "--version");
+    key_material += &tool_version(bindgen.to_str().unwrap_or("bindgen"), "--version");
+    key_material += &tool_version(
+        if arch == Arch::Arm64 {
+            "aarch64-linux-gnu-gcc"
+        } else {
+            "gcc"
+        },
+        "--version",
+    );
+    let version = fs::read_to_string(src.join("Makefile"))?
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| ["VERSION ", "PATCHLEVEL ", "SUBLEVEL "].contains(k))
+        .map(|(_, v)| v.trim().to_string())
+        .collect::<Vec<_>>()
+        .join(".");
+    let key = format!(
+        "{}-{}-{}-{}",
+        version,
+        arch.name(),
+        if variant == Variant::Debug {
+            "debug"
+        } else {
+            "default"
+        },
+        &sha256_hex(key_material.as_bytes())[..12]
+    );
+    let kernels = cache_root().join("kernels");
+    let build = kernels.join(&key);
+    let marker = build.join(".heapgen-complete");
+    let image = build.join(arch.image());
+    if !marker.is_file() {
+        fs::create_dir_all(&build)?;
+        let make = |args: &[&str]| {
+            let mut cmd = kernel_cmd("make");
+            cmd.current_dir(&src)
+                .arg(format!("O={}", build.display()))
+                .args(arch.make_vars())
+                .args([
+                    "RUSTC=/usr/bin/rustc",
+                    "HOSTRUSTC=/usr/bin/rustc",
+                    "RUSTDOC=/usr/bin/rustdoc",
+                    "RUST_LIB_SRC=/usr/lib/rustlib/src/rust/library",
+                ])
+                .arg(format!("BINDGEN={}", bindgen.display()))
+                .args(args);
+            cmd
+        };
+        run(&mut make(&["tinyconfig"]))?;
+        let mut merge = kernel_cmd("scripts/kconfig/merge_config.sh");
+        merge
+            .current_dir(&src)
+            .env(
+                "ARCH",
+                if arch == Arch::Arm64 {
+                    "arm64"
+                } else {
+                    "x86_64"
+                },
+            )
+            .arg("-m")
+            .arg("-O")
+            .arg(&build)
+            .arg(build.join(".config"))
+            .args(&frags);
+        run(&mut merge)?;
+        run(&mut make(&["olddefconfig"]))?;
+        let config = fs::read_to_string(build.join(".config"))?;
+        for f in &frags {
+            check_config(&config, &fs::read_to_string(f)?)?;
+        }
+        let jobs = format!(
+            "-j{}",
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        );
+        run_logged(
+            &mut make(&[&jobs, arch.image_target(), "modules", "headers"]),
+            &format!("building Linux {version} for {} ({variant:?})", arch.name()),
+            &kernels.join(format!("{key}.log")),
+        )?;
+        if !image.is_file() {
+            bail!("kernel build produced no {}", image.display());
+        }
+        fs::write(&marker, "")?;
+    }
+    // Mark as used for the LRU pruning.
+    fs::write(&marker, "")?;
+    prune_kernels(&kernels)?;
+    let release = fs::read_to_string(build.join("include/config/kernel.release"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    Ok(Kernel {
+        arch,
+        src,
+        build,
+        image,
+        release,
+        bindgen,
+    })
+}
+
+/// Keeps the `KEEP_KERNELS` most recently used kernel builds and removes the rest (and any
+/// incomplete build older than an hour).
+fn prune_kernels(kernels: &Path) -> Result<()> {
+    let mut builds: Vec<(SystemTime, PathBuf)> = Vec::new();
+    for entry in fs::read_dir(kernels)? {
+        let path = entry?.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let marker = path.join(".heapgen-complete");
+        match fs::metadata(&marker).and_then(|m| m.modified()) {
+            Ok(t) => builds.push((t, path)),
+            Err(_) => {
+                let age = fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok());
+                if age.is_some_and(|a| a.as_secs() > 3600) {
+                    step(format!(
+                        "pruning incomplete kernel build {}",
+                        path.display()
+                    ));
+                    let _ = fs::remove_dir_all(&path);
+                }
+            }
+        }
+    }
+    builds.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, path) in builds.into_iter().skip(KEEP_KERNELS) {
+        step(format!("pruning old kernel build {}", path.display()));
+        let _ = fs::remove_dir_all(&path);
+        let _ = fs::remove_file(path.with_extension("log"));
+    }
+    Ok(())
+}
+
+/// `cargo xtask testbed`: set up everything for `arch` and print where it is.
+pub fn cmd_testbed(arch: Arch, variant: Variant) -> Result<()> {
+    let k = ensure_kernel(arch, variant)?;
+    if !have(match arch {
+        Arch::X86_64 => "qemu-system-x86_64",
+        Arch::Arm64 => "qemu-system-aarch64",
+    }) {
+        bail!("QEMU for {} is missing", arch.name());
+    }
+    ensure_busybox(arch)?;
+    println!(
+        "kernel {} ({}): {}",
+        k.release,
+        arch.name(),
+        k.build.display()
+    );
+    println!("image: {}", k.image.display());
+    Ok(())
+}
