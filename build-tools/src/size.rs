@@ -179,6 +179,19 @@ mod tests {
         assert_eq!(parse_integer_literal("-1", 10), Err(SizeError::Negative));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn formatted_sizes_parse_back(bytes in proptest::prelude::any::<u64>()) {
+            proptest::prop_assert_eq!(parse_size(&format_size(bytes)), Ok(bytes));
+            proptest::prop_assert_eq!(parse_size(&format_addr(bytes)), Ok(bytes));
+        }
+
+        #[test]
+        fn parsing_never_panics(text in "\\PC{0,24}") {
+            let _ = parse_size(&text);
+        }
+    }
+
     #[test]
     fn formatting_is_exact() {
         assert_eq!(format_size(64 << 20), "64M");

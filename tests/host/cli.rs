@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `heapgen` command line: exit codes and outputs of every subcommand.
+
+use crate::support::{boards, heapgen, root};
+
+#[test]
+fn check_accepts_every_shipped_board() {
+    let root = root();
+    let mut args = vec!["check".to_string()];
+    args.extend(boards().iter().map(|b| b.to_string_lossy().into_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = heapgen(&root, &args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn check_exits_78_when_any_board_is_bad() {
+    let out = heapgen(
+        &root(),
+        &[
+            "check",
+            "board-configs/qemu-x86_64.toml",
+            "tests/corpus/reserve-overlap.toml",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("board-configs/qemu-x86_64.toml: ok"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("error[reserve-overlap]"), "{stderr}");
+}
+
+#[test]
+fn a_missing_board_file_is_a_bad_board_file() {
+    let out = heapgen(&root(), &["check", "board-configs/nope.toml"]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[read-failed]"));
+}
+
+#[test]
+fn generate_then_check_is_up_to_date_and_detects_stale_files() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("out");
+    let out_s = out.to_string_lossy().into_owned();
+    let root = root();
+    let board = "board-configs/qemu-arm64.toml";
+    let r = heapgen(&root, &["generate", board, "--out", &out_s, "--check"]);
+    assert_eq!(r.status.code(), Some(1), "missing output is stale");
+    assert!(!out.exists(), "--check writes nothing");
+    let r = heapgen(&root, &["generate", board, "--out", &out_s]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(out.join("qemu_arm64_heaps_main.rs").exists());
+    assert!(out.join("reserved-memory.dtsi").exists());
+    let r = heapgen(&root, &["generate", board, "--out", &out_s, "--check"]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    std::fs::write(out.join("Kbuild"), "edited\n").expect("edit");
+    std::fs::write(out.join("module.o"), "build product").expect("write");
+    let r = heapgen(&root, &["generate", board, "--out", &out_s, "--check"]);
+    assert_eq!(r.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(stderr.contains("changed: Kbuild"), "{stderr}");
+    let r = heapgen(&root, &["generate", board, "--out", &out_s]);
+    assert_eq!(r.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("1 written"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("module.o")).expect("kept"),
+        "build product"
+    );
+    let r = heapgen(&root, &["generate", board, "--out", &out_s, "--check"]);
+    assert_eq!(r.status.code(), Some(0));
+}
+
+#[test]
+fn explain_prints_the_heaps_and_the_memory_map() {
+    let out = heapgen(&root(), &["explain", "board-configs/qemu-arm64.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "HEAP",
+        "CMA AREA",
+        "ALIGNMENT",
+        "GRANULE",
+        "GUARDS",
+        "VARIANT",
+        "ACCESS",
+        "video-uncached",
+        "size-order<=1M",
+        "0x6000_0000 +",
+        "| video  64M  video@60000000",
+        "free 16M",
+        "placed by the kernel at boot",
+        "[default]",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
+    }
+    let out = heapgen(&root(), &["explain", "tests/corpus/no-regions.toml"]);
+    assert_eq!(out.status.code(), Some(78));
+}
+
+#[test]
+fn schema_prints_the_checked_in_schema() {
+    let out = heapgen(&root(), &["schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["$schema"], "http://json-schema.org/draft-07/schema#");
+}
+
+#[test]
+fn help_and_version() {
+    let out = heapgen(&root(), &["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("heapgen {}\n", heapgen::VERSION)
+    );
+    for args in [
+        &["--help"][..],
+        &["check", "--help"],
+        &["generate", "--help"],
+        &["explain", "--help"],
+        &["schema", "--help"],
+    ] {
+        let out = heapgen(&root(), args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage: heapgen"),
+            "{args:?}"
+        );
+    }
+    let out = heapgen(&root(), &["generate", "board-configs/qemu-arm64.toml"]);
+    assert_eq!(out.status.code(), Some(2), "missing --out is a usage error");
+}

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The schema and its documentation stay in step with the code.
+
+use crate::support::{boards, compare, root};
+
+#[test]
+fn checked_in_schema_is_fresh() {
+    let path = root().join("Documentation/board-file.schema.json");
+    if let Some(diff) = compare(&path, heapgen::schema::schema_json().as_bytes()) {
+        panic!("the checked-in schema is stale; run `heapgen schema > Documentation/board-file.schema.json` or HEAPGEN_BLESS=1\n{diff}");
+    }
+}
+
+#[test]
+fn every_schema_key_is_documented() {
+    let rst = std::fs::read_to_string(root().join("Documentation/board-file.rst"))
+        .expect("board-file.rst");
+    let missing: Vec<String> = heapgen::schema::key_paths()
+        .into_iter()
+        .filter(|path| !rst.contains(&format!("``{path}``")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "Documentation/board-file.rst does not document {missing:?}"
+    );
+}
+
+#[test]
+fn every_rule_is_documented() {
+    let rst = std::fs::read_to_string(root().join("Documentation/board-file.rst"))
+        .expect("board-file.rst");
+    let src = std::fs::read_to_string(root().join("build-tools/src/validate.rs"))
+        .expect("validate.rs")
+        + &std::fs::read_to_string(root().join("build-tools/src/model.rs")).expect("model.rs");
+    let corpus: Vec<String> = std::fs::read_dir(root().join("tests/corpus"))
+        .expect("corpus")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .collect();
+    let mut rules: Vec<&str> = corpus
+        .iter()
+        .filter_map(|t| t.lines().next()?.split('`').nth(1))
+        .collect();
+    rules.sort();
+    rules.dedup();
+    for rule in rules {
+        assert!(
+            src.contains(&format!("\"{rule}\"")),
+            "corpus rule {rule} is not in the source"
+        );
+        assert!(
+            rst.contains(&format!("``{rule}``")),
+            "rule {rule} is not documented in board-file.rst"
+        );
+    }
+}
+
+#[test]
+fn every_board_file_points_editors_at_the_schema() {
+    for board in boards() {
+        let text = std::fs::read_to_string(&board).expect("readable");
+        assert_eq!(
+            text.lines().next(),
+            Some("#:schema ../Documentation/board-file.schema.json"),
+            "{}",
+            board.display()
+        );
+    }
+}

@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Host tests of the heapgen generator: the broken-board corpus, golden output trees, the CLI,
+//! determinism, the schema and its documentation, and rustfmt-clean generated Rust.
+//!
+//! Expected outputs are overwritten with `HEAPGEN_BLESS=1 cargo test -p heapgen --test host`;
+//! review the diff before committing it.
+
+mod cli;
+mod corpus;
+mod docs;
+mod golden;
+mod support;
