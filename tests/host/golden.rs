@@ -278,3 +278,39 @@ fn generated_rust_is_rustfmt_clean() {
     failures.dedup();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn reserved_memory_fragments_compile_with_dtc() {
+    if Command::new("dtc").arg("--version").output().is_err() {
+        println!("note: no dtc binary; reserved_memory_fragments_compile_with_dtc skipped");
+        return;
+    }
+    for board in boards() {
+        let g = generation(&board);
+        let Some(dtsi) = g.get("reserved-memory.dtsi") else {
+            continue;
+        };
+        let mut dts =
+            b"/dts-v1/;\n/ {\n\t#address-cells = <2>;\n\t#size-cells = <2>;\n};\n".to_vec();
+        dts.extend_from_slice(&dtsi.contents);
+        let mut child = Command::new("dtc")
+            .args(["-I", "dts", "-O", "dtb", "-o", "/dev/null", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("dtc runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(&dts)
+            .expect("write");
+        let out = child.wait_with_output().expect("dtc finishes");
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{}: {}",
+            board.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
