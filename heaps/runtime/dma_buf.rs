@@ -105,14 +105,21 @@ impl SgTable {
     pub fn unmap(&self, dev: Device, dir: Direction, skip_cpu_sync: bool) {
         // SAFETY: The importer unmaps a table it mapped, on the device it mapped it for.
         unsafe {
-            bindings::heapgen_dma_unmap_sgtable(dev.ptr.as_ptr(), self.as_raw(), dir.0, skip_cpu_sync)
+            bindings::heapgen_dma_unmap_sgtable(
+                dev.ptr.as_ptr(),
+                self.as_raw(),
+                dir.0,
+                skip_cpu_sync,
+            )
         };
     }
 
     /// Makes device writes visible to the CPU (`dma_sync_sgtable_for_cpu`).
     pub fn sync_for_cpu(&self, dev: Device, dir: Direction) {
         // SAFETY: Called on a table currently mapped for `dev`.
-        unsafe { bindings::heapgen_dma_sync_sgtable_for_cpu(dev.ptr.as_ptr(), self.as_raw(), dir.0) };
+        unsafe {
+            bindings::heapgen_dma_sync_sgtable_for_cpu(dev.ptr.as_ptr(), self.as_raw(), dir.0)
+        };
     }
 
     /// Makes CPU writes visible to the device (`dma_sync_sgtable_for_device`).
@@ -236,7 +243,9 @@ impl KernelMapping {
             if let Some(base) = pages.linear_addr() {
                 // SAFETY: `first < count` pages into a linearly mapped range stays inside it.
                 let addr = unsafe { base.as_ptr().add(first << bindings::PAGE_SHIFT) };
-                return NonNull::new(addr).map(|a| Self::Linear(VAddr(a))).ok_or(EINVAL);
+                return NonNull::new(addr)
+                    .map(|a| Self::Linear(VAddr(a)))
+                    .ok_or(EINVAL);
             }
         }
         let mut array = KVVec::with_capacity(count, GFP_KERNEL)?;
@@ -497,7 +506,10 @@ impl<T: DmaBufOps> Vtable<T> {
         }
     }
 
-    unsafe extern "C" fn vmap(dmabuf: *mut bindings::dma_buf, map: *mut bindings::iosys_map) -> i32 {
+    unsafe extern "C" fn vmap(
+        dmabuf: *mut bindings::dma_buf,
+        map: *mut bindings::iosys_map,
+    ) -> i32 {
         // SAFETY: Called on a live buffer of ours.
         let buffer = unsafe { Self::buffer(dmabuf) };
         match buffer.vmap() {

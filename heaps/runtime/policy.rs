@@ -310,16 +310,28 @@ mod tests {
     #[test]
     fn check_rejects_malformed_policies() {
         assert_eq!(
-            Policy { granule: 100, ..fixed(0) }.check(),
+            Policy {
+                granule: 100,
+                ..fixed(0)
+            }
+            .check(),
             Err(PolicyError::BadGranule)
         );
         assert_eq!(
-            Policy { guard_after: 100, ..fixed(0) }.check(),
+            Policy {
+                guard_after: 100,
+                ..fixed(0)
+            }
+            .check(),
             Err(PolicyError::BadGuard)
         );
         assert_eq!(fixed(21).check(), Err(PolicyError::BadAlignment));
         assert_eq!(
-            Policy { max_alloc: 0, ..fixed(0) }.check(),
+            Policy {
+                max_alloc: 0,
+                ..fixed(0)
+            }
+            .check(),
             Err(PolicyError::BadMaxAlloc)
         );
     }

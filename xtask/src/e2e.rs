@@ -160,7 +160,7 @@ fn pack_initramfs(root: &Path, out: &Path) -> Result<()> {
 
 /// The pieces of an initramfs.
 pub struct Initramfs<'a> {
-    /// Modules to load (in order).
+    /// Modules to load (the guest's /init decides the order).
     pub modules: Vec<PathBuf>,
     /// Directory of guest programs, installed under /tests.
     pub programs: Option<&'a Path>,
@@ -191,9 +191,8 @@ pub fn make_initramfs(arch: Arch, work: &Path, spec: &Initramfs<'_>) -> Result<P
     let init = root.join("init");
     fs::copy(&spec.init, &init)?;
     set_exec(&init)?;
-    for (i, ko) in spec.modules.iter().enumerate() {
-        let name = format!("{:02}-{}", i, ko.file_name().unwrap().to_string_lossy());
-        fs::copy(ko, root.join("lib/modules").join(name))?;
+    for ko in &spec.modules {
+        fs::copy(ko, root.join("lib/modules").join(ko.file_name().unwrap()))?;
     }
     if let Some(programs) = spec.programs {
         for entry in fs::read_dir(programs)? {

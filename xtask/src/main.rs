@@ -146,7 +146,10 @@ fn cmd_demo() -> Result<()> {
     let module_dir = work.join("module");
     step(format!("generating {}", board_file.display()));
     let board = e2e::generate(&board_file, &module_dir)?;
-    step(format!("building {}.ko against Linux {}", board.module, kernel.release));
+    step(format!(
+        "building {}.ko against Linux {}",
+        board.module, kernel.release
+    ));
     let ko = e2e::build_module(&kernel, &module_dir, &board.module)?;
     let programs = work.join("programs");
     std::fs::create_dir_all(&programs)?;
@@ -195,15 +198,31 @@ fn cmd_demo() -> Result<()> {
         })
         .collect();
     if rows.is_empty() || timed_out {
-        bail!("the demo guest printed no results; console: {}", log.display());
+        bail!(
+            "the demo guest printed no results; console: {}",
+            log.display()
+        );
     }
     println!();
-    println!("Heaps of board {} in Linux {} (QEMU, x86_64), one 1 MiB allocation each:", board.name, kernel.release);
+    println!(
+        "Heaps of board {} in Linux {} (QEMU, x86_64), one 1 MiB allocation each:",
+        board.name, kernel.release
+    );
     println!();
-    println!("{:<22} {:<28} {:>10}  {:<8} {}", "HEAP", "PROVIDED BY", "SIZE", "CONTENT", "MMAP");
+    println!(
+        "{:<22} {:<28} {:>10}  {:<8} {}",
+        "HEAP", "PROVIDED BY", "SIZE", "CONTENT", "MMAP"
+    );
     for r in rows {
         let get = |i: usize| r.get(i).cloned().unwrap_or_default();
-        println!("{:<22} {:<28} {:>10}  {:<8} {}", get(0), get(1), get(2), get(3), get(4));
+        println!(
+            "{:<22} {:<28} {:>10}  {:<8} {}",
+            get(0),
+            get(1),
+            get(2),
+            get(3),
+            get(4)
+        );
     }
     println!();
     println!("console log: {}", log.display());
