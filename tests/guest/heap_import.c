@@ -195,8 +195,11 @@ static int kmsg_find_guard_report(int fd, const char *heap, char *out,
 		rec[n] = 0;
 		if (!found && strstr(rec, "guard damaged") &&
 		    names_heap(rec, heap)) {
-			rec[strcspn(rec, "\n")] = 0;
-			snprintf(out, outlen, "%s", rec);
+			char *msg = strchr(rec, ';');	/* after "prio,seq,ts,flags;" */
+
+			msg = msg ? msg + 1 : rec;
+			msg[strcspn(msg, "\n")] = 0;
+			snprintf(out, outlen, "%s", msg);
 			found = 1;
 		}
 	}

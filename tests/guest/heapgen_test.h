@@ -19,7 +19,8 @@
  *                         E2BIG (0: no limit promised)
  *   HEAPGEN_UNCACHED      1 if CPU mappings are write-combined (0)
  *
- * Numbers may be decimal or 0x-prefixed hexadecimal.
+ * Numbers may be decimal or 0x-prefixed hexadecimal. A string variable set
+ * to "-" counts as unset.
  */
 #ifndef HEAPGEN_TEST_H
 #define HEAPGEN_TEST_H
@@ -77,7 +78,8 @@ static inline const char *hg_env_str(const char *name)
 {
 	const char *v = getenv(name);
 
-	return v && *v ? v : NULL;
+	/* "-" stands for "not applicable" (e.g. a built-in heap's module) */
+	return v && *v && strcmp(v, "-") ? v : NULL;
 }
 
 static inline void hg_cfg_load(struct heapgen_cfg *cfg)

@@ -10,6 +10,7 @@
 #   /tests/dmabuf-heap      the kernel's dmabuf-heaps selftest
 #   /etc/heapgen/heaps.conf one line per heap ('#' starts a comment):
 #     <heap> <module> <cma-area> <align> <granule> <guard-before> <guard-after> <max-alloc> <uncached 0|1>
+#   ("-" for a module or area that does not apply, 0 for no max-alloc)
 #
 # Output contract (the harness parses it from the console):
 #   # heapgen-insmod: <module.ko> <rc>

@@ -44,7 +44,7 @@ TEST(rmmod_refused)
 	ASSERT_LE(0, heap_fd);
 	fd = hg_alloc(heap_fd, PAGE);
 	ASSERT_LE(0, fd);
-	EXPECT_EQ(-1, hg_find_not(fd, hg_round_up(PAGE, cfg.granule), 0));
+	EXPECT_EQ(-1, hg_find_not(fd, hg_buf_size(fd), 0));
 	close(fd);
 	close(heap_fd);
 }
