@@ -12,11 +12,14 @@
  *                payload plus guard pages from the area and gave them back
  * - processes:   4 processes allocate, fill, check and free concurrently;
  *                all succeed and the area returns to its baseline
+ * - killed:      a process killed while it holds mapped buffers and keeps
+ *                allocating large ones leaves nothing behind
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -173,6 +176,64 @@ TEST_F_TIMEOUT(stress, processes, 300)
 	if (base < 0)
 		SKIP(return, "no CMA counters for area '%s' (HEAPGEN_CMA): leak check skipped",
 		     self->cfg.cma ? self->cfg.cma : "");
+	EXPECT_EQ(base, hg_cma_in_use(self->cfg.cma));
+}
+
+#define KILLED_HELD 4
+
+/*
+ * Holds KILLED_HELD mapped buffers, then allocates and frees the largest
+ * buffers it may, forever, reporting each step on @pipe_fd.
+ */
+static void killed_child(int heap_fd, const struct heapgen_cfg *cfg,
+			 int pipe_fd)
+{
+	uint64_t big = cfg->max_alloc && cfg->max_alloc < MiB(16) ?
+		       cfg->max_alloc : MiB(16);
+	unsigned int i;
+
+	for (i = 0; i < KILLED_HELD; i++) {
+		uint64_t len = hg_round_up(KiB(64), cfg->granule);
+		int fd = hg_alloc(heap_fd, len);
+
+		if (fd < 0 || hg_map(fd, len, 0) == MAP_FAILED)
+			_exit(1);
+	}
+	for (;;) {
+		int fd = hg_alloc(heap_fd, big);
+
+		if (fd < 0 || write(pipe_fd, "x", 1) != 1)
+			_exit(2);
+		close(fd);
+	}
+}
+
+TEST_F_TIMEOUT(stress, killed, 120)
+{
+	long long base = hg_cma_in_use(self->cfg.cma);
+	int pipefd[2], status, i;
+	char c;
+	pid_t pid;
+
+	if (base < 0)
+		SKIP(return, "no CMA counters for area '%s' (HEAPGEN_CMA)",
+		     self->cfg.cma ? self->cfg.cma : "");
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(pipefd[0]);
+		killed_child(self->heap_fd, &self->cfg, pipefd[1]);
+	}
+	close(pipefd[1]);
+	/* Let it get going: three large allocations done. */
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(1, read(pipefd[0], &c, 1)) TH_LOG("child failed early");
+	ASSERT_LT(base, hg_cma_in_use(self->cfg.cma));
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFSIGNALED(status));
+	close(pipefd[0]);
 	EXPECT_EQ(base, hg_cma_in_use(self->cfg.cma));
 }
 
