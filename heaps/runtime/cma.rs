@@ -11,6 +11,16 @@ use kernel::prelude::*;
 /// The largest number of areas looked at when searching by name (`CONFIG_CMA_AREAS` is far lower).
 const MAX_AREAS: u32 = 64;
 
+/// Lowmem buffers are zeroed in chunks of this many pages (4 MiB), checking for a fatal signal
+/// between chunks, so that a killed task stops zeroing a large buffer early.
+const ZERO_CHUNK_PAGES: usize = 1024;
+
+/// Whether the current task has a fatal signal pending.
+fn fatal_signal_pending() -> bool {
+    // SAFETY: Reads the current task's signal state; always allowed in process context.
+    unsafe { bindings::heapgen_fatal_signal_pending() }
+}
+
 /// A CMA area of the running kernel.
 ///
 /// # Invariants
@@ -120,25 +130,33 @@ impl CmaPages {
     }
 
     /// Zeroes pages `start..start + count` with the kernel's `clear_pages`/`clear_highpage`, as
-    /// upstream's CMA heap does. Stops early with `EINTR` when the task gets a fatal signal.
+    /// upstream's CMA heap does. Stops early with `EINTR` when the task gets a fatal signal
+    /// (checked every page for highmem, every [`ZERO_CHUNK_PAGES`] for lowmem).
     pub fn zero(&self, start: usize, count: usize) -> Result {
         let end = start.checked_add(count).ok_or(EINVAL)?;
         if end > self.count {
             return Err(EINVAL);
         }
         if let Some(base) = self.linear_addr() {
-            let npages = u32::try_from(count).map_err(|_| EINVAL)?;
-            // SAFETY: `base + start * PAGE_SIZE` is inside the owned, linearly mapped range.
-            let addr = unsafe { base.as_ptr().add(start << bindings::PAGE_SHIFT) };
-            // SAFETY: The `npages` pages at `addr` are owned by `self` and mapped.
-            unsafe { bindings::heapgen_clear_pages(addr.cast(), npages) };
+            let mut index = start;
+            while index < end {
+                let chunk = core::cmp::min(end - index, ZERO_CHUNK_PAGES);
+                // SAFETY: `base + index * PAGE_SIZE` is inside the owned, linearly mapped range.
+                let addr = unsafe { base.as_ptr().add(index << bindings::PAGE_SHIFT) };
+                // SAFETY: The `chunk` pages at `addr` are owned by `self` and mapped;
+                // `chunk <= ZERO_CHUNK_PAGES` fits the `unsigned int` count.
+                unsafe { bindings::heapgen_clear_pages(addr.cast(), chunk as u32) };
+                index += chunk;
+                if index < end && fatal_signal_pending() {
+                    return Err(EINTR);
+                }
+            }
             return Ok(());
         }
         for index in start..end {
             // SAFETY: `index < count`, so the page is owned by `self`.
             unsafe { bindings::heapgen_clear_highpage(self.page(index)) };
-            // SAFETY: Reads the current task's signal state; always allowed in process context.
-            if unsafe { bindings::heapgen_fatal_signal_pending() } {
+            if fatal_signal_pending() {
                 return Err(EINTR);
             }
         }

@@ -46,8 +46,13 @@ pub fn generate(board_file: &Path, dir: &Path) -> Result<heapgen::ir::Board> {
 }
 
 /// Builds a generated module; a warning of any kind fails the build.
-pub fn build_module(kernel: &Kernel, dir: &Path, module: &str) -> Result<PathBuf> {
-    let out = kernel.build_module(dir)?;
+pub fn build_module(
+    kernel: &Kernel,
+    dir: &Path,
+    module: &str,
+    extra: &[String],
+) -> Result<PathBuf> {
+    let out = kernel.build_module(dir, extra)?;
     let warnings: Vec<&str> = out
         .lines()
         .filter(|l| l.contains("warning") || l.contains("WARNING"))
@@ -72,7 +77,11 @@ fn build_importer(kernel: &Kernel, work: &Path) -> Result<PathBuf> {
     let dir = work.join("importer");
     let _ = fs::remove_dir_all(&dir);
     copy_dir(&repo_root().join("tests/kernel/importer"), &dir)?;
-    build_module(kernel, &dir, "heapgen_importer")
+    let uapi = format!(
+        "HEAPGEN_UAPI_DIR={}",
+        repo_root().join("tests/guest").display()
+    );
+    build_module(kernel, &dir, "heapgen_importer", &[uapi])
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
@@ -292,11 +301,14 @@ pub fn boot(b: &Boot<'_>, log: &Path) -> Result<(String, bool)> {
 }
 
 /// Runs the guest suite for one board; returns its report.
-pub fn run_board(kernel: &Kernel, board_file: &Path, extra_append: &str) -> Result<Report> {
-    let name = board_file
+pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Result<Report> {
+    let mut name = board_file
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
+    if let Some(fault) = fault {
+        name = format!("{name}-fault-{fault}");
+    }
     let work = work_dir(kernel.arch, &name);
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work)?;
@@ -315,7 +327,16 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, extra_append: &str) -> Resu
         "{name}: building {}.ko against {}",
         board.module, kernel.release
     ));
-    let ko = build_module(kernel, &module_dir, &board.module)?;
+    // A fault build (harness self-test) compiles the runtime with `--cfg heapgen_fault_<name>`.
+    let extra: Vec<String> = fault
+        .map(|f| {
+            vec![format!(
+                "RUSTFLAGS_MODULE=--cfg heapgen_fault_{}",
+                f.replace('-', "_")
+            )]
+        })
+        .unwrap_or_default();
+    let ko = build_module(kernel, &module_dir, &board.module, &extra)?;
     let importer = build_importer(kernel, &work)?;
     let programs = work.join("programs");
     build_guest_programs(kernel, &programs)?;
@@ -337,7 +358,7 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, extra_append: &str) -> Resu
             kernel,
             initrd: &initrd,
             dtb: None,
-            append: extra_append,
+            append: "",
             qemu_args: &[],
         },
         &log,
@@ -385,7 +406,7 @@ pub fn cmd_e2e(arch: Arch, variant: Variant, boards: &[PathBuf]) -> Result<Repor
         } else {
             std::env::current_dir()?.join(board)
         };
-        match run_board(&kernel, &board, "") {
+        match run_board(&kernel, &board, None) {
             Ok(r) => {
                 print_report(&format!("{}: ", arch.name()), &r);
                 all.cases.extend(r.cases);
@@ -400,4 +421,33 @@ pub fn cmd_e2e(arch: Arch, variant: Variant, boards: &[PathBuf]) -> Result<Repor
         }
     }
     Ok(all)
+}
+
+/// Harness self-test: a heap built not to zero its buffers must make the suite fail, and the
+/// failure must name zeroing. Returns a case for the summary.
+pub fn selftest_no_zero(arch: Arch, variant: Variant) -> ktap::Case {
+    let name = format!("harness/{}/detects-a-heap-that-does-not-zero", arch.name());
+    let result = testbed::ensure_kernel(arch, variant)
+        .and_then(|k| run_board(&k, &test_boards(arch)[0], Some("no-zero")));
+    let outcome = match result {
+        Ok(r) => {
+            let caught: Vec<&str> = r
+                .cases
+                .iter()
+                .filter(|c| matches!(c.outcome, Outcome::Fail(_)) && c.name.contains("zero"))
+                .map(|c| c.name.as_str())
+                .collect();
+            if caught.is_empty() {
+                Outcome::Fail("a heap that does not zero passed the guest suite".into())
+            } else {
+                step(format!(
+                    "harness self-test: the no-zero heap failed {}",
+                    caught.join(", ")
+                ));
+                Outcome::Pass
+            }
+        }
+        Err(e) => Outcome::Fail(format!("{e:#}")),
+    };
+    ktap::Case { name, outcome }
 }

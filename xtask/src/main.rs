@@ -122,7 +122,14 @@ fn cmd_test(variant: Variant) -> Result<()> {
     host_step(&mut report, "test", &["test", "--workspace"]);
     for &arch in TEST_ARCHES {
         match e2e::cmd_e2e(arch, variant, &[]) {
-            Ok(r) => report.cases.extend(r.cases),
+            Ok(r) => {
+                report.cases.extend(r.cases);
+                let case = e2e::selftest_no_zero(arch, variant);
+                if let Outcome::Fail(why) = &case.outcome {
+                    eprintln!("FAIL {}: {why}", case.name);
+                }
+                report.cases.push(case);
+            }
             Err(e) => {
                 eprintln!("FAIL e2e/{}: {e:#}", arch.name());
                 report.cases.push(Case {
@@ -150,7 +157,7 @@ fn cmd_demo() -> Result<()> {
         "building {}.ko against Linux {}",
         board.module, kernel.release
     ));
-    let ko = e2e::build_module(&kernel, &module_dir, &board.module)?;
+    let ko = e2e::build_module(&kernel, &module_dir, &board.module, &[])?;
     let programs = work.join("programs");
     std::fs::create_dir_all(&programs)?;
     let mut cc = util::kernel_cmd(kernel.arch.guest_cc());

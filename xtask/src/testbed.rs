@@ -145,13 +145,14 @@ impl Kernel {
         vars
     }
 
-    /// Builds the out-of-tree module in `dir`; returns the build output.
-    pub fn build_module(&self, dir: &Path) -> Result<String> {
+    /// Builds the out-of-tree module in `dir` with extra make variables; returns the output.
+    pub fn build_module(&self, dir: &Path, extra: &[String]) -> Result<String> {
         let mut cmd = kernel_cmd("make");
         cmd.arg("-C")
             .arg(&self.build)
             .arg(format!("M={}", dir.display()))
             .args(self.make_vars())
+            .args(extra)
             .arg("modules");
         run(&mut cmd).with_context(|| format!("building the module in {}", dir.display()))
     }

@@ -36,8 +36,8 @@ pub static REGIONS: [Region; 1] = [
         policy: Policy {
             alignment: Alignment::Fixed { order: 0 },
             granule: 0x1000,
-            guard_before: 0x0,
-            guard_after: 0x0,
+            guard_before: 0x1000,
+            guard_after: 0x1000,
             max_alloc: 0x3000000,
         },
     },
