@@ -104,9 +104,13 @@ fn parse_result(line: &str) -> Option<(bool, String, Option<String>)> {
     if num.parse::<u32>().is_err() {
         return None;
     }
-    let (name, directive) = match rest.split_once(" # ") {
-        Some((n, d)) => (n.trim(), Some(d.trim())),
-        None => (rest.trim(), None),
+    let (name, directive) = if let Some(d) = rest.strip_prefix("# ") {
+        ("", Some(d.trim()))
+    } else {
+        match rest.split_once(" # ") {
+            Some((n, d)) => (n.trim(), Some(d.trim())),
+            None => (rest.trim(), None),
+        }
     };
     let skip = directive
         .filter(|d| d.to_ascii_uppercase().starts_with("SKIP"))
@@ -287,6 +291,20 @@ HEAPGEN-E2E-END
         assert!(
             reasons.iter().any(|r| r.contains("timed out")),
             "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn nameless_skip_is_a_skip() {
+        let log = GOOD.replace(
+            "ok 2 global.huge # SKIP not enough memory",
+            "ok 2 # SKIP Could not open vgem -1",
+        );
+        let r = parse(&log, false);
+        assert_eq!(r.skipped(), 1);
+        assert_eq!(
+            r.cases[1].outcome,
+            Outcome::Skip("Could not open vgem -1".into())
         );
     }
 
