@@ -984,8 +984,19 @@ pub fn validate(
             0,
             &header,
         );
-        let builtin_max = match size {
-            Some(s) if granule.value != 0 => s - s % granule.value,
+        // With a known region size, the default is the largest payload the policy can lay out
+        // inside the region (guards and alignment padding included).
+        let builtin_max = match (size, alignment) {
+            (Some(s), Some(alignment)) => Policy {
+                alignment,
+                granule: granule.value,
+                guard_before: guard_before.value,
+                guard_after: guard_after.value,
+                max_alloc: u64::MAX,
+            }
+            .max_payload_within(s)
+            .unwrap_or(granule.value),
+            (Some(s), None) if granule.value != 0 => s - s % granule.value,
             _ => DEFAULT_MAX_ALLOC,
         };
         let max_alloc = pick(

@@ -192,6 +192,37 @@ impl Policy {
         }
     }
 
+    /// The largest payload (a granule multiple) whose layout fits in a region of `size` bytes,
+    /// assuming the largest alignment the policy can pick, or `None` when not even one granule
+    /// fits. Ignores `max_alloc`; the generator uses it as the default `max-alloc`.
+    pub const fn max_payload_within(&self, size: u64) -> Option<u64> {
+        let order = match self.alignment {
+            Alignment::Fixed { order } => order,
+            Alignment::SizeOrder { max_order } => max_order,
+        };
+        if order > MAX_ALIGN_ORDER || self.granule == 0 {
+            return None;
+        }
+        let front = match round_up(self.guard_before, PAGE_SIZE << order) {
+            Some(v) => v,
+            None => return None,
+        };
+        let overhead = match front.checked_add(self.guard_after) {
+            Some(v) => v,
+            None => return None,
+        };
+        let room = match size.checked_sub(overhead) {
+            Some(v) => v,
+            None => return None,
+        };
+        let payload = room - room % self.granule;
+        if payload == 0 {
+            None
+        } else {
+            Some(payload)
+        }
+    }
+
     /// Lays out a request of `len` bytes, or says why it cannot be served.
     ///
     /// Assumes a policy that passed [`Policy::check`]. The result is monotonic in `len`, the payload
@@ -285,6 +316,20 @@ mod tests {
         assert_eq!(l.payload_offset, M1);
         assert_eq!(l.total_len, M1 + 2 * K4);
         assert!(l.has_guards());
+    }
+
+    #[test]
+    fn max_payload_within_leaves_room_for_guards() {
+        let mut p = fixed(8);
+        p.granule = M1;
+        p.guard_before = K4;
+        p.guard_after = K4;
+        p.max_alloc = u64::MAX - (u64::MAX % M1);
+        let max = p.max_payload_within(36 * M1).unwrap();
+        assert_eq!(max, 34 * M1);
+        p.max_alloc = max;
+        assert!(p.layout(max).unwrap().total_len <= 36 * M1);
+        assert_eq!(p.max_payload_within(M1), None);
     }
 
     #[test]

@@ -217,8 +217,8 @@ fn cmd_demo() -> Result<()> {
     );
     println!();
     println!(
-        "{:<22} {:<28} {:>10}  {:<8} {}",
-        "HEAP", "PROVIDED BY", "SIZE", "CONTENT", "MMAP"
+        "{:<22} {:<28} {:>10}  {:<8} MMAP",
+        "HEAP", "PROVIDED BY", "SIZE", "CONTENT"
     );
     for r in rows {
         let get = |i: usize| r.get(i).cloned().unwrap_or_default();

@@ -382,10 +382,8 @@ fn check_config(config: &str, fragment: &str) -> Result<()> {
             if config.lines().any(|l| l.starts_with(&format!("{opt}="))) {
                 dropped.push(format!("{opt} (wanted unset)"));
             }
-        } else if line.starts_with("CONFIG_") {
-            if !config.lines().any(|l| l.trim() == line) {
-                dropped.push(line.to_string());
-            }
+        } else if line.starts_with("CONFIG_") && !config.lines().any(|l| l.trim() == line) {
+            dropped.push(line.to_string());
         }
     }
     if !dropped.is_empty() {
@@ -538,7 +536,7 @@ fn prune_kernels(kernels: &Path) -> Result<()> {
             }
         }
     }
-    builds.sort_by(|a, b| b.0.cmp(&a.0));
+    builds.sort_by_key(|b| std::cmp::Reverse(b.0));
     for (_, path) in builds.into_iter().skip(KEEP_KERNELS) {
         step(format!("pruning old kernel build {}", path.display()));
         let _ = fs::remove_dir_all(&path);

@@ -66,7 +66,7 @@ pub static REGIONS: [Region; 4] = [
             granule: 0x100000,
             guard_before: 0x1000,
             guard_after: 0x1000,
-            max_alloc: 0x2400000,
+            max_alloc: 0x7e00000,
         },
     },
     // Region `scratch` over the CMA area `scratch`.
