@@ -27,6 +27,7 @@ pub const FILES: &[RuntimeFile] = runtime_files![
     "bindings.rs",
     "buffer.rs",
     "cma.rs",
+    "debugfs.rs",
     "dma_buf.rs",
     "dma_heap.rs",
     "policy.rs",

@@ -46,5 +46,9 @@ void heapgen_dma_sync_sgtable_for_device(struct device *dev,
 					 struct sg_table *sgt,
 					 enum dma_data_direction dir);
 void heapgen_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr);
+struct dentry *heapgen_debugfs_create_dir(const char *name,
+					  struct dentry *parent);
+void heapgen_debugfs_create_u64(const char *name, struct dentry *parent,
+				u64 *value);
 
 #endif /* HEAPGEN_BINDINGS_H */

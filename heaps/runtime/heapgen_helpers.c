@@ -5,6 +5,7 @@
  * helper wraps exactly one inline or macro so that the kernel's own routines
  * (clear_pages, pgprot_writecombine, ...) are used.
  */
+#include <linux/debugfs.h>
 #include <linux/highmem.h>
 #include <linux/iosys-map.h>
 #include <linux/sched/signal.h>
@@ -136,4 +137,22 @@ void heapgen_dma_sync_sgtable_for_device(struct device *dev,
 void heapgen_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr)
 {
 	iosys_map_set_vaddr(map, vaddr);
+}
+
+struct dentry *heapgen_debugfs_create_dir(const char *name,
+					  struct dentry *parent)
+{
+	/* Shared by every heapgen module: reuse the directory if it exists. */
+	struct dentry *dir = debugfs_lookup(name, parent);
+
+	if (!IS_ERR_OR_NULL(dir))
+		return dir;
+	dir = debugfs_create_dir(name, parent);
+	return IS_ERR(dir) ? NULL : dir;
+}
+
+void heapgen_debugfs_create_u64(const char *name, struct dentry *parent,
+				u64 *value)
+{
+	debugfs_create_u64(name, 0444, parent, value);
 }

@@ -5,12 +5,13 @@
 use crate::{
     buffer::Buffer,
     cma::Cma,
+    debugfs::Dir,
     dma_buf::DmaBuf,
     dma_heap::{self, Heap, HeapOps},
     policy::Policy,
     stats::Stats,
 };
-use kernel::prelude::*;
+use kernel::{c_str, prelude::*};
 
 /// One region of the generated table.
 pub struct Region {
@@ -54,7 +55,8 @@ pub struct Registration {
 }
 
 impl Registration {
-    /// Registers one heap per region and variant, then pins `module`.
+    /// Registers one heap per region and variant, then pins `module`. Each heap's counters
+    /// appear under `/sys/kernel/debug/heapgen/<heap>/`.
     ///
     /// Everything that can fail without side effects (finding every CMA area, allocating every
     /// heap's state) happens first, so a board whose areas do not match the kernel registers
@@ -95,6 +97,11 @@ impl Registration {
                 Ok(heap) => {
                     if heaps.is_empty() {
                         dma_heap::pin_module(module);
+                    }
+                    if let Some(dir) = Dir::create(c_str!("heapgen"), None)
+                        .and_then(|root| Dir::create(name, Some(root)))
+                    {
+                        heap.data().stats.publish(dir);
                     }
                     // Cannot fail: the capacity was reserved above.
                     let _ = heaps.push_within_capacity(heap);

@@ -2,7 +2,9 @@
 
 //! Per-heap statistics: lock-free counters updated on the allocation and release paths.
 
+use crate::debugfs::Dir;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use kernel::c_str;
 
 /// Why an allocation failed.
 #[derive(Clone, Copy)]
@@ -26,6 +28,8 @@ pub struct Stats {
     pub allocations: AtomicU64,
     /// Buffers released.
     pub releases: AtomicU64,
+    /// Buffers currently allocated.
+    pub buffers_in_use: AtomicU64,
     /// Payload bytes currently allocated.
     pub bytes_in_use: AtomicU64,
     /// Highest `bytes_in_use` seen.
@@ -48,6 +52,7 @@ impl Stats {
     /// Records a buffer of `bytes` handed out.
     pub fn on_alloc(&self, bytes: u64) {
         self.allocations.fetch_add(1, Relaxed);
+        self.buffers_in_use.fetch_add(1, Relaxed);
         let now = self.bytes_in_use.fetch_add(bytes, Relaxed) + bytes;
         self.peak_bytes.fetch_max(now, Relaxed);
     }
@@ -55,6 +60,7 @@ impl Stats {
     /// Records a buffer of `bytes` released.
     pub fn on_release(&self, bytes: u64) {
         self.releases.fetch_add(1, Relaxed);
+        self.buffers_in_use.fetch_sub(1, Relaxed);
         self.bytes_in_use.fetch_sub(bytes, Relaxed);
     }
 
@@ -73,5 +79,28 @@ impl Stats {
     /// Records a damaged guard; returns `true` the first time, so that it is reported once.
     pub fn on_guard_overrun(&self) -> bool {
         self.guard_overruns.fetch_add(1, Relaxed) == 0
+    }
+}
+
+impl Stats {
+    /// Publishes every counter as a read-only file of `dir` (the ABI is documented in
+    /// Documentation/ABI/testing/debugfs-heapgen).
+    pub fn publish(&'static self, dir: Dir) {
+        let files = [
+            (c_str!("allocations"), &self.allocations),
+            (c_str!("releases"), &self.releases),
+            (c_str!("buffers_in_use"), &self.buffers_in_use),
+            (c_str!("bytes_in_use"), &self.bytes_in_use),
+            (c_str!("peak_bytes"), &self.peak_bytes),
+            (c_str!("fail_no_memory"), &self.fail_no_memory),
+            (c_str!("fail_too_large"), &self.fail_too_large),
+            (c_str!("fail_invalid"), &self.fail_invalid),
+            (c_str!("fail_interrupted"), &self.fail_interrupted),
+            (c_str!("fail_other"), &self.fail_other),
+            (c_str!("guard_overruns"), &self.guard_overruns),
+        ];
+        for (name, counter) in files {
+            dir.add_u64(name, counter);
+        }
     }
 }

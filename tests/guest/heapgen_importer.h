@@ -107,6 +107,31 @@ struct heapgen_vmap {
 	__u8 tail[8];
 };
 
+/**
+ * struct heapgen_time_import - HEAPGEN_TIME_IMPORT argument (benchmarks)
+ * @fd:		in: dma-buf fd
+ * @dir:	in: DMA direction (HEAPGEN_DIR_*)
+ * @attach_ns:	out: time spent in dma_buf_attach
+ * @map_ns:	out: time spent in dma_buf_map_attachment_unlocked
+ * @unmap_ns:	out: time spent in dma_buf_unmap_attachment_unlocked
+ * @detach_ns:	out: time spent in dma_buf_detach
+ * @nents:	out: DMA-mapped scatterlist entries
+ *
+ * The HEAPGEN_IMPORT sequence timed inside the kernel with ktime_get_ns(),
+ * so that the ioctl entry, fd lookup and copies to and from userspace are
+ * not part of it. For `cargo xtask bench` (row B3).
+ */
+struct heapgen_time_import {
+	__s32 fd;
+	__u32 dir;
+	__u64 attach_ns;
+	__u64 map_ns;
+	__u64 unmap_ns;
+	__u64 detach_ns;
+	__u32 nents;
+	__u32 reserved;
+};
+
 #define HEAPGEN_IMPORTER_IOC_MAGIC	'H'
 #define HEAPGEN_IMPORT		_IOWR(HEAPGEN_IMPORTER_IOC_MAGIC, 0x00, \
 				      struct heapgen_import)
@@ -114,5 +139,7 @@ struct heapgen_vmap {
 				      struct heapgen_poke)
 #define HEAPGEN_VMAP		_IOWR(HEAPGEN_IMPORTER_IOC_MAGIC, 0x02, \
 				      struct heapgen_vmap)
+#define HEAPGEN_TIME_IMPORT	_IOWR(HEAPGEN_IMPORTER_IOC_MAGIC, 0x03, \
+				      struct heapgen_time_import)
 
 #endif /* _UAPI_HEAPGEN_IMPORTER_H */

@@ -44,6 +44,17 @@ done
 
 echo "# heapgen-heaps: $(ls /dev/dma_heap 2>/dev/null | tr '\n' ' ')"
 
+# CMA pages in use per area after loading the modules: the leak baseline.
+# (The default area always holds the atomic DMA pool's pages.)
+cma_used() {
+	a=$(cat "/sys/kernel/mm/cma/$1/alloc_pages_success" 2>/dev/null || echo 0)
+	r=$(cat "/sys/kernel/mm/cma/$1/release_pages_success" 2>/dev/null || echo 0)
+	echo $((a - r))
+}
+for area in $(ls /sys/kernel/mm/cma 2>/dev/null); do
+	echo "$area $(cma_used "$area")" >>/tmp/cma-baseline
+done
+
 run() {
 	prog=$1
 	heap=$2
@@ -79,6 +90,25 @@ unset HEAPGEN_HEAP HEAPGEN_MODULE HEAPGEN_CMA HEAPGEN_ALIGN HEAPGEN_GRANULE \
 
 if [ -x /tests/dmabuf-heap ]; then
 	run /tests/dmabuf-heap all </dev/null
+fi
+
+# No CMA page leaked: every area is back to its baseline.
+if [ -f /tmp/cma-baseline ]; then
+	echo "# heapgen-run: leak-check all"
+	echo "TAP version 13"
+	echo "1..$(wc -l </tmp/cma-baseline)"
+	n=0
+	while read -r area base; do
+		n=$((n + 1))
+		now=$(cma_used "$area")
+		if [ "$now" = "$base" ]; then
+			echo "ok $n cma.$area.no_leak"
+		else
+			echo "# area $area: $now pages in use, $base at start"
+			echo "not ok $n cma.$area.no_leak"
+		fi
+	done </tmp/cma-baseline
+	echo "# heapgen-exit: leak-check all 0"
 fi
 
 echo HEAPGEN-E2E-END

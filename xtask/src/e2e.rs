@@ -300,6 +300,56 @@ pub fn boot(b: &Boot<'_>, log: &Path) -> Result<(String, bool)> {
     Ok((text, timed_out))
 }
 
+/// Builds the arm64 device tree of a board: QEMU's own `virt` tree (same machine options as the
+/// boot) merged with the generated `reserved-memory.dtsi`, compiled by dtc.
+pub fn make_dtb(module_dir: &Path, work: &Path) -> Result<PathBuf> {
+    let (qemu, base) = qemu_base(Arch::Arm64);
+    let virt = work.join("virt.dtb");
+    let mut args: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+    let m = args
+        .iter()
+        .position(|a| a == "-M")
+        .context("no -M in the QEMU options")?;
+    args[m + 1] = format!("{},dumpdtb={}", args[m + 1], virt.display());
+    run(Command::new(qemu)
+        .args(&args)
+        .args(["-nographic", "-display", "none"]))?;
+    let virt_dts = work.join("virt.dts");
+    run(Command::new("dtc")
+        .args(["-q", "-I", "dtb", "-O", "dts", "-o"])
+        .arg(&virt_dts)
+        .arg(&virt))?;
+    let dtsi = module_dir.join("reserved-memory.dtsi");
+    let mut merged = fs::read_to_string(&virt_dts)?;
+    merged.push_str("\n/* heapgen: the board's generated reserved-memory nodes */\n");
+    merged.push_str(
+        &fs::read_to_string(&dtsi).with_context(|| format!("reading {}", dtsi.display()))?,
+    );
+    let merged_dts = work.join("board.dts");
+    fs::write(&merged_dts, merged)?;
+    let dtb = work.join("board.dtb");
+    let out = run(Command::new("dtc")
+        .args(["-p", "4096", "-I", "dts", "-O", "dtb", "-o"])
+        .arg(&dtb)
+        .arg(&merged_dts))?;
+    // QEMU's dumped tree decompiles with numeric phandles, which dtc warns about; those are not
+    // ours. A warning about our nodes fails (the fragment alone is checked warning-free and by
+    // dt-validate in `devicetree::check_fragment`).
+    let ours: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("reserved-memory") || l.contains("ERROR"))
+        .collect();
+    if !ours.is_empty() {
+        bail!(
+            "dtc reported on the reserved-memory nodes of {}:\n{}",
+            merged_dts.display(),
+            ours.join("\n")
+        );
+    }
+    crate::devicetree::check_fragment(&module_dir.join("reserved-memory.dtsi"), work)?;
+    Ok(dtb)
+}
+
 /// Runs the guest suite for one board; returns its report.
 pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Result<Report> {
     let mut name = board_file
@@ -350,6 +400,10 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
             files: vec![("etc/heapgen/heaps.conf".into(), heaps_conf(&board))],
         },
     )?;
+    let dtb = match kernel.arch {
+        Arch::Arm64 => Some(make_dtb(&module_dir, &work)?),
+        Arch::X86_64 => None,
+    };
     let log = work.join("console.log");
     step(format!("{name}: booting QEMU ({})", kernel.arch.name()));
     let start = Instant::now();
@@ -357,7 +411,7 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
         &Boot {
             kernel,
             initrd: &initrd,
-            dtb: None,
+            dtb: dtb.as_deref(),
             append: "",
             qemu_args: &[],
         },

@@ -5,6 +5,7 @@
 //! - `cargo xtask test`: host tests, clippy, fmt, then e2e on every test-bed architecture.
 //! - `cargo xtask demo`: generate the example board, boot it, show its heaps.
 
+mod devicetree;
 mod e2e;
 mod ktap;
 mod testbed;
@@ -104,6 +105,16 @@ fn host_step(report: &mut Report, name: &str, args: &[&str]) {
     });
 }
 
+/// Every board file in board-configs/, sorted.
+fn board_files() -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(repo_root().join("board-configs"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
 fn cmd_test(variant: Variant) -> Result<()> {
     let mut report = Report::default();
     host_step(&mut report, "fmt", &["fmt", "--all", "--check"]);
@@ -120,6 +131,11 @@ fn cmd_test(variant: Variant) -> Result<()> {
         ],
     );
     host_step(&mut report, "test", &["test", "--workspace"]);
+    let boards = board_files()?;
+    report.cases.extend(devicetree::check_boards(
+        &boards,
+        &repo_root().join("target/dt"),
+    ));
     for &arch in TEST_ARCHES {
         match e2e::cmd_e2e(arch, variant, &[]) {
             Ok(r) => {
