@@ -100,8 +100,8 @@ TEST(guard_overruns_counted)
 	hg_cfg_load(&cfg);
 	if (!cfg.heap)
 		SKIP(return, "HEAPGEN_HEAP is not set");
-	if (!cfg.guard_after || !cfg.guard_before)
-		SKIP(return, "heap %s has no guard on both sides", cfg.heap);
+	if (!cfg.guard_after && !cfg.guard_before)
+		SKIP(return, "heap %s has no guards", cfg.heap);
 	if (stat_read(cfg.heap, "guard_overruns") < 0)
 		SKIP(return, "no debugfs counters for heap %s", cfg.heap);
 	imp = hg_importer_open();
@@ -118,19 +118,23 @@ TEST(guard_overruns_counted)
 	EXPECT_EQ(before, STAT("guard_overruns"));
 
 	/* One byte past the end: counted once, at release. */
-	fd = hg_alloc(heap_fd, cfg.granule);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, poke(imp, fd, 0));
-	EXPECT_EQ(before, STAT("guard_overruns"));
-	close(fd);
-	EXPECT_EQ(before + 1, STAT("guard_overruns"));
+	if (cfg.guard_after) {
+		fd = hg_alloc(heap_fd, cfg.granule);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, poke(imp, fd, 0));
+		EXPECT_EQ(before, STAT("guard_overruns"));
+		close(fd);
+		EXPECT_EQ(++before, STAT("guard_overruns"));
+	}
 
 	/* One byte before the start: counted too. */
-	fd = hg_alloc(heap_fd, cfg.granule);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, poke(imp, fd, HEAPGEN_POKE_BEFORE));
-	close(fd);
-	EXPECT_EQ(before + 2, STAT("guard_overruns"));
+	if (cfg.guard_before) {
+		fd = hg_alloc(heap_fd, cfg.granule);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, poke(imp, fd, HEAPGEN_POKE_BEFORE));
+		close(fd);
+		EXPECT_EQ(++before, STAT("guard_overruns"));
+	}
 
 	close(heap_fd);
 	close(imp);
