@@ -28,6 +28,7 @@ pub const FILES: &[RuntimeFile] = runtime_files![
     "buffer.rs",
     "cma.rs",
     "debugfs.rs",
+    "device.rs",
     "dma_buf.rs",
     "dma_heap.rs",
     "policy.rs",

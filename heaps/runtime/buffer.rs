@@ -83,11 +83,15 @@ impl Buffer {
             .ok_or(ENOMEM)?;
         // `--cfg heapgen_fault_no_zero` builds a heap that hands out dirty memory; only the test
         // harness sets it (through `RUSTFLAGS_MODULE`), to prove its suite catches such a heap.
+        let first = to_usize(layout.payload_page_offset())?;
+        let count = to_usize(layout.payload_pages())?;
         if !cfg!(heapgen_fault_no_zero) {
-            pages.zero(
-                to_usize(layout.payload_page_offset())?,
-                to_usize(layout.payload_pages())?,
-            )?;
+            pages.zero(first, count)?;
+        }
+        // An uncached buffer is mapped write-combined: write back the zeroes still in the CPU
+        // caches now, so that no dirty line is evicted over later writes through that mapping.
+        if let Some(dev) = heap.cache_device {
+            dev.clean(&pages, first, count)?;
         }
         if layout.has_guards() {
             let after = to_usize(layout.payload_offset + layout.payload_len)?;

@@ -14,6 +14,7 @@
 #include <linux/dma-mapping.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/platform_device.h>
 #include <linux/scatterlist.h>
 
 bool heapgen_page_is_highmem(struct page *page);
@@ -46,6 +47,8 @@ void heapgen_dma_sync_sgtable_for_device(struct device *dev,
 					 struct sg_table *sgt,
 					 enum dma_data_direction dir);
 void heapgen_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr);
+struct device *heapgen_dma_device_create(const char *name);
+int heapgen_dma_clean_pages(struct device *dev, struct page *page, size_t len);
 struct dentry *heapgen_debugfs_create_dir(const char *name,
 					  struct dentry *parent);
 void heapgen_debugfs_create_u64(const char *name, struct dentry *parent,

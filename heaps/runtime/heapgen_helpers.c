@@ -156,3 +156,29 @@ void heapgen_debugfs_create_u64(const char *name, struct dentry *parent,
 {
 	debugfs_create_u64(name, 0444, parent, value);
 }
+
+struct device *heapgen_dma_device_create(const char *name)
+{
+	struct platform_device *pdev;
+
+	pdev = platform_device_register_simple(name, PLATFORM_DEVID_AUTO,
+					       NULL, 0);
+	if (IS_ERR(pdev))
+		return NULL;
+	if (dma_coerce_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64))) {
+		platform_device_unregister(pdev);
+		return NULL;
+	}
+	return &pdev->dev;
+}
+
+int heapgen_dma_clean_pages(struct device *dev, struct page *page, size_t len)
+{
+	dma_addr_t addr = dma_map_page(dev, page, 0, len, DMA_TO_DEVICE);
+
+	if (dma_mapping_error(dev, addr))
+		return -ENOMEM;
+	dma_unmap_page_attrs(dev, addr, len, DMA_TO_DEVICE,
+			     DMA_ATTR_SKIP_CPU_SYNC);
+	return 0;
+}

@@ -6,6 +6,7 @@ use crate::{
     buffer::Buffer,
     cma::Cma,
     debugfs::Dir,
+    device::DmaDevice,
     dma_buf::DmaBuf,
     dma_heap::{self, Heap, HeapOps},
     policy::Policy,
@@ -37,6 +38,8 @@ pub struct HeapData {
     pub cma: Cma,
     /// Whether CPU mappings are write-combined.
     pub uncached: bool,
+    /// For write-combined heaps: the device used to write caches back after zeroing.
+    pub cache_device: Option<DmaDevice>,
     /// The module, which owns every exported buffer's ops.
     pub module: &'static ThisModule,
     /// Counters.
@@ -65,6 +68,15 @@ impl Registration {
     /// a later registration failure (a name taken by another driver) is reported and skipped.
     pub fn new(regions: &'static [Region], module: &'static ThisModule) -> Result<Self> {
         let mut pending = KVec::new();
+        let cache_device = if regions.iter().any(|r| r.uncached_heap.is_some()) {
+            Some(
+                DmaDevice::create(c_str!("heapgen-uncached")).inspect_err(|e| {
+                    pr_err!("cannot register the device for uncached heaps: {:?}\n", e)
+                })?,
+            )
+        } else {
+            None
+        };
         for region in regions {
             let Some(cma) = Cma::find(region.cma) else {
                 pr_err!(
@@ -84,6 +96,7 @@ impl Registration {
                     name,
                     cma,
                     uncached,
+                    cache_device: if uncached { cache_device } else { None },
                     module,
                     stats: Stats::default(),
                 };

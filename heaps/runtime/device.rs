@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The module's own DMA device, used to write CPU caches back before memory is mapped
+//! write-combined.
+//!
+//! C header: [`include/linux/platform_device.h`](srctree/include/linux/platform_device.h)
+
+use crate::{bindings, cma::CmaPages};
+use core::ptr::NonNull;
+use kernel::prelude::*;
+
+/// A platform device registered by the module for the DMA API, never unregistered (the module
+/// is pinned and its heaps live for ever).
+///
+/// On a non-coherent architecture (arm64 without `dma-coherent`), mapping memory to this device
+/// for `DMA_TO_DEVICE` cleans the CPU caches over it, which is what an uncached buffer needs
+/// after being zeroed through the cached linear map. On coherent ones it costs nothing.
+///
+/// # Invariants
+///
+/// `ptr` is a registered device with a 64-bit DMA mask that is never unregistered.
+#[derive(Clone, Copy)]
+pub struct DmaDevice {
+    ptr: NonNull<bindings::device>,
+}
+
+// SAFETY: The device lives for ever and the DMA API may be called on it from any thread.
+unsafe impl Send for DmaDevice {}
+// SAFETY: See `Send`.
+unsafe impl Sync for DmaDevice {}
+
+impl DmaDevice {
+    /// Registers the device `name.<n>`.
+    pub fn create(name: &'static CStr) -> Result<Self> {
+        // SAFETY: `name` is a `'static` C string, as the platform core keeps the pointer.
+        let ptr = unsafe { bindings::heapgen_dma_device_create(name.as_char_ptr()) };
+        // INVARIANT: A non-NULL result is registered, with its DMA mask set, and never removed.
+        NonNull::new(ptr).map(|ptr| Self { ptr }).ok_or(ENODEV)
+    }
+
+    /// Writes CPU caches back over pages `first..first + count` of `pages`.
+    pub fn clean(&self, pages: &CmaPages, first: usize, count: usize) -> Result {
+        let end = first.checked_add(count).ok_or(EINVAL)?;
+        if count == 0 || end > pages.count() {
+            return Err(EINVAL);
+        }
+        let len = count << bindings::PAGE_SHIFT;
+        // SAFETY: The device is live (type invariant) and the pages belong to `pages`.
+        kernel::error::to_result(unsafe {
+            bindings::heapgen_dma_clean_pages(self.ptr.as_ptr(), pages.page(first), len)
+        })
+    }
+}
