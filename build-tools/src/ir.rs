@@ -40,6 +40,11 @@ pub struct Board {
     pub description: String,
     /// The board file path as given on the command line, relative, with `/` separators.
     pub source: String,
+    /// The board file's name without its directories (`qemu-arm64.toml`): what build-system
+    /// recipes that run heapgen at build time expect next to them.
+    pub source_file: String,
+    /// The Buildroot br2-external name (`HEAPGEN_<BOARD>`, upper case, `_` for `-`).
+    pub br2_external: String,
     /// sha256 of the board file's bytes, lower-case hex.
     pub source_sha256: String,
     /// The heapgen version that produced this IR.
@@ -107,6 +112,13 @@ pub struct HeapNode {
     pub uncached: bool,
     /// Device node permissions.
     pub access: Access,
+    /// The SELinux type of the device node (`<heap>_heap_device`, a valid identifier: characters
+    /// outside `[a-z0-9_]` become `_`; a suffix `_2`, `_3`, ... keeps two heaps whose names differ
+    /// only in those characters apart).
+    pub selinux_type: String,
+    /// The node's path as a `file_contexts` regular expression (`/dev/dma_heap/<heap>` with
+    /// regex metacharacters escaped).
+    pub file_context: String,
 }
 
 /// A `reserved-memory` child node to emit for a region.

@@ -17,6 +17,7 @@ use std::path::{Component, Path};
 pub mod diag;
 pub mod explain;
 pub mod ir;
+pub mod kmi;
 pub mod model;
 pub mod render;
 pub mod runtime;
@@ -31,17 +32,52 @@ pub use write::{check_output, write_atomic, Stale, WriteSummary};
 /// The heapgen version stamped into generated files.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// A build system whose files `generate` emits next to the module (`--targets`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    /// `yocto/`: a layer with the module recipe (`module-rust`) and the `heapgen` host tool
+    /// recipe.
+    Yocto,
+    /// `buildroot/`: a br2-external tree with the module package (`kernel-module`) and
+    /// `host-heapgen` (`host-cargo-package`).
+    Buildroot,
+    /// `BUILD.bazel` (Kleaf `ddk_module`), `android/sepolicy/` and the KMI symbol list fragment.
+    Android,
+}
+
+impl Target {
+    /// Every target, in a fixed order.
+    pub const ALL: [Target; 3] = [Target::Yocto, Target::Buildroot, Target::Android];
+
+    /// The name used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Yocto => "yocto",
+            Target::Buildroot => "buildroot",
+            Target::Android => "android",
+        }
+    }
+}
+
 /// Options of [`generate`].
 #[derive(Clone, Debug)]
 pub struct Options {
     /// The version written into `@generated` headers and the manifest (default: [`VERSION`]).
     pub version: String,
+    /// The build systems to emit files for besides the module itself (default: all).
+    pub targets: Vec<Target>,
+    /// The KMI symbol list of the Android target (default: the symbols the runtime is known
+    /// to call, [`kmi::known_symbols`]); the CLI passes the undefined symbols of a built module
+    /// when one exists ([`kmi::from_module`]).
+    pub kmi_symbols: Option<kmi::KmiSymbols>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             version: VERSION.to_string(),
+            targets: Target::ALL.to_vec(),
+            kmi_symbols: None,
         }
     }
 }
@@ -190,7 +226,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<ir::Board, Diagnostics> {
 /// Renders the module tree of a validated board. Deterministic: the same IR and options give
 /// the same bytes.
 pub fn generate(board: &ir::Board, options: &Options) -> Result<Generation, Error> {
-    let files = render::render(board, &options.version)?
+    let files = render::render_targets(board, options)?
         .into_iter()
         .map(|(path, contents)| GeneratedFile { path, contents })
         .collect();

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// Exit code of a bad board file (sysexits' EX_CONFIG, as typos uses).
 const EX_CONFIG: u8 = 78;
@@ -38,6 +38,18 @@ enum Command {
         /// Compare with the output directory instead of writing; exit 1 when stale.
         #[arg(long)]
         check: bool,
+        /// Build systems to emit files for besides the module, comma-separated.
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
+        targets: Vec<TargetArg>,
+        /// A built module whose undefined symbols make the KMI symbol list (default:
+        /// `<out>/<module>.ko` when it exists, else the symbols the runtime is known to call).
+        #[arg(long, value_name = "KO")]
+        kmi_symbols_from: Option<PathBuf>,
+    },
+    /// Print the KMI symbol list of a built module: its undefined symbols (`nm -u`).
+    KmiSymbols {
+        /// The built module (`<module>.ko`).
+        module: PathBuf,
     },
     /// Print the board file's JSON Schema (draft-07).
     Schema,
@@ -46,6 +58,37 @@ enum Command {
         /// The board file.
         board: PathBuf,
     },
+}
+
+/// A value of `--targets`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TargetArg {
+    /// Every build system.
+    All,
+    /// The module only.
+    None,
+    /// A Yocto layer: module recipe (module-rust) and heapgen host tool recipe.
+    Yocto,
+    /// A Buildroot br2-external tree: module package (kernel-module) and host-heapgen.
+    Buildroot,
+    /// Kleaf BUILD.bazel (ddk_module), sepolicy and the KMI symbol list fragment.
+    Android,
+}
+
+fn targets(args: &[TargetArg]) -> Vec<heapgen::Target> {
+    let mut v = Vec::new();
+    for a in args {
+        match a {
+            TargetArg::All => v.extend(heapgen::Target::ALL),
+            TargetArg::None => {}
+            TargetArg::Yocto => v.push(heapgen::Target::Yocto),
+            TargetArg::Buildroot => v.push(heapgen::Target::Buildroot),
+            TargetArg::Android => v.push(heapgen::Target::Android),
+        }
+    }
+    v.sort();
+    v.dedup();
+    v
 }
 
 fn color() -> bool {
@@ -76,12 +119,35 @@ fn run(cli: Cli) -> ExitCode {
             }
             code
         }
-        Command::Generate { board, out, check } => {
+        Command::Generate {
+            board,
+            out,
+            check,
+            targets: target_args,
+            kmi_symbols_from,
+        } => {
             let board = match load(&board) {
                 Ok(b) => b,
                 Err(c) => return c,
             };
-            let generation = match heapgen::generate(&board, &heapgen::Options::default()) {
+            let mut options = heapgen::Options {
+                targets: targets(&target_args),
+                ..heapgen::Options::default()
+            };
+            let ko = kmi_symbols_from.or_else(|| {
+                let built = out.join(format!("{}.ko", board.module));
+                built.is_file().then_some(built)
+            });
+            if let Some(ko) = ko.filter(|_| options.targets.contains(&heapgen::Target::Android)) {
+                match heapgen::kmi::from_module(&ko) {
+                    Ok(k) => options.kmi_symbols = Some(k),
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", ko.display());
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            let generation = match heapgen::generate(&board, &options) {
                 Ok(g) => g,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -131,6 +197,22 @@ fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::KmiSymbols { module } => match heapgen::kmi::from_module(&module) {
+            Ok(k) => {
+                let name = module
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                println!("[abi_symbol_list]\n# required by {name}");
+                for s in &k.symbols {
+                    println!("  {s}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Schema => {
             print!("{}", heapgen::schema::schema_json());
             ExitCode::SUCCESS

@@ -10,8 +10,10 @@ use minijinja::{context, Environment, Error, ErrorKind, UndefinedBehavior, Value
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::ir::Board;
+use crate::ir::{Arch, Board};
+use crate::kmi::KmiSymbols;
 use crate::runtime;
+use crate::{Options, Target};
 
 /// A template id and its embedded source.
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +48,37 @@ pub const BOARD_RST: Template = template!("board.rst.j2");
 /// `reserved-memory.dtsi`, device-tree reserved-memory nodes.
 pub const RESERVED_DTSI: Template = template!("reserved-memory.dtsi.j2");
 
+/// `yocto/recipes-kernel/<board>-heaps/<board>-heaps_<version>.bb`, the module recipe.
+pub const YOCTO_MODULE: Template = template!("yocto-module.bb.j2");
+/// `yocto/recipes-devtools/heapgen/heapgen_<version>.bb`, the host tool recipe.
+pub const YOCTO_HEAPGEN: Template = template!("yocto-heapgen.bb.j2");
+/// `yocto/recipes-devtools/heapgen/heapgen-crates.inc`, the crates of heapgen's Cargo.lock.
+pub const YOCTO_HEAPGEN_CRATES: Template = template!("yocto-heapgen-crates.inc.j2");
+/// `yocto/conf/layer.conf`.
+pub const YOCTO_LAYER_CONF: Template = template!("yocto-layer.conf.j2");
+/// `buildroot/external.desc`.
+pub const BR_EXTERNAL_DESC: Template = template!("buildroot-external.desc.j2");
+/// `buildroot/Config.in`.
+pub const BR_EXTERNAL_CONFIG: Template = template!("buildroot-external-Config.in.j2");
+/// `buildroot/external.mk`.
+pub const BR_EXTERNAL_MK: Template = template!("buildroot-external.mk.j2");
+/// `buildroot/package/<board>-heaps/Config.in`.
+pub const BR_PACKAGE_CONFIG: Template = template!("buildroot-package-Config.in.j2");
+/// `buildroot/package/<board>-heaps/<board>-heaps.mk`.
+pub const BR_PACKAGE_MK: Template = template!("buildroot-package.mk.j2");
+/// `buildroot/package/heapgen/Config.in.host`.
+pub const BR_HEAPGEN_CONFIG: Template = template!("buildroot-heapgen-Config.in.host.j2");
+/// `buildroot/package/heapgen/heapgen.mk`.
+pub const BR_HEAPGEN_MK: Template = template!("buildroot-heapgen.mk.j2");
+/// `BUILD.bazel`, the Kleaf `ddk_module`.
+pub const BUILD_BAZEL: Template = template!("BUILD.bazel.j2");
+/// `android/sepolicy/<module>.te`, the heap device types.
+pub const SEPOLICY_TE: Template = template!("sepolicy.te.j2");
+/// `android/sepolicy/file_contexts`, the heap device labels.
+pub const FILE_CONTEXTS: Template = template!("file_contexts.j2");
+/// `android/abi_gki_<arch>_<module>`, the KMI symbol list fragment.
+pub const ABI_SYMBOL_LIST: Template = template!("abi_symbol_list.j2");
+
 /// Every template, in a fixed order.
 pub const TEMPLATES: &[Template] = &[
     KBUILD,
@@ -55,7 +88,101 @@ pub const TEMPLATES: &[Template] = &[
     UEVENTD,
     BOARD_RST,
     RESERVED_DTSI,
+    YOCTO_MODULE,
+    YOCTO_HEAPGEN,
+    YOCTO_HEAPGEN_CRATES,
+    YOCTO_LAYER_CONF,
+    BR_EXTERNAL_DESC,
+    BR_EXTERNAL_CONFIG,
+    BR_EXTERNAL_MK,
+    BR_PACKAGE_CONFIG,
+    BR_PACKAGE_MK,
+    BR_HEAPGEN_CONFIG,
+    BR_HEAPGEN_MK,
+    BUILD_BAZEL,
+    SEPOLICY_TE,
+    FILE_CONTEXTS,
+    ABI_SYMBOL_LIST,
 ];
+
+/// heapgen's own `Cargo.lock`, which its Yocto recipe fetches crates by.
+pub const CARGO_LOCK: &str = include_str!("../../Cargo.lock");
+
+/// A crates.io package pinned by [`CARGO_LOCK`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct LockedCrate {
+    /// Crate name.
+    pub name: String,
+    /// Exact version.
+    pub version: String,
+    /// sha256 of the `.crate` file.
+    pub checksum: String,
+}
+
+/// The crates.io packages of a `Cargo.lock`, in its (sorted) order; path dependencies (no
+/// checksum) are left out.
+pub fn locked_crates(lock: &str) -> Result<Vec<LockedCrate>, Error> {
+    #[derive(serde::Deserialize)]
+    struct Package {
+        name: String,
+        version: String,
+        source: Option<String>,
+        checksum: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Lock {
+        package: Vec<Package>,
+    }
+    let lock: Lock = toml::from_str(lock)
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("Cargo.lock: {e}")))?;
+    Ok(lock
+        .package
+        .into_iter()
+        .filter(|p| {
+            p.source.as_deref().is_some_and(|s| {
+                s.starts_with("registry+https://github.com/rust-lang/crates.io-index")
+            })
+        })
+        .filter_map(|p| {
+            Some(LockedCrate {
+                checksum: p.checksum?,
+                name: p.name,
+                version: p.version,
+            })
+        })
+        .collect())
+}
+
+/// The project's repository (`repository` of the workspace's Cargo.toml), where the build-system
+/// recipes fetch heapgen from.
+pub const REPOSITORY: &str = env!("CARGO_PKG_REPOSITORY");
+
+/// A URL as a BitBake git fetcher URL: `https://host/path` -> `git://host/path` (the protocol
+/// goes into `;protocol=`).
+pub fn bitbake_git_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((_, rest)) => format!("git://{rest}"),
+        None => format!("git://{url}"),
+    }
+}
+
+/// The Kleaf `kernel_build` a board's module is built against (the GKI build of its arch).
+pub fn kleaf_kernel_build(arch: Arch) -> &'static str {
+    match arch {
+        Arch::Arm64 => "@kleaf//common:kernel_aarch64",
+        Arch::X86_64 => "@kleaf//common:kernel_x86_64",
+    }
+}
+
+/// The path of the KMI symbol list fragment: `android/abi_gki_<arch>_<module>`, after the
+/// kernel's `android/abi_gki_aarch64_<vendor>` lists.
+pub fn kmi_symbol_list_path(board: &Board) -> String {
+    let arch = match board.arch {
+        Arch::Arm64 => "aarch64",
+        Arch::X86_64 => "x86_64",
+    };
+    format!("android/abi_gki_{arch}_{}", board.module)
+}
 
 /// `0x` + lower-case hex: `4096` -> `0x1000`.
 pub fn hex(value: u64) -> String {
@@ -196,17 +323,60 @@ struct Manifest<'a> {
     files: Vec<ManifestFile<'a>>,
 }
 
+/// The path of the heapgen recipe's crate list in a generated tree.
+pub const YOCTO_CRATES_INC: &str = "yocto/recipes-devtools/heapgen/heapgen-crates.inc";
+
 /// The name of the manifest file in every generated tree.
 pub const MANIFEST: &str = "manifest.json";
 
-/// Renders the whole tree, sorted by path, the manifest included.
+/// Renders the whole tree with every target, sorted by path, the manifest included.
 pub fn render(board: &Board, version: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    render_targets(
+        board,
+        &Options {
+            version: version.to_string(),
+            ..Options::default()
+        },
+    )
+}
+
+/// Renders the tree `options` ask for, sorted by path, the manifest included.
+pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    let version = options.version.as_str();
     let env = environment()?;
     let runtime_modules: Vec<&str> = runtime::rust_modules().collect();
+    let kmi: KmiSymbols = options
+        .kmi_symbols
+        .clone()
+        .unwrap_or_else(|| crate::kmi::known_symbols(board.arch, &board.module));
+    let main_rs = format!("{}_main.rs", board.module);
+    let mut bazel_srcs: Vec<String> = runtime::FILES
+        .iter()
+        .map(|f| f.name.to_string())
+        .chain([main_rs])
+        .collect();
+    bazel_srcs.sort();
+    let kmi_path = kmi_symbol_list_path(board);
+    let mut bazel_exports = vec![
+        format!("99-{}-heaps.rules", board.name),
+        format!("android/sepolicy/{}.te", board.module),
+        "android/sepolicy/file_contexts".to_string(),
+        format!("ueventd.{}.rc", board.name),
+        kmi_path.clone(),
+    ];
+    bazel_exports.sort();
     let ctx = context! {
         board => Value::from(Serde(board)),
         version => version,
         runtime_modules => runtime_modules,
+        repository => REPOSITORY,
+        repository_git => bitbake_git_url(REPOSITORY),
+        kmi => Value::from(Serde(&kmi)),
+        kmi_path => kmi_path,
+        bazel_srcs => bazel_srcs,
+        bazel_exports => bazel_exports,
+        kernel_build => kleaf_kernel_build(board.arch),
+        crates => Value::from(Serde(locked_crates(CARGO_LOCK)?)),
     };
     let render = |t: &Template| -> Result<Vec<u8>, Error> {
         Ok(env.get_template(t.id)?.render(&ctx)?.into_bytes())
@@ -224,6 +394,56 @@ pub fn render(board: &Board, version: &str) -> Result<Vec<(String, Vec<u8>)>, Er
     ];
     if !board.reserved.is_empty() {
         files.push(("reserved-memory.dtsi".into(), render(&RESERVED_DTSI)?));
+    }
+    let pkg = format!("{}-heaps", board.name);
+    for target in &options.targets {
+        match target {
+            Target::Yocto => files.extend([
+                ("yocto/conf/layer.conf".into(), render(&YOCTO_LAYER_CONF)?),
+                (
+                    format!("yocto/recipes-kernel/{pkg}/{pkg}_{version}.bb"),
+                    render(&YOCTO_MODULE)?,
+                ),
+                (
+                    format!("yocto/recipes-devtools/heapgen/heapgen_{version}.bb"),
+                    render(&YOCTO_HEAPGEN)?,
+                ),
+                (YOCTO_CRATES_INC.to_string(), render(&YOCTO_HEAPGEN_CRATES)?),
+            ]),
+            Target::Buildroot => files.extend([
+                ("buildroot/external.desc".into(), render(&BR_EXTERNAL_DESC)?),
+                ("buildroot/Config.in".into(), render(&BR_EXTERNAL_CONFIG)?),
+                ("buildroot/external.mk".into(), render(&BR_EXTERNAL_MK)?),
+                (
+                    format!("buildroot/package/{pkg}/Config.in"),
+                    render(&BR_PACKAGE_CONFIG)?,
+                ),
+                (
+                    format!("buildroot/package/{pkg}/{pkg}.mk"),
+                    render(&BR_PACKAGE_MK)?,
+                ),
+                (
+                    "buildroot/package/heapgen/Config.in.host".into(),
+                    render(&BR_HEAPGEN_CONFIG)?,
+                ),
+                (
+                    "buildroot/package/heapgen/heapgen.mk".into(),
+                    render(&BR_HEAPGEN_MK)?,
+                ),
+            ]),
+            Target::Android => files.extend([
+                ("BUILD.bazel".into(), render(&BUILD_BAZEL)?),
+                (
+                    format!("android/sepolicy/{}.te", board.module),
+                    render(&SEPOLICY_TE)?,
+                ),
+                (
+                    "android/sepolicy/file_contexts".into(),
+                    render(&FILE_CONTEXTS)?,
+                ),
+                (kmi_symbol_list_path(board), render(&ABI_SYMBOL_LIST)?),
+            ]),
+        }
     }
     for f in runtime::FILES {
         files.push((

@@ -135,6 +135,55 @@ pub fn ident(name: &str) -> String {
         .collect()
 }
 
+/// `/dev/dma_heap/<heap>` as a `file_contexts` regular expression: POSIX extended regex
+/// metacharacters in the heap name are escaped with `\\`.
+pub fn file_context(heap: &str) -> String {
+    let mut s = String::from("/dev/dma_heap/");
+    for c in heap.chars() {
+        if ".^$*+?()[]{}|\\".contains(c) {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s
+}
+
+/// The SELinux type base of a heap name: lower case, characters outside `[a-z0-9_]` become `_`,
+/// `heap_` in front of a leading digit (an SELinux identifier starts with a letter).
+pub fn selinux_type_base(heap: &str) -> String {
+    let mut s: String = heap
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !s.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        s.insert_str(0, "heap_");
+    }
+    s
+}
+
+/// Gives every heap node (sorted by name) a distinct SELinux type `<base>_heap_device`; heaps
+/// whose names map to the same base get `_2`, `_3`, ... in sorted order.
+fn assign_selinux_types(heaps: &mut [ir::HeapNode]) {
+    let mut used = std::collections::BTreeSet::new();
+    for h in heaps.iter_mut() {
+        let base = selinux_type_base(&h.name);
+        let mut ty = format!("{base}_heap_device");
+        let mut n = 2;
+        while used.contains(&ty) {
+            ty = format!("{base}_{n}_heap_device");
+            n += 1;
+        }
+        used.insert(ty.clone());
+        h.selinux_type = ty;
+    }
+}
+
 struct Validator {
     diags: Vec<Diagnostic>,
 }
@@ -1174,6 +1223,8 @@ pub fn validate(
                         region: name.clone(),
                         uncached: unc,
                         access: access.clone(),
+                        selinux_type: String::new(),
+                        file_context: file_context(hn),
                     });
                 }
             }
@@ -1237,12 +1288,15 @@ pub fn validate(
         unreachable!("missing board name or arch is always diagnosed");
     };
     heaps.sort_by(|a, b| a.name.cmp(&b.name));
+    assign_selinux_types(&mut heaps);
     reserved.sort_by(|a, b| (a.base, &a.node).cmp(&(b.base, &b.node)));
     if description.is_empty() {
         description = format!("{name} board");
     }
     Ok(ir::Board {
         module: format!("{}_heaps", ident(&name)),
+        br2_external: format!("HEAPGEN_{}", ident(&name).to_ascii_uppercase()),
+        source_file: source.rsplit('/').next().unwrap_or(source).to_string(),
         name,
         arch,
         description,
@@ -1269,6 +1323,32 @@ mod tests {
     use crate::model;
 
     const ARM: &str = "schema-version = 1\n[board]\nname = \"b\"\narch = \"arm64\"\n";
+
+    #[test]
+    fn heap_names_become_selinux_types_and_escaped_file_contexts() {
+        assert_eq!(selinux_type_base("video-dec.hw,1@x"), "video_dec_hw_1_x");
+        assert_eq!(selinux_type_base("3d"), "heap_3d");
+        assert_eq!(file_context("a.b,c@d-e"), "/dev/dma_heap/a\\.b,c@d-e");
+        let node = |name: &str| ir::HeapNode {
+            name: name.into(),
+            region: "r".into(),
+            uncached: false,
+            access: ir::Access {
+                mode: "0660".into(),
+                owner: "root".into(),
+                group: "root".into(),
+            },
+            selinux_type: String::new(),
+            file_context: file_context(name),
+        };
+        let mut heaps = vec![node("a-b"), node("a.b"), node("a_b")];
+        assign_selinux_types(&mut heaps);
+        let types: Vec<&str> = heaps.iter().map(|h| h.selinux_type.as_str()).collect();
+        assert_eq!(
+            types,
+            ["a_b_heap_device", "a_b_2_heap_device", "a_b_3_heap_device"]
+        );
+    }
     const X86: &str = "schema-version = 1\n[board]\nname = \"b\"\narch = \"x86_64\"\n";
 
     /// A region binding an existing area, without `reserve`.

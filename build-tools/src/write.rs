@@ -138,21 +138,55 @@ fn fill(generation: &Generation, out: &Path, tmp: &Path) -> io::Result<WriteSumm
     }
     if out.is_dir() {
         let previous = previous_files(out);
-        let mut entries: Vec<_> = fs::read_dir(out)?.collect::<Result<_, _>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if current.contains(name.as_str()) {
-                continue;
-            }
-            if previous.contains(&name) {
-                summary.removed.push(name);
-                continue;
-            }
-            carry_over(&e.path(), &tmp.join(&name))?;
-        }
+        carry_over_dir(out, tmp, "", &current, &previous, &mut summary)?;
     }
     Ok(summary)
+}
+
+/// Whether some generated path lies below the directory `dir` (`a/b` for `a/b/c`).
+fn holds(paths: impl IntoIterator<Item = impl AsRef<str>>, dir: &str) -> bool {
+    let prefix = format!("{dir}/");
+    paths.into_iter().any(|p| p.as_ref().starts_with(&prefix))
+}
+
+/// Carries the entries of `out/<rel>` that are neither generated now nor were generated
+/// before into `tmp/<rel>`, descending into the directories generated files live in.
+fn carry_over_dir(
+    out: &Path,
+    tmp: &Path,
+    rel: &str,
+    current: &BTreeSet<&str>,
+    previous: &BTreeSet<String>,
+    summary: &mut WriteSummary,
+) -> io::Result<()> {
+    let mut entries: Vec<_> = fs::read_dir(out.join(rel))?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        if current.contains(path.as_str()) {
+            continue;
+        }
+        if previous.contains(&path) {
+            summary.removed.push(path);
+            continue;
+        }
+        let is_dir = e.file_type()?.is_dir();
+        if is_dir && (holds(current.iter(), &path) || holds(previous.iter(), &path)) {
+            carry_over_dir(out, tmp, &path, current, previous, summary)?;
+            continue;
+        }
+        let target = tmp.join(&path);
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        carry_over(&e.path(), &target)?;
+    }
+    Ok(())
 }
 
 fn staging_dir(parent: &Path, what: &str) -> io::Result<PathBuf> {
@@ -279,6 +313,43 @@ mod tests {
         assert_eq!(fs::read_to_string(out.join("a.o")).unwrap(), "obj");
         assert_eq!(fs::read_to_string(out.join(".tmp/x")).unwrap(), "x");
         assert!(!out.join("gone.rs").exists());
+        assert!(check_output(&g2, &out).unwrap().is_empty());
+    }
+
+    #[test]
+    fn regenerates_nested_directories_and_keeps_what_others_put_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let g1 = generation(&[
+            ("a.rs", "a\n"),
+            ("yocto/x/a.bb", "a\n"),
+            ("yocto/x/gone.bb", "g\n"),
+            (
+                MANIFEST,
+                &manifest(&["a.rs", "yocto/x/a.bb", "yocto/x/gone.bb"]),
+            ),
+        ]);
+        write_atomic(&g1, &out).unwrap();
+        fs::write(out.join("yocto/x/mine.bbappend"), "m").unwrap();
+        // Regenerating the same tree over itself works.
+        let s = write_atomic(&g1, &out).unwrap();
+        assert_eq!(s.unchanged.len(), 4);
+        let g2 = generation(&[
+            ("a.rs", "a\n"),
+            ("yocto/x/a.bb", "a2\n"),
+            (MANIFEST, &manifest(&["a.rs", "yocto/x/a.bb"])),
+        ]);
+        let s = write_atomic(&g2, &out).unwrap();
+        assert_eq!(s.removed, ["yocto/x/gone.bb"]);
+        assert_eq!(
+            fs::read_to_string(out.join("yocto/x/a.bb")).unwrap(),
+            "a2\n"
+        );
+        assert_eq!(
+            fs::read_to_string(out.join("yocto/x/mine.bbappend")).unwrap(),
+            "m"
+        );
+        assert!(!out.join("yocto/x/gone.bb").exists());
         assert!(check_output(&g2, &out).unwrap().is_empty());
     }
 

@@ -6,6 +6,7 @@
 pub mod bindings;
 pub mod buffer;
 pub mod cma;
+pub mod debugfs;
 pub mod dma_buf;
 pub mod dma_heap;
 pub mod policy;
