@@ -7,6 +7,7 @@ pub mod bindings;
 pub mod buffer;
 pub mod cma;
 pub mod debugfs;
+pub mod device;
 pub mod dma_buf;
 pub mod dma_heap;
 pub mod policy;
