@@ -7,6 +7,7 @@
 
 mod devicetree;
 mod e2e;
+mod ecosystem;
 mod ktap;
 mod testbed;
 mod util;
@@ -131,6 +132,7 @@ fn cmd_test(variant: Variant) -> Result<()> {
         ],
     );
     host_step(&mut report, "test", &["test", "--workspace"]);
+    report.cases.extend(ecosystem::run());
     let boards = board_files()?;
     report.cases.extend(devicetree::check_boards(
         &boards,
