@@ -350,6 +350,62 @@ pub fn make_dtb(module_dir: &Path, work: &Path) -> Result<PathBuf> {
     Ok(dtb)
 }
 
+/// Buildroot and Kleaf build a module with Kbuild alone: generate the board again, delete the
+/// Makefile, build with `make -C $KDIR M=<dir> modules`; then check that `heapgen kmi-symbols`
+/// reads the kernel symbols the built module needs (the Android symbol list).
+fn kbuild_only_checks(
+    kernel: &Kernel,
+    board_file: &Path,
+    work: &Path,
+    module: &str,
+) -> Vec<ktap::Case> {
+    let stem = board_file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = work.join("kbuild-only");
+    let built = (|| -> Result<PathBuf> {
+        let _ = fs::remove_dir_all(&dir);
+        generate(board_file, &dir)?;
+        fs::remove_file(dir.join("Makefile"))?;
+        build_module(kernel, &dir, module, &[])
+    })();
+    let mut cases = Vec::new();
+    let outcome = match &built {
+        Ok(_) => Outcome::Pass,
+        Err(e) => Outcome::Fail(format!("{e:#}")),
+    };
+    cases.push(ktap::Case {
+        name: format!("build/{}/{stem}/kbuild-only", kernel.arch.name()),
+        outcome,
+    });
+    if let Ok(ko) = built {
+        let outcome = match run(Command::new(repo_root().join("target/debug/heapgen"))
+            .arg("kmi-symbols")
+            .arg(&ko))
+        {
+            Ok(out) => {
+                let missing: Vec<&str> =
+                    ["cma_alloc", "cma_release", "dma_heap_add", "dma_buf_export"]
+                        .into_iter()
+                        .filter(|sym| !out.lines().any(|l| l.trim() == *sym))
+                        .collect();
+                if missing.is_empty() {
+                    Outcome::Pass
+                } else {
+                    Outcome::Fail(format!("kmi-symbols misses {}:\n{out}", missing.join(", ")))
+                }
+            }
+            Err(e) => Outcome::Fail(format!("{e:#}")),
+        };
+        cases.push(ktap::Case {
+            name: format!("build/{}/{stem}/kmi-symbols", kernel.arch.name()),
+            outcome,
+        });
+    }
+    cases
+}
+
 /// Runs the guest suite for one board; returns its report.
 pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Result<Report> {
     let mut name = board_file
@@ -417,10 +473,16 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
         },
         &log,
     )?;
-    let report = ktap::parse(&console, timed_out);
+    let guest_secs = start.elapsed().as_secs();
+    let mut report = ktap::parse(&console, timed_out);
+    if fault.is_none() {
+        report
+            .cases
+            .extend(kbuild_only_checks(kernel, board_file, &work, &board.module));
+    }
     step(format!(
         "{name}: guest ran {}s: {} passed, {} failed, {} skipped (console: {})",
-        start.elapsed().as_secs(),
+        guest_secs,
         report.passed(),
         report.failed(),
         report.skipped(),
