@@ -9,8 +9,9 @@
 #   /tests/<program>        static test programs (KTAP output), and
 #   /tests/dmabuf-heap      the kernel's dmabuf-heaps selftest
 #   /etc/heapgen/heaps.conf one line per heap ('#' starts a comment):
-#     <heap> <module> <cma-area> <align> <granule> <guard-before> <guard-after> <max-alloc> <uncached 0|1>
-#   ("-" for a module or area that does not apply, 0 for no max-alloc)
+#     <heap> <module> <cma-area> <align> <granule> <guard-before> <guard-after> <max-alloc> <uncached 0|1> <fallback>
+#   ("-" for a module or area that does not apply, 0 for no max-alloc; <fallback>
+#   is the comma-separated CMA areas of the region's fallback regions, or "-")
 #
 # Output contract (the harness parses it from the console):
 #   # heapgen-insmod: <module.ko> <rc>
@@ -66,7 +67,7 @@ run() {
 
 conf=/etc/heapgen/heaps.conf
 if [ -f "$conf" ]; then
-	while read -r heap module cma align granule gbefore gafter maxalloc uncached rest; do
+	while read -r heap module cma align granule gbefore gafter maxalloc uncached fallback rest; do
 		case "$heap" in ''|'#'*) continue ;; esac
 		export HEAPGEN_HEAP="$heap" HEAPGEN_MODULE="$module" \
 			HEAPGEN_CMA="$cma" HEAPGEN_ALIGN="$align" \
@@ -74,7 +75,8 @@ if [ -f "$conf" ]; then
 			HEAPGEN_GUARD_BEFORE="$gbefore" \
 			HEAPGEN_GUARD_AFTER="$gafter" \
 			HEAPGEN_MAX_ALLOC="$maxalloc" \
-			HEAPGEN_UNCACHED="$uncached"
+			HEAPGEN_UNCACHED="$uncached" \
+			HEAPGEN_FALLBACK="${fallback:--}"
 		for prog in /tests/*; do
 			[ -f "$prog" ] && [ -x "$prog" ] || continue
 			[ "${prog##*/}" = dmabuf-heap ] && continue
@@ -86,10 +88,27 @@ else
 fi
 unset HEAPGEN_HEAP HEAPGEN_MODULE HEAPGEN_CMA HEAPGEN_ALIGN HEAPGEN_GRANULE \
 	HEAPGEN_GUARD_BEFORE HEAPGEN_GUARD_AFTER HEAPGEN_MAX_ALLOC \
-	HEAPGEN_UNCACHED
+	HEAPGEN_UNCACHED HEAPGEN_FALLBACK
 
 if [ -x /tests/dmabuf-heap ]; then
 	run /tests/dmabuf-heap all </dev/null
+fi
+
+# Debug kernels: no leaked kernel object (kmemleak ignores objects younger
+# than 5 s, so wait that long before the scan).
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	sleep 6
+	echo scan >/sys/kernel/debug/kmemleak
+	echo "# heapgen-run: kmemleak all"
+	echo "TAP version 13"
+	echo "1..1"
+	if grep -q "unreferenced object" /sys/kernel/debug/kmemleak; then
+		sed 's/^/# /' /sys/kernel/debug/kmemleak | head -60
+		echo "not ok 1 kmemleak.no_leaks"
+	else
+		echo "ok 1 kmemleak.no_leaks"
+	fi
+	echo "# heapgen-exit: kmemleak all 0"
 fi
 
 # No CMA page leaked: every area is back to its baseline.

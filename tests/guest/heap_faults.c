@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * heapgen guest tests: error paths under fault injection (debug kernel
+ * only). With failslab and fail_page_alloc failing a share of this task's
+ * slab and page allocations, allocating, mapping, importing and releasing
+ * buffers either works or fails cleanly with an error, and once injection
+ * stops, the heap's CMA area and counters are back where they started: no
+ * error path leaks pages or buffers. kmemleak (at the end of the run, see
+ * init.sh) then catches leaked bookkeeping objects.
+ *
+ * Environment (see heapgen_test.h): HEAPGEN_HEAP (required), HEAPGEN_CMA,
+ * HEAPGEN_GRANULE. Skips when the kernel has no fault injection.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "heapgen_test.h"
+#include "kselftest_harness.h"
+
+static int write_str(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY);
+	int ok;
+
+	if (fd < 0)
+		return -errno;
+	ok = write(fd, value, strlen(value)) == (ssize_t)strlen(value);
+	close(fd);
+	return ok ? 0 : -EIO;
+}
+
+static int inject(int on)
+{
+	static const char *const attrs[] = { "failslab", "fail_page_alloc" };
+	char path[128];
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
+#define SET(name, val)							\
+		do {							\
+			snprintf(path, sizeof(path),			\
+				 "/sys/kernel/debug/%s/" name, attrs[i]);	\
+			if (write_str(path, val))			\
+				return -1;				\
+		} while (0)
+		SET("task-filter", "Y");
+		SET("probability", on ? "10" : "0");
+		SET("interval", "1");
+		SET("times", on ? "-1" : "0");
+		SET("verbose", "0");
+#undef SET
+	}
+	return write_str("/proc/self/make-it-fail", on ? "1" : "0");
+}
+
+TEST(errors_are_clean)
+{
+	struct heapgen_cfg cfg;
+	long long cma_before = -1, bufs_before;
+	int heap_fd, imp, i, ok = 0, failed = 0;
+	char stat_path[256];
+	FILE *f;
+
+	hg_cfg_load(&cfg);
+	if (!cfg.heap)
+		SKIP(return, "HEAPGEN_HEAP is not set");
+	if (access("/sys/kernel/debug/failslab", F_OK) ||
+	    access("/sys/kernel/debug/fail_page_alloc", F_OK))
+		SKIP(return, "no fault injection in this kernel");
+	heap_fd = hg_heap_open(&cfg);
+	ASSERT_LE(0, heap_fd);
+	imp = hg_importer_open();
+	ASSERT_LE(0, imp);
+	if (cfg.cma)
+		cma_before = hg_cma_in_use(cfg.cma);
+	snprintf(stat_path, sizeof(stat_path),
+		 "/sys/kernel/debug/heapgen/%s/buffers_in_use", cfg.heap);
+	f = fopen(stat_path, "r");
+	ASSERT_NE(NULL, f);
+	ASSERT_EQ(1, fscanf(f, "%lld", &bufs_before));
+	fclose(f);
+
+	srand(1234);
+	ASSERT_EQ(0, inject(1));
+	for (i = 0; i < 300; i++) {
+		uint64_t len = cfg.granule * (1 + rand() % 64);
+		struct heapgen_import imp_out;
+		int fd = hg_alloc(heap_fd, len);
+		void *p;
+
+		if (fd < 0) {
+			/* Quiet, well-formed failures only. */
+			if (fd != -ENOMEM && fd != -EINTR)
+				break;
+			failed++;
+			continue;
+		}
+		ok++;
+		p = hg_map(fd, len, 0);
+		if (p != MAP_FAILED) {
+			memset(p, 0x11, len);
+			munmap(p, len);
+		}
+		hg_import(imp, fd, HEAPGEN_DIR_BIDIRECTIONAL, &imp_out);
+		close(fd);
+	}
+	ASSERT_EQ(0, inject(0));
+	EXPECT_EQ(300, ok + failed) TH_LOG("an allocation failed with an unexpected error");
+	EXPECT_LT(0, failed) TH_LOG("fault injection never hit the allocation path");
+	EXPECT_LT(0, ok);
+	TH_LOG("%d allocations succeeded, %d failed under injection", ok, failed);
+
+	f = fopen(stat_path, "r");
+	ASSERT_NE(NULL, f);
+	{
+		long long bufs_after;
+
+		ASSERT_EQ(1, fscanf(f, "%lld", &bufs_after));
+		EXPECT_EQ(bufs_before, bufs_after);
+	}
+	fclose(f);
+	if (cfg.cma)
+		EXPECT_EQ(cma_before, hg_cma_in_use(cfg.cma));
+	close(imp);
+	close(heap_fd);
+}
+
+TEST_HARNESS_MAIN
