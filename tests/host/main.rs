@@ -11,3 +11,4 @@ mod corpus;
 mod docs;
 mod golden;
 mod support;
+mod udev;

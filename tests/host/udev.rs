@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The generated udev rules: valid udev(7) syntax, and for every heap node of every board
+//! exactly one rule with the board file's mode, owner and group.
+
+use crate::support::{boards, root};
+
+/// One `KEY op "value"` of a rule line.
+#[derive(Debug)]
+struct Pair {
+    key: String,
+    op: String,
+    value: String,
+}
+
+/// Parses a rule line by udev(7)'s grammar: comma-separated `KEY[{attr}]OP"value"` pairs.
+fn parse_rule(line: &str) -> Result<Vec<Pair>, String> {
+    let mut pairs = Vec::new();
+    let mut rest = line.trim();
+    while !rest.is_empty() {
+        let key_end = rest
+            .find(|c: char| !(c.is_ascii_uppercase() || c == '_' || c == '{' || c == '}'))
+            .ok_or_else(|| format!("no operator after `{rest}`"))?;
+        let key = &rest[..key_end];
+        rest = &rest[key_end..];
+        let op = ["==", "!=", "+=", "-=", ":=", "="]
+            .into_iter()
+            .find(|op| rest.starts_with(op))
+            .ok_or_else(|| format!("bad operator in `{rest}`"))?;
+        rest = &rest[op.len()..];
+        let body = rest
+            .strip_prefix('"')
+            .ok_or_else(|| format!("value of {key} is not quoted"))?;
+        let close = body.find('"').ok_or_else(|| format!("unterminated value of {key}"))?;
+        let value = &body[..close];
+        rest = body[close + 1..].trim_start();
+        if let Some(r) = rest.strip_prefix(',') {
+            rest = r.trim_start();
+            if rest.is_empty() {
+                return Err("trailing comma".into());
+            }
+        } else if !rest.is_empty() {
+            return Err(format!("missing comma before `{rest}`"));
+        }
+        pairs.push(Pair {
+            key: key.to_string(),
+            op: op.to_string(),
+            value: value.to_string(),
+        });
+    }
+    for p in &pairs {
+        let ok = match p.key.as_str() {
+            "SUBSYSTEM" | "KERNEL" | "ACTION" | "DEVPATH" => p.op == "==" || p.op == "!=",
+            "MODE" | "OWNER" | "GROUP" => p.op == "=" || p.op == ":=",
+            other => return Err(format!("unexpected key {other}")),
+        };
+        if !ok {
+            return Err(format!("{} cannot take `{}`", p.key, p.op));
+        }
+    }
+    Ok(pairs)
+}
+
+#[test]
+fn rules_are_valid_and_match_the_board() {
+    for board_file in boards() {
+        let board = heapgen::load(&board_file).expect("valid board");
+        let generation =
+            heapgen::generate(&board, &heapgen::Options::default()).expect("generates");
+        let name = format!("99-{}-heaps.rules", board.name);
+        let file = generation
+            .files
+            .iter()
+            .find(|f| f.path == name)
+            .unwrap_or_else(|| panic!("{}: no {name}", board_file.display()));
+        let text = String::from_utf8(file.contents.clone()).expect("utf-8");
+        let mut seen = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let pairs = parse_rule(line)
+                .unwrap_or_else(|e| panic!("{name}:{}: {e}: {line}", n + 1));
+            let get = |k: &str| pairs.iter().find(|p| p.key == k).map(|p| p.value.as_str());
+            assert_eq!(get("SUBSYSTEM"), Some("dma_heap"), "{name}:{}", n + 1);
+            let kernel = get("KERNEL").expect("KERNEL match");
+            let heap = board
+                .heaps
+                .iter()
+                .find(|h| h.name == kernel)
+                .unwrap_or_else(|| panic!("{name}: rule for unknown heap {kernel}"));
+            assert_eq!(get("MODE"), Some(heap.access.mode.as_str()), "{name}: {kernel}");
+            assert_eq!(get("OWNER"), Some(heap.access.owner.as_str()), "{name}: {kernel}");
+            assert_eq!(get("GROUP"), Some(heap.access.group.as_str()), "{name}: {kernel}");
+            let mode = u32::from_str_radix(get("MODE").unwrap(), 8).expect("octal mode");
+            assert_eq!(mode & 0o002, 0, "{name}: {kernel} is world-writable");
+            seen.push(kernel.to_string());
+        }
+        let mut expected: Vec<String> = board.heaps.iter().map(|h| h.name.clone()).collect();
+        expected.sort();
+        seen.sort();
+        assert_eq!(seen, expected, "{name}: one rule per heap node");
+    }
+    assert!(root().join("templates/udev.rules.j2").is_file());
+}
+
+#[test]
+fn the_parser_rejects_malformed_rules() {
+    for bad in [
+        r#"SUBSYSTEM=="dma_heap" KERNEL=="x""#,
+        r#"SUBSYSTEM=="dma_heap", KERNEL==x"#,
+        r#"SUBSYSTEM=="dma_heap", MODE=="0660""#,
+        r#"SUBSYSTEM=="dma_heap", KERNEL=="x","#,
+        r#"SUBSYSTEM=="dma_heap", FOO="1""#,
+    ] {
+        assert!(parse_rule(bad).is_err(), "accepted: {bad}");
+    }
+    assert!(parse_rule(r#"SUBSYSTEM=="dma_heap", KERNEL=="a@1,b", MODE="0660""#).is_ok());
+}
