@@ -31,7 +31,9 @@ fn parse_rule(line: &str) -> Result<Vec<Pair>, String> {
         let body = rest
             .strip_prefix('"')
             .ok_or_else(|| format!("value of {key} is not quoted"))?;
-        let close = body.find('"').ok_or_else(|| format!("unterminated value of {key}"))?;
+        let close = body
+            .find('"')
+            .ok_or_else(|| format!("unterminated value of {key}"))?;
         let value = &body[..close];
         rest = body[close + 1..].trim_start();
         if let Some(r) = rest.strip_prefix(',') {
@@ -79,8 +81,8 @@ fn rules_are_valid_and_match_the_board() {
             if line.trim().is_empty() || line.starts_with('#') {
                 continue;
             }
-            let pairs = parse_rule(line)
-                .unwrap_or_else(|e| panic!("{name}:{}: {e}: {line}", n + 1));
+            let pairs =
+                parse_rule(line).unwrap_or_else(|e| panic!("{name}:{}: {e}: {line}", n + 1));
             let get = |k: &str| pairs.iter().find(|p| p.key == k).map(|p| p.value.as_str());
             assert_eq!(get("SUBSYSTEM"), Some("dma_heap"), "{name}:{}", n + 1);
             let kernel = get("KERNEL").expect("KERNEL match");
@@ -89,9 +91,21 @@ fn rules_are_valid_and_match_the_board() {
                 .iter()
                 .find(|h| h.name == kernel)
                 .unwrap_or_else(|| panic!("{name}: rule for unknown heap {kernel}"));
-            assert_eq!(get("MODE"), Some(heap.access.mode.as_str()), "{name}: {kernel}");
-            assert_eq!(get("OWNER"), Some(heap.access.owner.as_str()), "{name}: {kernel}");
-            assert_eq!(get("GROUP"), Some(heap.access.group.as_str()), "{name}: {kernel}");
+            assert_eq!(
+                get("MODE"),
+                Some(heap.access.mode.as_str()),
+                "{name}: {kernel}"
+            );
+            assert_eq!(
+                get("OWNER"),
+                Some(heap.access.owner.as_str()),
+                "{name}: {kernel}"
+            );
+            assert_eq!(
+                get("GROUP"),
+                Some(heap.access.group.as_str()),
+                "{name}: {kernel}"
+            );
             let mode = u32::from_str_radix(get("MODE").unwrap(), 8).expect("octal mode");
             assert_eq!(mode & 0o002, 0, "{name}: {kernel} is world-writable");
             seen.push(kernel.to_string());
