@@ -5,7 +5,8 @@
  * maps the attachment and reports the scatterlist (HEAPGEN_IMPORT), writes
  * one byte just outside the mapping like an overrunning device
  * (HEAPGEN_POKE_PAST), or vmaps the buffer inside a CPU access bracket
- * (HEAPGEN_VMAP). The uapi is tests/guest/heapgen_importer.h.
+ * (HEAPGEN_VMAP), or times attach, map, unmap and detach for the benchmarks
+ * (HEAPGEN_TIME_IMPORT). The uapi is tests/guest/heapgen_importer.h.
  *
  * Test-only: HEAPGEN_POKE_PAST writes to memory the importer does not own
  * and is meant for heaps with guard pages, in a throwaway test VM.
@@ -24,6 +25,7 @@
 #include <linux/module.h>
 #include <linux/platform_device.h>
 #include <linux/scatterlist.h>
+#include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 
 #include <heapgen_importer.h>
@@ -240,6 +242,59 @@ out_put:
 	return ret;
 }
 
+static long importer_time_import(void __user *uarg)
+{
+	struct heapgen_time_import arg;
+	struct dma_buf_attachment *attach;
+	enum dma_data_direction dir;
+	struct dma_buf *dmabuf;
+	struct sg_table *sgt;
+	u64 t0, t1, t2, t3, t4;
+	int ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	ret = importer_dir(arg.dir, &dir);
+	if (ret)
+		return ret;
+
+	dmabuf = dma_buf_get(arg.fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+
+	t0 = ktime_get_ns();
+	attach = dma_buf_attach(dmabuf, &importer_pdev->dev);
+	t1 = ktime_get_ns();
+	if (IS_ERR(attach)) {
+		ret = PTR_ERR(attach);
+		goto out_put;
+	}
+	sgt = dma_buf_map_attachment_unlocked(attach, dir);
+	t2 = ktime_get_ns();
+	if (IS_ERR(sgt)) {
+		ret = PTR_ERR(sgt);
+		dma_buf_detach(dmabuf, attach);
+		goto out_put;
+	}
+	arg.nents = sgt->nents;
+	dma_buf_unmap_attachment_unlocked(attach, sgt, dir);
+	t3 = ktime_get_ns();
+	dma_buf_detach(dmabuf, attach);
+	t4 = ktime_get_ns();
+
+	arg.attach_ns = t1 - t0;
+	arg.map_ns = t2 - t1;
+	arg.unmap_ns = t3 - t2;
+	arg.detach_ns = t4 - t3;
+	arg.reserved = 0;
+	ret = 0;
+out_put:
+	dma_buf_put(dmabuf);
+	if (!ret && copy_to_user(uarg, &arg, sizeof(arg)))
+		ret = -EFAULT;
+	return ret;
+}
+
 static long importer_ioctl(struct file *file, unsigned int cmd,
 			   unsigned long arg)
 {
@@ -252,6 +307,8 @@ static long importer_ioctl(struct file *file, unsigned int cmd,
 		return importer_poke_past(uarg);
 	case HEAPGEN_VMAP:
 		return importer_vmap(uarg);
+	case HEAPGEN_TIME_IMPORT:
+		return importer_time_import(uarg);
 	default:
 		return -ENOTTY;
 	}
