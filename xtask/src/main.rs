@@ -4,7 +4,9 @@
 //! - `cargo xtask e2e [--arch A] [--debug-kernel] [--board F]...`: guest tests in QEMU.
 //! - `cargo xtask test`: host tests, clippy, fmt, then e2e on every test-bed architecture.
 //! - `cargo xtask demo`: generate the example board, boot it, show its heaps.
+//! - `cargo xtask bench [--mode icount|tcg] [--boots N]`: our heap vs upstream's, emulated.
 
+mod bench;
 mod devicetree;
 mod e2e;
 mod ecosystem;
@@ -40,13 +42,17 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
             "--board" => args
                 .boards
                 .push(PathBuf::from(it.next().unwrap_or_default())),
+            // `cargo xtask bench` reads these itself (bench::Options::from_args).
+            "--mode" | "--boots" => {
+                it.next();
+            }
             _ => bail!("unknown argument `{a}`\n{USAGE}"),
         }
     }
     Ok(args)
 }
 
-const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo> [--arch x86_64|arm64] [--debug-kernel] [--board FILE]...";
+const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench> [--arch x86_64|arm64] [--debug-kernel] [--board FILE]... [--mode icount|tcg] [--boots N]";
 
 /// The architectures `cargo xtask test` runs end to end.
 const TEST_ARCHES: &[Arch] = &[Arch::X86_64, Arch::Arm64];
@@ -62,6 +68,7 @@ fn main() {
             finish(&report)
         }
         "test" => cmd_test(args.variant),
+        "bench" => bench::cmd_bench(args.arch.unwrap_or(Arch::X86_64)),
         "demo" => cmd_demo(),
         _ => bail!("{USAGE}"),
     });

@@ -1,0 +1,472 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * heapgen-bench: the guest side of `cargo xtask bench`.
+ *
+ *   heapgen-bench <ours> <upstream>
+ *
+ * Compares two dma-buf heaps on the same CMA area in the same boot: heap A
+ * (ours, a generated heap) and heap B (upstream's CMA heap). Every timed row
+ * interleaves the heaps A/B/B/A in each repetition, after a warm-up, so that
+ * drift over the run hits both heaps alike. Times come from
+ * clock_gettime(CLOCK_MONOTONIC) (the vDSO over the TSC) or, for B3, from
+ * ktime_get_ns() inside the test importer; under QEMU -icount they count
+ * guest instructions, not time.
+ *
+ * Output, one line per row (parsed by xtask/src/bench.rs):
+ *   BENCH row=<id> op=<what> size=<bytes> heap=<ours|upstream|-> n=<samples>
+ *         median_ns=<> p90_ns=<> min_ns=<> mean_ns=<>
+ *   BENCH row=B4 op=capacity heap=<> pass=<> buffers=<> bytes=<> allocs=<>
+ *         frees=<> failed_len=<> errno=<>
+ * and BENCH-ERROR lines on anything unexpected (the run then fails).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/dma-heap.h>
+
+#include "heapgen_importer.h"
+
+#define KiB (1024UL)
+#define MiB (1024UL * 1024UL)
+#define PAGE 4096UL
+
+/* Repetitions (each one A/B/B/A, so two samples per heap) and warm-ups. */
+#define REPS		200
+#define REPS_16M	50
+#define REPS_B2		30
+#define WARMUP		5
+#define REPS_SYSCALL	2000
+
+static int errors;
+
+#define bench_error(fmt, ...)                                                  \
+	do {                                                                   \
+		printf("BENCH-ERROR " fmt "\n", ##__VA_ARGS__);                \
+		fflush(stdout);                                                \
+		errors++;                                                      \
+	} while (0)
+
+struct heap {
+	const char *label;	/* "ours" or "upstream" */
+	const char *name;	/* /dev/dma_heap/<name> */
+	int fd;
+};
+
+static struct heap heaps[2];
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Prints one timed row: median, p90 (nearest rank), min and mean. */
+static void report(const char *row, const char *op, size_t size,
+		   const char *heap, uint64_t *v, size_t n)
+{
+	uint64_t sum = 0;
+	size_t i, p90;
+
+	if (!n) {
+		bench_error("row=%s op=%s heap=%s: no samples", row, op, heap);
+		return;
+	}
+	qsort(v, n, sizeof(*v), cmp_u64);
+	for (i = 0; i < n; i++)
+		sum += v[i];
+	p90 = (n * 9 + 9) / 10 - 1;	/* nearest rank: ceil(0.9 n) - 1 */
+	printf("BENCH row=%s op=%s size=%zu heap=%s n=%zu median_ns=%llu p90_ns=%llu min_ns=%llu mean_ns=%llu\n",
+	       row, op, size, heap, n,
+	       (unsigned long long)(n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2),
+	       (unsigned long long)v[p90], (unsigned long long)v[0],
+	       (unsigned long long)(sum / n));
+	fflush(stdout);
+}
+
+static int heap_alloc(const struct heap *h, size_t len)
+{
+	struct dma_heap_allocation_data data = {
+		.len = len,
+		.fd_flags = O_RDWR | O_CLOEXEC,
+	};
+
+	if (ioctl(h->fd, DMA_HEAP_IOCTL_ALLOC, &data) < 0)
+		return -errno;
+	return (int)data.fd;
+}
+
+/* The heap of slot @k (0..3) of an A/B/B/A repetition. */
+static inline int abba(int k)
+{
+	return k == 0 || k == 3 ? 0 : 1;
+}
+
+static uint64_t *samples(size_t n)
+{
+	uint64_t *v = calloc(n, sizeof(*v));
+
+	if (!v) {
+		printf("BENCH-ERROR out of memory\n");
+		exit(1);
+	}
+	return v;
+}
+
+/* B1: allocate + free, and allocation alone, of @size. */
+static void bench_alloc(size_t size, int reps)
+{
+	uint64_t *alloc[2] = { samples(2 * reps), samples(2 * reps) };
+	uint64_t *total[2] = { samples(2 * reps), samples(2 * reps) };
+	size_t n[2] = { 0, 0 };
+	int r, k;
+
+	for (r = -WARMUP; r < reps; r++) {
+		for (k = 0; k < 4; k++) {
+			int h = abba(k);
+			uint64_t t0, t1, t2;
+			int fd;
+
+			t0 = now_ns();
+			fd = heap_alloc(&heaps[h], size);
+			t1 = now_ns();
+			if (fd < 0) {
+				bench_error("B1 %s: allocating %zu: %s", heaps[h].name, size,
+					    strerror(-fd));
+				return;
+			}
+			close(fd);
+			t2 = now_ns();
+			if (r >= 0) {
+				alloc[h][n[h]] = t1 - t0;
+				total[h][n[h]] = t2 - t0;
+				n[h]++;
+			}
+		}
+	}
+	for (k = 0; k < 2; k++) {
+		report("B1", "alloc+free", size, heaps[k].label, total[k], n[k]);
+		report("B1a", "alloc", size, heaps[k].label, alloc[k], n[k]);
+		free(alloc[k]);
+		free(total[k]);
+	}
+}
+
+/* B2: mmap + write one byte to every page (and, separately, munmap). */
+static void bench_mmap(size_t size, int reps)
+{
+	uint64_t *touch[2] = { samples(2 * reps), samples(2 * reps) };
+	uint64_t *unmap[2] = { samples(2 * reps), samples(2 * reps) };
+	size_t n[2] = { 0, 0 };
+	int fds[2], r, k;
+
+	for (k = 0; k < 2; k++) {
+		fds[k] = heap_alloc(&heaps[k], size);
+		if (fds[k] < 0) {
+			bench_error("B2 %s: allocating %zu: %s", heaps[k].name, size,
+				    strerror(-fds[k]));
+			return;
+		}
+	}
+	for (r = -2; r < reps; r++) {
+		for (k = 0; k < 4; k++) {
+			int h = abba(k);
+			volatile unsigned char *p;
+			uint64_t t0, t1, t2;
+			size_t off;
+
+			t0 = now_ns();
+			p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[h], 0);
+			if (p == MAP_FAILED) {
+				bench_error("B2 %s: mmap: %s", heaps[h].name, strerror(errno));
+				return;
+			}
+			for (off = 0; off < size; off += PAGE)
+				p[off] = (unsigned char)off;
+			t1 = now_ns();
+			munmap((void *)p, size);
+			t2 = now_ns();
+			if (r >= 0) {
+				touch[h][n[h]] = t1 - t0;
+				unmap[h][n[h]] = t2 - t1;
+				n[h]++;
+			}
+		}
+	}
+	for (k = 0; k < 2; k++) {
+		report("B2", "mmap+touch", size, heaps[k].label, touch[k], n[k]);
+		report("B2u", "munmap", size, heaps[k].label, unmap[k], n[k]);
+		close(fds[k]);
+		free(touch[k]);
+		free(unmap[k]);
+	}
+}
+
+/* B3: attach + map + unmap + detach by the test importer, timed in the kernel. */
+static void bench_import(int imp, size_t size, int reps)
+{
+	enum { TOTAL, ATTACH, MAP, UNMAP, DETACH, IOCTL, NPHASES };
+	static const char *const ops[NPHASES] = {
+		"attach+map+unmap+detach", "attach", "map", "unmap", "detach", "ioctl",
+	};
+	static const char *const rows[NPHASES] = {
+		"B3", "B3.attach", "B3.map", "B3.unmap", "B3.detach", "B3.ioctl",
+	};
+	uint64_t *v[2][NPHASES];
+	size_t n[2] = { 0, 0 };
+	int fds[2], r, k, ph;
+
+	for (k = 0; k < 2; k++) {
+		for (ph = 0; ph < NPHASES; ph++)
+			v[k][ph] = samples(2 * reps);
+		fds[k] = heap_alloc(&heaps[k], size);
+		if (fds[k] < 0) {
+			bench_error("B3 %s: allocating %zu: %s", heaps[k].name, size,
+				    strerror(-fds[k]));
+			return;
+		}
+	}
+	for (r = -WARMUP; r < reps; r++) {
+		for (k = 0; k < 4; k++) {
+			int h = abba(k);
+			struct heapgen_time_import arg = {
+				.fd = fds[h],
+				.dir = HEAPGEN_DIR_BIDIRECTIONAL,
+			};
+			uint64_t t0, t1;
+
+			t0 = now_ns();
+			if (ioctl(imp, HEAPGEN_TIME_IMPORT, &arg) < 0) {
+				bench_error("B3 %s: HEAPGEN_TIME_IMPORT: %s", heaps[h].name,
+					    strerror(errno));
+				return;
+			}
+			t1 = now_ns();
+			if (r < 0)
+				continue;
+			v[h][TOTAL][n[h]] = arg.attach_ns + arg.map_ns + arg.unmap_ns + arg.detach_ns;
+			v[h][ATTACH][n[h]] = arg.attach_ns;
+			v[h][MAP][n[h]] = arg.map_ns;
+			v[h][UNMAP][n[h]] = arg.unmap_ns;
+			v[h][DETACH][n[h]] = arg.detach_ns;
+			v[h][IOCTL][n[h]] = t1 - t0;
+			n[h]++;
+		}
+	}
+	for (k = 0; k < 2; k++) {
+		for (ph = 0; ph < NPHASES; ph++) {
+			report(rows[ph], ops[ph], size, heaps[k].label, v[k][ph], n[k]);
+			free(v[k][ph]);
+		}
+		close(fds[k]);
+	}
+}
+
+/* xorshift64*: the B4 workload's seeded generator. */
+static uint64_t rng_state;
+
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545F4914F6CDD1DULL;
+}
+
+#define B4_SEED		0x6865617067656eULL	/* "heapgen" */
+#define B4_MAX_LIVE	8192
+#define B4_MAX_STEPS	200000
+#define B4_FREE_PERCENT	30
+
+/*
+ * The B4 size mix: small buffers, power-of-two buffers and sizes just above
+ * a power of two (where an order-of-size alignment wastes the most).
+ */
+static const size_t b4_sizes[] = {
+	4 * KiB, 12 * KiB, 64 * KiB, 100 * KiB, 260 * KiB, 600 * KiB,
+	1 * MiB, 1 * MiB + 64 * KiB, 1 * MiB + 512 * KiB, 2 * MiB + 4 * KiB,
+	3 * MiB, 4 * MiB + 4 * KiB,
+};
+
+/*
+ * B4: one seeded workload of allocations with interleaved frees of random
+ * live buffers, until the first allocation fails. Reports how many buffers
+ * and bytes were live at that point. The request sequence depends only on
+ * the seed and on which requests succeeded, so both heaps see the same
+ * sequence up to the first failure.
+ */
+static void bench_capacity(int h, int pass)
+{
+	static int live[B4_MAX_LIVE];
+	static size_t live_len[B4_MAX_LIVE];
+	size_t nlive = 0, bytes = 0, allocs = 0, frees = 0, failed_len = 0, i;
+	int err = 0;
+	long step;
+
+	rng_state = B4_SEED;
+	for (step = 0; step < B4_MAX_STEPS; step++) {
+		uint64_t x = rng();
+
+		if (nlive && x % 100 < B4_FREE_PERCENT) {
+			size_t victim = (x >> 8) % nlive;
+
+			close(live[victim]);
+			bytes -= live_len[victim];
+			live[victim] = live[nlive - 1];
+			live_len[victim] = live_len[nlive - 1];
+			nlive--;
+			frees++;
+		} else {
+			size_t len = b4_sizes[(x >> 8) % (sizeof(b4_sizes) / sizeof(b4_sizes[0]))];
+			int fd;
+
+			if (nlive == B4_MAX_LIVE) {
+				bench_error("B4 %s: more than %d live buffers", heaps[h].name,
+					    B4_MAX_LIVE);
+				break;
+			}
+			fd = heap_alloc(&heaps[h], len);
+			if (fd < 0) {
+				err = -fd;
+				failed_len = len;
+				break;
+			}
+			live[nlive] = fd;
+			live_len[nlive] = len;
+			nlive++;
+			bytes += len;
+			allocs++;
+		}
+	}
+	if (err != ENOMEM)
+		bench_error("B4 %s: the workload ended with %s, not ENOMEM", heaps[h].name,
+			    err ? strerror(err) : "no failure");
+	printf("BENCH row=B4 op=capacity heap=%s pass=%d buffers=%zu bytes=%zu allocs=%zu frees=%zu failed_len=%zu errno=%d\n",
+	       heaps[h].label, pass, nlive, bytes, allocs, frees, failed_len, err);
+	fflush(stdout);
+	for (i = 0; i < nlive; i++)
+		close(live[i]);
+}
+
+/* L: memset of the same sizes in userspace (the emulator's price of stores). */
+static void bench_memset(size_t size, int reps)
+{
+	uint64_t *v = samples(reps);
+	unsigned char *buf = malloc(size);
+	int r;
+
+	if (!buf) {
+		bench_error("L: malloc %zu", size);
+		return;
+	}
+	memset(buf, 1, size);	/* fault it in */
+	for (r = -WARMUP; r < reps; r++) {
+		uint64_t t0 = now_ns();
+
+		memset(buf, r & 0xff, size);
+		__asm__ volatile("" : : "r"(buf) : "memory");
+		if (r >= 0)
+			v[r] = now_ns() - t0;
+	}
+	report("L", "memset", size, "-", v, reps);
+	free(buf);
+	free(v);
+}
+
+/* S: a null system call, and C: two back-to-back clock reads. */
+static void bench_syscall(void)
+{
+	uint64_t *s = samples(REPS_SYSCALL), *c = samples(REPS_SYSCALL);
+	int r;
+
+	for (r = -WARMUP; r < REPS_SYSCALL; r++) {
+		uint64_t t0 = now_ns(), t1, t2;
+
+		syscall(SYS_getppid);
+		t1 = now_ns();
+		t2 = now_ns();
+		if (r >= 0) {
+			s[r] = t1 - t0;
+			c[r] = t2 - t1;
+		}
+	}
+	report("S", "getppid", 0, "-", s, REPS_SYSCALL);
+	report("C", "clock_gettime", 0, "-", c, REPS_SYSCALL);
+	free(s);
+	free(c);
+}
+
+int main(int argc, char **argv)
+{
+	static const size_t b1_sizes[] = { 4 * KiB, 64 * KiB, 1 * MiB, 4 * MiB, 16 * MiB };
+	char path[256];
+	size_t i;
+	int k, imp;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s <our heap> <upstream heap>\n", argv[0]);
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	heaps[0] = (struct heap){ .label = "ours", .name = argv[1] };
+	heaps[1] = (struct heap){ .label = "upstream", .name = argv[2] };
+	for (k = 0; k < 2; k++) {
+		snprintf(path, sizeof(path), "/dev/dma_heap/%s", heaps[k].name);
+		heaps[k].fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (heaps[k].fd < 0) {
+			printf("BENCH-ERROR open %s: %s\n", path, strerror(errno));
+			return 1;
+		}
+	}
+	imp = open(HEAPGEN_IMPORTER_DEV, O_RDWR | O_CLOEXEC);
+	if (imp < 0) {
+		printf("BENCH-ERROR open %s: %s\n", HEAPGEN_IMPORTER_DEV, strerror(errno));
+		return 1;
+	}
+
+	printf("# S and C: calibration\n");
+	bench_syscall();
+	for (i = 0; i < sizeof(b1_sizes) / sizeof(b1_sizes[0]); i++) {
+		size_t size = b1_sizes[i];
+		int reps = size >= 16 * MiB ? REPS_16M : REPS;
+
+		printf("# B1 and L: %zu bytes\n", size);
+		bench_memset(size, reps);
+		bench_alloc(size, reps);
+	}
+	printf("# B2\n");
+	bench_mmap(16 * MiB, REPS_B2);
+	printf("# B3\n");
+	bench_import(imp, 1 * MiB, REPS);
+	bench_import(imp, 16 * MiB, REPS_16M);
+	printf("# B4\n");
+	/* Twice, in both orders: the figures must repeat exactly. */
+	bench_capacity(0, 0);
+	bench_capacity(1, 0);
+	bench_capacity(1, 1);
+	bench_capacity(0, 1);
+	printf("BENCH row=B5 op=pooled-alloc heap=- status=n/a reason=no-pool-strategy\n");
+
+	close(imp);
+	for (k = 0; k < 2; k++)
+		close(heaps[k].fd);
+	printf("BENCH-DONE errors=%d\n", errors);
+	return errors ? 1 : 0;
+}
