@@ -88,6 +88,10 @@ pub struct Region {
     pub size: Option<u64>,
     /// Access of this region's device nodes.
     pub access: Access,
+    /// Regions tried in order when this region's area cannot satisfy a request (`fallback`).
+    pub fallback: Vec<String>,
+    /// The CMA areas of `fallback`, in the same order (what the runtime looks up).
+    pub fallback_cma: Vec<String>,
 }
 
 /// Permissions of a `/dev/dma_heap/<name>` node.

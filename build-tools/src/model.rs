@@ -46,6 +46,7 @@ pub const REGION_KEYS: &[&str] = &[
     "max-alloc",
     "variants",
     "access",
+    "fallback",
 ];
 /// Keys of a size-order `alignment` table.
 pub const ALIGNMENT_KEYS: &[&str] = &["size-order", "max"];
@@ -61,10 +62,6 @@ pub const NOT_SUPPORTED_REGION_KEYS: &[(&str, &str)] = &[
     (
         "strategy",
         "allocation strategies (pools of pre-zeroed buffers) are not implemented yet; every region allocates directly from CMA",
-    ),
-    (
-        "fallback",
-        "fallback between regions is not implemented yet; an exhausted region fails with -ENOMEM",
     ),
     (
         "hooks",
@@ -188,6 +185,8 @@ pub struct RawRegion {
     pub variants: Option<Sp<Vec<Sp<String>>>>,
     /// `access`.
     pub access: Option<Sp<RawAccess>>,
+    /// `fallback`: names of the regions tried, in order, when this one is exhausted.
+    pub fallback: Option<Sp<Vec<Sp<String>>>>,
 }
 
 type Entry<'a, 'i> = (
@@ -549,7 +548,7 @@ impl Walker {
         Some(Sp::new(r, v.span()))
     }
 
-    fn variants(
+    fn strings(
         &mut self,
         path: &str,
         v: &toml::Spanned<DeValue<'_>>,
@@ -582,8 +581,9 @@ impl Walker {
                 "granule" => r.granule = self.size(&p, val),
                 "guard" => r.guard = self.guard(&p, val),
                 "max-alloc" => r.max_alloc = self.size(&p, val),
-                "variants" => r.variants = self.variants(&p, val),
+                "variants" => r.variants = self.strings(&p, val),
                 "access" => r.access = self.access(&p, val),
+                "fallback" => r.fallback = self.strings(&p, val),
                 _ => unreachable!("filtered by entries()"),
             }
         }
@@ -679,12 +679,10 @@ mod tests {
 
     #[test]
     fn design_keys_without_behaviour_are_not_supported_yet() {
-        let text =
-            "[[region]]\nstrategy = \"pool\"\nfallback = []\nhooks = \"x.rs\"\naccounting = true\n";
+        let text = "[[region]]\nstrategy = \"pool\"\nhooks = \"x.rs\"\naccounting = true\n";
         assert_eq!(
             rules(text),
             [
-                "not-supported-yet",
                 "not-supported-yet",
                 "not-supported-yet",
                 "not-supported-yet"

@@ -202,6 +202,9 @@ struct Region {
     variants: Option<Vec<Variant>>,
     /// Device node permissions. Default: `[defaults]`, else "0600" root:root.
     access: Option<Access>,
+    /// Regions (by name) whose areas are tried in order when this region's area cannot satisfy
+    /// a request. Not transitive. Default [] (none).
+    fallback: Option<Vec<String>>,
 }
 
 /// The schema as a JSON value.

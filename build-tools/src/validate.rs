@@ -220,6 +220,122 @@ impl Validator {
         ok
     }
 
+    /// Checks every region's `fallback` list (rules `fallback-unknown`, `fallback-self`,
+    /// `fallback-duplicate`, `fallback-cycle`) and fills in the IR's fallback chains.
+    ///
+    /// Fallback is not transitive: a region tries its own area, then the areas of the regions it
+    /// lists, in order, and stops there. A cycle is still rejected: two regions that fall back on
+    /// each other are one pool of memory written as two, and hide which one is undersized.
+    fn fallbacks(&mut self, raw: &RawBoard, regions: &mut [ir::Region]) {
+        let names: Vec<Option<&str>> = raw
+            .regions
+            .iter()
+            .map(|r| r.value.name.as_ref().map(|n| n.value.as_str()))
+            .collect();
+        let index_of = |name: &str| names.iter().position(|n| *n == Some(name));
+        let known: Vec<&str> = names.iter().flatten().copied().collect();
+        // Accepted edges per region index: (target index, span, path) in list order.
+        let mut edges: Vec<Vec<(usize, Range<usize>, String)>> = vec![Vec::new(); names.len()];
+        for (i, rsp) in raw.regions.iter().enumerate() {
+            let (Some(list), Some(own)) = (&rsp.value.fallback, names[i]) else {
+                continue;
+            };
+            for (j, f) in list.value.iter().enumerate() {
+                let path = format!("region[{i}].fallback[{j}]");
+                if f.value == own {
+                    self.err(
+                        Diagnostic::new(
+                            "fallback-self",
+                            path,
+                            f.span.clone(),
+                            format!("region `{own}` lists itself as its fallback"),
+                            "the region itself",
+                        )
+                        .with_help(
+                            "a region always tries its own area first; list other regions only",
+                        ),
+                    );
+                    continue;
+                }
+                let Some(target) = index_of(&f.value) else {
+                    let mut d = Diagnostic::new(
+                        "fallback-unknown",
+                        path,
+                        f.span.clone(),
+                        format!("region `{own}` falls back to `{}`, which is not a region of this board", f.value),
+                        "no such region",
+                    );
+                    d = match did_you_mean(&f.value, &known) {
+                        Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                        None => d.with_help(format!(
+                            "fallback lists region names (not heap or CMA area names): {}",
+                            known
+                                .iter()
+                                .map(|k| format!("`{k}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
+                    };
+                    self.err(d);
+                    continue;
+                };
+                if let Some((_, first, _)) = edges[i].iter().find(|(t, _, _)| *t == target) {
+                    let first = first.clone();
+                    self.err(
+                        Diagnostic::new(
+                            "fallback-duplicate",
+                            path,
+                            f.span.clone(),
+                            format!("region `{own}` lists `{}` twice in its fallback", f.value),
+                            "listed again",
+                        )
+                        .with_secondary(first, "first listed here"),
+                    );
+                    continue;
+                }
+                edges[i].push((target, f.span.clone(), path));
+            }
+        }
+        // A cycle is reported once, at the edge leaving its first region in file order.
+        for (i, out) in edges.iter().enumerate() {
+            for (target, span, path) in out {
+                let Some(back) = path_between(&edges, *target, i) else {
+                    continue;
+                };
+                if back.iter().any(|&n| n < i) {
+                    continue;
+                }
+                let mut cycle: Vec<&str> = vec![names[i].unwrap_or("?")];
+                cycle.extend(back.iter().map(|&n| names[n].unwrap_or("?")));
+                let shown = cycle
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(" -> ");
+                self.err(
+                    Diagnostic::new(
+                        "fallback-cycle",
+                        path.clone(),
+                        span.clone(),
+                        format!("fallback regions form a cycle: {shown}"),
+                        "starts the cycle",
+                    )
+                    .with_help("fallback chains must not loop back; keep one direction (or grow the region that runs out)"),
+                );
+            }
+        }
+        for r in regions.iter_mut() {
+            let Some(i) = index_of(&r.name) else { continue };
+            for (target, _, _) in &edges[i] {
+                let t = &raw.regions[*target].value;
+                if let (Some(n), Some(c)) = (&t.name, &t.cma) {
+                    r.fallback.push(n.value.clone());
+                    r.fallback_cma.push(c.value.clone());
+                }
+            }
+        }
+    }
+
     fn access(&mut self, path: &str, a: &Sp<RawAccess>) {
         if let Some(mode) = &a.value.mode {
             if mode.value & 0o7000 != 0 {
@@ -1243,9 +1359,13 @@ pub fn validate(
                 max_alloc: max_alloc.value,
                 size,
                 access,
+                fallback: Vec::new(),
+                fallback_cma: Vec::new(),
             });
         }
     }
+
+    v.fallbacks(raw, &mut regions);
 
     // Board-wide rules.
     let heap_count = heap_names.len();
@@ -1307,6 +1427,38 @@ pub fn validate(
         heaps,
         reserved,
     })
+}
+
+/// The regions on a path `from -> ... -> to` along `edges` (`from` first, `to` last), if any.
+fn path_between(
+    edges: &[Vec<(usize, Range<usize>, String)>],
+    from: usize,
+    to: usize,
+) -> Option<Vec<usize>> {
+    let mut prev: Vec<Option<usize>> = vec![None; edges.len()];
+    let mut seen = vec![false; edges.len()];
+    let mut queue = std::collections::VecDeque::from([from]);
+    seen[from] = true;
+    while let Some(n) = queue.pop_front() {
+        if n == to {
+            let mut path = vec![n];
+            let mut at = n;
+            while let Some(p) = prev[at] {
+                path.push(p);
+                at = p;
+            }
+            path.reverse();
+            return Some(path);
+        }
+        for (t, _, _) in &edges[n] {
+            if !seen[*t] {
+                seen[*t] = true;
+                prev[*t] = Some(n);
+                queue.push_back(*t);
+            }
+        }
+    }
+    None
 }
 
 fn alignment_bytes(a: &Alignment) -> u64 {
@@ -1497,6 +1649,81 @@ mod tests {
             region("r", &long_stem, "h", "reserve = { size = \"4M\" }")
         );
         assert_eq!(rules(&text), ["cma-name"]);
+    }
+
+    fn three(fallbacks: [&str; 3]) -> Result<ir::Board, Vec<Diagnostic>> {
+        let extra = |f: &str| {
+            if f.is_empty() {
+                String::new()
+            } else {
+                format!("fallback = [{f}]")
+            }
+        };
+        run(&format!(
+            "{ARM}{}{}{}",
+            region("a", "a-area", "ha", &extra(fallbacks[0])),
+            region("b", "b-area", "hb", &extra(fallbacks[1])),
+            region("c", "c-area", "hc", &extra(fallbacks[2])),
+        ))
+    }
+
+    fn fallback_rules(fallbacks: [&str; 3]) -> Vec<&'static str> {
+        match three(fallbacks) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.iter().map(|d| d.rule).collect(),
+        }
+    }
+
+    #[test]
+    fn fallback_chains_reach_the_ir_with_their_areas() {
+        let board = three(["\"c\", \"b\"", "\"c\"", ""]).expect("valid");
+        assert_eq!(board.regions[0].fallback, ["c", "b"]);
+        assert_eq!(board.regions[0].fallback_cma, ["c-area", "b-area"]);
+        assert_eq!(board.regions[1].fallback_cma, ["c-area"]);
+        assert!(board.regions[2].fallback.is_empty());
+        assert!(three(["", "", ""]).is_ok());
+        assert!(three(["", "", "\"a\""]).is_ok());
+    }
+
+    #[test]
+    fn rule_fallback_unknown() {
+        let d = three(["\"d\"", "", ""]).unwrap_err();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].rule, "fallback-unknown");
+        assert_eq!(d[0].path, "region[0].fallback[0]");
+        // Heap and area names are not region names.
+        assert_eq!(fallback_rules(["\"hb\"", "", ""]), ["fallback-unknown"]);
+    }
+
+    #[test]
+    fn rule_fallback_self() {
+        assert_eq!(fallback_rules(["", "\"b\"", ""]), ["fallback-self"]);
+    }
+
+    #[test]
+    fn rule_fallback_duplicate() {
+        assert_eq!(
+            fallback_rules(["\"b\", \"b\"", "", ""]),
+            ["fallback-duplicate"]
+        );
+    }
+
+    #[test]
+    fn rule_fallback_cycle() {
+        // Two regions, reported once.
+        assert_eq!(fallback_rules(["\"b\"", "\"a\"", ""]), ["fallback-cycle"]);
+        // Three regions.
+        let d = three(["\"b\"", "\"c\"", "\"a\""]).unwrap_err();
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].rule, "fallback-cycle");
+        assert_eq!(d[0].path, "region[0].fallback[0]");
+        assert!(
+            d[0].message.contains("`a` -> `b` -> `c` -> `a`"),
+            "{}",
+            d[0].message
+        );
+        // Two chains into one region are not a cycle.
+        assert!(three(["\"c\"", "\"c\"", ""]).is_ok());
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct Buffer {
     heap: &'static HeapData,
     pages: CmaPages,
     layout: Layout,
+    /// Whether `pages` came from a fallback area rather than the heap's own.
+    fell_back: bool,
     #[pin]
     inner: Mutex<Inner>,
 }
@@ -70,6 +72,9 @@ impl Buffer {
             })
         })?;
         stats.on_alloc(layout.payload_len);
+        if buffer.fell_back {
+            stats.on_fallback();
+        }
         let size = to_usize(layout.payload_len)?;
         DmaBuf::export(buffer, heap.name, heap.module, size, fd_flags).inspect_err(|_| {
             stats.on_failure(Failure::Other);
@@ -77,10 +82,18 @@ impl Buffer {
     }
 
     fn new(heap: &'static HeapData, layout: Layout) -> Result<Pin<KBox<Self>>> {
-        let pages = heap
-            .cma
-            .alloc(to_usize(layout.total_pages())?, layout.align_order)
-            .ok_or(ENOMEM)?;
+        // The heap's own area first, then the fallback regions' areas in board-file order. The
+        // layout (alignment, padding, guards) is this heap's wherever the pages come from.
+        let count = to_usize(layout.total_pages())?;
+        let (pages, fell_back) = match heap.cma.alloc(count, layout.align_order) {
+            Some(pages) => (pages, false),
+            None => heap
+                .fallback
+                .iter()
+                .find_map(|area| area.alloc(count, layout.align_order))
+                .map(|pages| (pages, true))
+                .ok_or(ENOMEM)?,
+        };
         // `--cfg heapgen_fault_no_zero` builds a heap that hands out dirty memory; only the test
         // harness sets it (through `RUSTFLAGS_MODULE`), to prove its suite catches such a heap.
         let first = to_usize(layout.payload_page_offset())?;
@@ -103,6 +116,7 @@ impl Buffer {
                 heap,
                 pages,
                 layout,
+                fell_back,
                 inner <- new_mutex!(Inner {
                     attachments: KVec::new(),
                     vmap_count: 0,

@@ -26,6 +26,9 @@ pub struct Region {
     pub uncached_heap: Option<&'static CStr>,
     /// How buffers are laid out.
     pub policy: Policy,
+    /// The CMA areas tried in order when `cma` cannot satisfy a request (the board file's
+    /// `fallback` regions). Buffers taken from them still follow this region's policy.
+    pub fallback: &'static [&'static CStr],
 }
 
 /// One registered heap: a region, its CMA area and the heap's counters.
@@ -36,6 +39,8 @@ pub struct HeapData {
     pub name: &'static CStr,
     /// The region's CMA area.
     pub cma: Cma,
+    /// The areas of the region's fallback regions, in order.
+    pub fallback: KVec<Cma>,
     /// Whether CPU mappings are write-combined.
     pub uncached: bool,
     /// For write-combined heaps: the device used to write caches back after zeroing.
@@ -89,12 +94,27 @@ impl Registration {
                 }
                 return Err(ENODEV);
             };
+            let mut fallback = KVec::with_capacity(region.fallback.len(), GFP_KERNEL)?;
+            for area in region.fallback {
+                let Some(found) = Cma::find(area) else {
+                    pr_err!(
+                        "region {}: no CMA area named {:?} for its fallback\n",
+                        region.name.to_str().unwrap_or("?"),
+                        area
+                    );
+                    return Err(ENODEV);
+                };
+                fallback.push(found, GFP_KERNEL)?;
+            }
             for (name, uncached) in [(region.heap, false), (region.uncached_heap, true)] {
                 let Some(name) = name else { continue };
+                let mut areas = KVec::with_capacity(fallback.len(), GFP_KERNEL)?;
+                areas.extend_from_slice(&fallback, GFP_KERNEL)?;
                 let data = HeapData {
                     region,
                     name,
                     cma,
+                    fallback: areas,
                     uncached,
                     cache_device: if uncached { cache_device } else { None },
                     module,

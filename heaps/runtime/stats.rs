@@ -46,6 +46,8 @@ pub struct Stats {
     pub fail_other: AtomicU64,
     /// Buffers released with a damaged guard canary (a device wrote outside its buffer).
     pub guard_overruns: AtomicU64,
+    /// Buffers handed out from a fallback region's area because the heap's own was exhausted.
+    pub fallbacks: AtomicU64,
 }
 
 impl Stats {
@@ -55,6 +57,11 @@ impl Stats {
         self.buffers_in_use.fetch_add(1, Relaxed);
         let now = self.bytes_in_use.fetch_add(bytes, Relaxed) + bytes;
         self.peak_bytes.fetch_max(now, Relaxed);
+    }
+
+    /// Records that the buffer just handed out came from a fallback area.
+    pub fn on_fallback(&self) {
+        self.fallbacks.fetch_add(1, Relaxed);
     }
 
     /// Records a buffer of `bytes` released.
@@ -98,6 +105,7 @@ impl Stats {
             (c_str!("fail_interrupted"), &self.fail_interrupted),
             (c_str!("fail_other"), &self.fail_other),
             (c_str!("guard_overruns"), &self.guard_overruns),
+            (c_str!("fallbacks"), &self.fallbacks),
         ];
         for (name, counter) in files {
             dir.add_u64(name, counter);

@@ -144,11 +144,16 @@ pub fn heaps_conf(board: &heapgen::ir::Board) -> String {
         } else {
             4096
         };
+        let fallback = if r.fallback_cma.is_empty() {
+            "-".to_string()
+        } else {
+            r.fallback_cma.join(",")
+        };
         for (name, uncached) in [(&r.heap, 0), (&r.uncached_heap, 1)] {
             if let Some(name) = name {
                 let _ = writeln!(
                     s,
-                    "{name} {} {} {align} {} {} {} {} {uncached}",
+                    "{name} {} {} {align} {} {} {} {} {uncached} {fallback}",
                     board.module, r.cma, r.granule, r.guard_before, r.guard_after, r.max_alloc
                 );
             }

@@ -42,6 +42,7 @@ pub static REGIONS: [Region; 4] = [
             guard_after: 0x0,
             max_alloc: 0x28000000,
         },
+        fallback: &[],
     },
     // Region `camera` over the CMA area `camera@b0000000`.
     Region {
@@ -56,6 +57,7 @@ pub static REGIONS: [Region; 4] = [
             guard_after: 0x0,
             max_alloc: 0x4000000,
         },
+        fallback: &[],
     },
     // Region `vpu` over the CMA area `vpu`.
     Region {
@@ -70,6 +72,7 @@ pub static REGIONS: [Region; 4] = [
             guard_after: 0x10000,
             max_alloc: 0x4000000,
         },
+        fallback: &[],
     },
     // Region `display` over the CMA area `display@c0000000`.
     Region {
@@ -84,6 +87,7 @@ pub static REGIONS: [Region; 4] = [
             guard_after: 0x0,
             max_alloc: 0x2000000,
         },
+        fallback: &[],
     },
 ];
 

@@ -42,6 +42,7 @@ pub static REGIONS: [Region; 4] = [
             guard_after: 0x0,
             max_alloc: 0x2000000,
         },
+        fallback: &[],
     },
     // Region `camera` over the CMA area `camera-region`.
     Region {
@@ -56,6 +57,7 @@ pub static REGIONS: [Region; 4] = [
             guard_after: 0x1000,
             max_alloc: 0x6000000,
         },
+        fallback: &[],
     },
     // Region `video` over the CMA area `video-region`.
     Region {
@@ -70,6 +72,7 @@ pub static REGIONS: [Region; 4] = [
             guard_after: 0x1000,
             max_alloc: 0x8000000,
         },
+        fallback: &[],
     },
     // Region `audio` over the CMA area `audio@9a000000`.
     Region {
@@ -84,6 +87,7 @@ pub static REGIONS: [Region; 4] = [
             guard_after: 0x0,
             max_alloc: 0x100000,
         },
+        fallback: &[],
     },
 ];
 

@@ -42,6 +42,7 @@ pub static REGIONS: [Region; 4] = [
             guard_after: 0x1000,
             max_alloc: 0x2000000,
         },
+        fallback: &[],
     },
     // Region `camera` over the CMA area `camera@64000000`.
     Region {
@@ -56,6 +57,8 @@ pub static REGIONS: [Region; 4] = [
             guard_after: 0x0,
             max_alloc: 0x3000000,
         },
+        // Fallback: video.
+        fallback: &[c_str!("video@60000000")],
     },
     // Region `display` over the CMA area `display@68000000`.
     Region {
@@ -70,6 +73,7 @@ pub static REGIONS: [Region; 4] = [
             guard_after: 0x1000,
             max_alloc: 0x7e00000,
         },
+        fallback: &[],
     },
     // Region `scratch` over the CMA area `scratch`.
     Region {
@@ -84,6 +88,7 @@ pub static REGIONS: [Region; 4] = [
             guard_after: 0x0,
             max_alloc: 0x1000000,
         },
+        fallback: &[],
     },
 ];
 

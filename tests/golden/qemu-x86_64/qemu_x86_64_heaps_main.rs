@@ -42,6 +42,7 @@ pub static REGIONS: [Region; 1] = [
             guard_after: 0x1000,
             max_alloc: 0x3000000,
         },
+        fallback: &[],
     },
 ];
 
