@@ -110,9 +110,20 @@ impl Arch {
 pub enum Variant {
     /// The default test kernel.
     Default,
-    /// KASAN, lockdep, kmemleak, DEBUG_VM and fault injection on top.
+    /// KASAN, lockdep, kmemleak, DEBUG_VM and fault injection on top. Built with LLVM: the
+    /// kernel only allows KASAN together with Rust in clang-built kernels.
     Debug,
 }
+
+impl Variant {
+    /// Whether kernels of this variant are built with LLVM.
+    pub fn llvm(self) -> bool {
+        self == Variant::Debug
+    }
+}
+
+/// The make variable selecting Debian's LLVM 19 toolchain.
+const LLVM: &str = "LLVM=-19";
 
 /// A built test-bed kernel.
 #[derive(Clone, Debug)]
@@ -129,6 +140,8 @@ pub struct Kernel {
     pub release: String,
     /// bindgen binary.
     pub bindgen: PathBuf,
+    /// Built with clang/LLVM (`LLVM=-19`) rather than GCC.
+    pub llvm: bool,
 }
 
 impl Kernel {
@@ -142,6 +155,9 @@ impl Kernel {
             "RUST_LIB_SRC=/usr/lib/rustlib/src/rust/library".to_string(),
             format!("BINDGEN={}", self.bindgen.display()),
         ]);
+        if self.llvm {
+            vars.push(LLVM.to_string());
+        }
         vars
     }
 
@@ -408,14 +424,16 @@ pub fn ensure_kernel(arch: Arch, variant: Variant) -> Result<Kernel> {
     }
     key_material += &tool_version("/usr/bin/rustc", "--version");
     key_material += &tool_version(bindgen.to_str().unwrap_or("bindgen"), "--version");
-    key_material += &tool_version(
-        if arch == Arch::Arm64 {
+    key_material += &if variant.llvm() {
+        tool_version("clang-19", "--version")
+    } else {
+        let cc = if arch == Arch::Arm64 {
             "aarch64-linux-gnu-gcc"
         } else {
             "gcc"
-        },
-        "--version",
-    );
+        };
+        tool_version(cc, "--version")
+    };
     let version = fs::read_to_string(src.join("Makefile"))?
         .lines()
         .filter_map(|l| l.split_once('='))
@@ -452,6 +470,7 @@ pub fn ensure_kernel(arch: Arch, variant: Variant) -> Result<Kernel> {
                     "RUST_LIB_SRC=/usr/lib/rustlib/src/rust/library",
                 ])
                 .arg(format!("BINDGEN={}", bindgen.display()))
+                .args(variant.llvm().then_some(LLVM))
                 .args(args);
             cmd
         };
@@ -467,6 +486,7 @@ pub fn ensure_kernel(arch: Arch, variant: Variant) -> Result<Kernel> {
                     "x86_64"
                 },
             )
+            .envs(variant.llvm().then_some(("LLVM", "-19")))
             .arg("-m")
             .arg("-O")
             .arg(&build)
@@ -506,6 +526,7 @@ pub fn ensure_kernel(arch: Arch, variant: Variant) -> Result<Kernel> {
         image,
         release,
         bindgen,
+        llvm: variant.llvm(),
     })
 }
 
