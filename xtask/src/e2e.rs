@@ -22,9 +22,13 @@ const GUEST_TIMEOUT: Duration = Duration::from_secs(900);
 /// Size of the `cma=` area on x86_64 boots.
 pub const X86_CMA: &str = "128M";
 
-/// Where e2e artefacts of one board go.
-pub fn work_dir(arch: Arch, board: &str) -> PathBuf {
-    repo_root().join("target/e2e").join(arch.name()).join(board)
+/// Where e2e artefacts of one board go (`target/e2e/<arch>[-debug]/<board>`).
+pub fn work_dir(kernel: &Kernel, board: &str) -> PathBuf {
+    let dir = match kernel.variant {
+        Variant::Default => kernel.arch.name().to_string(),
+        Variant::Debug => format!("{}-debug", kernel.arch.name()),
+    };
+    repo_root().join("target/e2e").join(dir).join(board)
 }
 
 /// Generates `board_file`'s module with the heapgen CLI into `dir`.
@@ -420,7 +424,7 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
     if let Some(fault) = fault {
         name = format!("{name}-fault-{fault}");
     }
-    let work = work_dir(kernel.arch, &name);
+    let work = work_dir(kernel, &name);
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work)?;
     let module_dir = work.join("module");

@@ -157,6 +157,23 @@ fn cmd_test(variant: Variant) -> Result<()> {
             }
         }
     }
+    // The debug kernel (KASAN, lockdep, kmemleak, fault injection) on x86_64, unless the whole
+    // run is already on it.
+    if variant == Variant::Default {
+        match e2e::cmd_e2e(Arch::X86_64, Variant::Debug, &[]) {
+            Ok(r) => report.cases.extend(r.cases.into_iter().map(|mut c| {
+                c.name = format!("debug/{}", c.name);
+                c
+            })),
+            Err(e) => {
+                eprintln!("FAIL e2e/x86_64-debug: {e:#}");
+                report.cases.push(Case {
+                    name: "e2e/x86_64-debug".into(),
+                    outcome: Outcome::Fail(format!("{e:#}")),
+                });
+            }
+        }
+    }
     // The harness itself: a heap that does not zero must fail the suite (one architecture is
     // enough; the harness code is the same).
     let case = e2e::selftest_no_zero(Arch::X86_64, variant);

@@ -142,6 +142,8 @@ pub struct Kernel {
     pub bindgen: PathBuf,
     /// Built with clang/LLVM (`LLVM=-19`) rather than GCC.
     pub llvm: bool,
+    /// The variant.
+    pub variant: Variant,
 }
 
 impl Kernel {
@@ -527,6 +529,7 @@ pub fn ensure_kernel(arch: Arch, variant: Variant) -> Result<Kernel> {
         release,
         bindgen,
         llvm: variant.llvm(),
+        variant,
     })
 }
 
