@@ -55,6 +55,30 @@ pub struct Board {
     pub heaps: Vec<HeapNode>,
     /// Device-tree reserved-memory nodes to emit, sorted by base address then name.
     pub reserved: Vec<Reserve>,
+    /// Strategy hook files copied into the module, sorted by path, each once.
+    pub hook_files: Vec<HookFile>,
+}
+
+/// A strategy hook file (`hooks = "<path>.rs"`), copied verbatim into the module.
+#[derive(Clone, Debug, Serialize)]
+pub struct HookFile {
+    /// The path as written in the board file, relative to the board file's directory.
+    pub source: String,
+    /// Its path in the generated tree: `hooks/<file name>`.
+    pub path: String,
+    /// The Rust module it becomes: `hooks_<stem>`.
+    pub module: String,
+    /// The static holding its ops table: `HOOKS_<STEM>`.
+    pub ops_static: String,
+    /// The file's bytes (filled in by [`crate::load`], which knows the board file's directory).
+    #[serde(skip)]
+    pub contents: Vec<u8>,
+    /// Where `hooks` was written, for diagnostics when the file cannot be read.
+    #[serde(skip)]
+    pub span: std::ops::Range<usize>,
+    /// The key path of that `hooks` (`region[2].hooks`).
+    #[serde(skip)]
+    pub key_path: String,
 }
 
 /// One region: a CMA area and the policy of the heap(s) over it.
@@ -92,6 +116,10 @@ pub struct Region {
     pub fallback: Vec<String>,
     /// The CMA areas of `fallback`, in the same order (what the runtime looks up).
     pub fallback_cma: Vec<String>,
+    /// The static holding the region's hook ops table, when the region has `hooks`.
+    pub hooks_static: Option<String>,
+    /// The region's hook file as written in the board file, when it has one.
+    pub hooks: Option<String>,
 }
 
 /// Permissions of a `/dev/dma_heap/<name>` node.

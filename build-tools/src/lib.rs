@@ -171,6 +171,17 @@ pub fn source_name(path: &Path) -> String {
 ///
 /// `file` is the name diagnostics show (`file:line:col`), `source` the name generated files show.
 pub fn load_str(file: &str, source: &str, bytes: &[u8]) -> Result<ir::Board, Diagnostics> {
+    load_str_in(Path::new("."), file, source, bytes)
+}
+
+/// Like [`load_str`], with the board's hook files (`hooks = "<path>.rs"`) read relative to
+/// `dir`, the board file's directory.
+pub fn load_str_in(
+    dir: &Path,
+    file: &str,
+    source: &str,
+    bytes: &[u8],
+) -> Result<ir::Board, Diagnostics> {
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -194,7 +205,29 @@ pub fn load_str(file: &str, source: &str, bytes: &[u8]) -> Result<ir::Board, Dia
         return Err(Diagnostics::new(file, text, diags));
     };
     match validate::validate(&raw, source, &render::sha256_hex(bytes)) {
-        Ok(board) if diags.is_empty() => Ok(board),
+        Ok(mut board) if diags.is_empty() => {
+            for hook in &mut board.hook_files {
+                let at = dir.join(&hook.source);
+                match std::fs::read(&at) {
+                    Ok(contents) => hook.contents = contents,
+                    Err(e) => diags.push(
+                        Diagnostic::new(
+                            validate::RULE_HOOKS_FILE,
+                            hook.key_path.clone(),
+                            hook.span.clone(),
+                            format!("cannot read hook file `{}`: {e}", at.display()),
+                            "unreadable",
+                        )
+                        .with_help("hook paths are relative to the board file's directory"),
+                    ),
+                }
+            }
+            if diags.is_empty() {
+                Ok(board)
+            } else {
+                Err(Diagnostics::new(file, text, diags))
+            }
+        }
         Ok(_) => Err(Diagnostics::new(file, text, diags)),
         Err(more) => {
             diags.extend(more);
@@ -208,7 +241,12 @@ pub fn load(path: impl AsRef<Path>) -> Result<ir::Board, Diagnostics> {
     let path = path.as_ref();
     let file = path.display().to_string();
     match std::fs::read(path) {
-        Ok(bytes) => load_str(&file, &source_name(path), &bytes),
+        Ok(bytes) => load_str_in(
+            path.parent().unwrap_or(Path::new(".")),
+            &file,
+            &source_name(path),
+            &bytes,
+        ),
         Err(e) => Err(Diagnostics::new(
             file.clone(),
             "",

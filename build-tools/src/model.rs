@@ -47,6 +47,7 @@ pub const REGION_KEYS: &[&str] = &[
     "variants",
     "access",
     "fallback",
+    "hooks",
 ];
 /// Keys of a size-order `alignment` table.
 pub const ALIGNMENT_KEYS: &[&str] = &["size-order", "max"];
@@ -62,10 +63,6 @@ pub const NOT_SUPPORTED_REGION_KEYS: &[(&str, &str)] = &[
     (
         "strategy",
         "allocation strategies (pools of pre-zeroed buffers) are not implemented yet; every region allocates directly from CMA",
-    ),
-    (
-        "hooks",
-        "vendor strategy hooks (buffer protection and the like) are not implemented yet",
     ),
     (
         "accounting",
@@ -187,6 +184,8 @@ pub struct RawRegion {
     pub access: Option<Sp<RawAccess>>,
     /// `fallback`: names of the regions tried, in order, when this one is exhausted.
     pub fallback: Option<Sp<Vec<Sp<String>>>>,
+    /// `hooks`: path of the region's strategy hook file, relative to the board file.
+    pub hooks: Option<Sp<String>>,
 }
 
 type Entry<'a, 'i> = (
@@ -584,6 +583,7 @@ impl Walker {
                 "variants" => r.variants = self.strings(&p, val),
                 "access" => r.access = self.access(&p, val),
                 "fallback" => r.fallback = self.strings(&p, val),
+                "hooks" => r.hooks = self.string(&p, val),
                 _ => unreachable!("filtered by entries()"),
             }
         }
@@ -679,15 +679,8 @@ mod tests {
 
     #[test]
     fn design_keys_without_behaviour_are_not_supported_yet() {
-        let text = "[[region]]\nstrategy = \"pool\"\nhooks = \"x.rs\"\naccounting = true\n";
-        assert_eq!(
-            rules(text),
-            [
-                "not-supported-yet",
-                "not-supported-yet",
-                "not-supported-yet"
-            ]
-        );
+        let text = "[[region]]\nstrategy = \"pool\"\naccounting = true\n";
+        assert_eq!(rules(text), ["not-supported-yet", "not-supported-yet"]);
     }
 
     #[test]

@@ -354,6 +354,7 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
         .iter()
         .map(|f| f.name.to_string())
         .chain([main_rs])
+        .chain(board.hook_files.iter().map(|h| h.path.clone()))
         .collect();
     bazel_srcs.sort();
     let kmi_path = kmi_symbol_list_path(board);
@@ -450,6 +451,10 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
             f.name.to_string(),
             runtime_file_contents(f, version).into_bytes(),
         ));
+    }
+    // Hook files verbatim (no header): a compile error in one points at its own lines.
+    for h in &board.hook_files {
+        files.push((h.path.clone(), h.contents.clone()));
     }
     files.sort();
     if let Some(w) = files.windows(2).find(|w| w[0].0 == w[1].0) {

@@ -205,6 +205,9 @@ struct Region {
     /// Regions (by name) whose areas are tried in order when this region's area cannot satisfy
     /// a request. Not transitive. Default [] (none).
     fallback: Option<Vec<String>>,
+    /// Strategy hook file: a `.rs` file relative to the board file, defining `RegionHooks`
+    /// (implementing `hooks::StrategyHooks`). Default none.
+    hooks: Option<String>,
 }
 
 /// The schema as a JSON value.

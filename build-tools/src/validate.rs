@@ -54,6 +54,10 @@ pub const DEFAULT_MODE: u32 = 0o600;
 /// The variant names a region may ask for.
 pub const VARIANTS: &[&str] = &["cached", "uncached"];
 
+/// Rule of a hook file that cannot be read; reported by [`crate::load`], which reads hook files
+/// relative to the board file once the board is valid.
+pub const RULE_HOOKS_FILE: &str = "hooks-file";
+
 /// The name of the area the `cma=` command line creates.
 pub const CMDLINE_CMA_AREA: &str = "reserved";
 
@@ -334,6 +338,88 @@ impl Validator {
                 }
             }
         }
+    }
+
+    /// Checks every region's `hooks` path (rule `hooks-path`) and returns the hook files to copy,
+    /// each once, sorted by path; the regions get the name of their ops table.
+    fn hooks(&mut self, raw: &RawBoard, regions: &mut [ir::Region]) -> Vec<ir::HookFile> {
+        let mut files: BTreeMap<String, ir::HookFile> = BTreeMap::new();
+        for (i, rsp) in raw.regions.iter().enumerate() {
+            let Some(h) = &rsp.value.hooks else { continue };
+            let path = format!("region[{i}].hooks");
+            let parts: Vec<&str> = h.value.split('/').collect();
+            let file = parts.last().copied().unwrap_or("");
+            let stem = file.strip_suffix(".rs").unwrap_or("");
+            let ok_part = |p: &str| {
+                !p.is_empty()
+                    && p != "."
+                    && p != ".."
+                    && p.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-.".contains(c))
+            };
+            let bad = if h.value.starts_with('/') {
+                Some("a relative path")
+            } else if !parts.iter().all(|p| ok_part(p)) {
+                Some("a path of `[a-z0-9_.-]` components without `.` or `..`")
+            } else if stem.is_empty()
+                || !stem.starts_with(|c: char| c.is_ascii_lowercase())
+                || !stem
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                Some("a `.rs` file whose name is a Rust identifier (`[a-z][a-z0-9_]*.rs`)")
+            } else {
+                None
+            };
+            if let Some(what) = bad {
+                self.err(
+                    Diagnostic::new(
+                        "hooks-path",
+                        path,
+                        h.span.clone(),
+                        format!("`{}` is not a usable hook file path", h.value),
+                        format!("expected {what}"),
+                    )
+                    .with_help("write the path of a `.rs` file relative to the board file, e.g. `hooks = \"hooks/acme_protect.rs\"`"),
+                );
+                continue;
+            }
+            let out = format!("hooks/{file}");
+            if let Some(other) = files.get(&out) {
+                if other.source != h.value {
+                    self.err(
+                        Diagnostic::new(
+                            "hooks-path",
+                            path,
+                            h.span.clone(),
+                            format!(
+                                "hook files `{}` and `{}` would both be copied to `{out}`",
+                                other.source, h.value
+                            ),
+                            "same file name",
+                        )
+                        .with_secondary(other.span.clone(), "the other one")
+                        .with_help("give the hook files different names"),
+                    );
+                    continue;
+                }
+            }
+            let entry = files.entry(out.clone()).or_insert_with(|| ir::HookFile {
+                source: h.value.clone(),
+                path: out,
+                module: format!("hooks_{stem}"),
+                ops_static: format!("HOOKS_{}", stem.to_ascii_uppercase()),
+                contents: Vec::new(),
+                span: h.span.clone(),
+                key_path: path.clone(),
+            });
+            let name = rsp.value.name.as_ref().map(|n| n.value.as_str());
+            if let Some(r) = regions.iter_mut().find(|r| Some(r.name.as_str()) == name) {
+                r.hooks_static = Some(entry.ops_static.clone());
+                r.hooks = Some(h.value.clone());
+            }
+        }
+        files.into_values().collect()
     }
 
     fn access(&mut self, path: &str, a: &Sp<RawAccess>) {
@@ -1361,11 +1447,14 @@ pub fn validate(
                 access,
                 fallback: Vec::new(),
                 fallback_cma: Vec::new(),
+                hooks_static: None,
+                hooks: None,
             });
         }
     }
 
     v.fallbacks(raw, &mut regions);
+    let hook_files = v.hooks(raw, &mut regions);
 
     // Board-wide rules.
     let heap_count = heap_names.len();
@@ -1426,6 +1515,7 @@ pub fn validate(
         regions,
         heaps,
         reserved,
+        hook_files,
     })
 }
 
@@ -1724,6 +1814,55 @@ mod tests {
         );
         // Two chains into one region are not a cycle.
         assert!(three(["\"c\"", "\"c\"", ""]).is_ok());
+    }
+
+    #[test]
+    fn hook_files_reach_the_ir_once() {
+        let board = run(&format!(
+            "{ARM}{}{}",
+            region("a", "a-area", "ha", "hooks = \"hooks/acme_protect.rs\""),
+            region("b", "b-area", "hb", "hooks = \"hooks/acme_protect.rs\""),
+        ))
+        .expect("valid");
+        assert_eq!(board.hook_files.len(), 1);
+        let h = &board.hook_files[0];
+        assert_eq!(h.path, "hooks/acme_protect.rs");
+        assert_eq!(h.module, "hooks_acme_protect");
+        assert_eq!(h.ops_static, "HOOKS_ACME_PROTECT");
+        assert_eq!(
+            board.regions[1].hooks_static.as_deref(),
+            Some("HOOKS_ACME_PROTECT")
+        );
+    }
+
+    #[test]
+    fn rule_hooks_path() {
+        for bad in [
+            "/abs/hooks.rs",
+            "../hooks.rs",
+            "./hooks.rs",
+            "hooks//x.rs",
+            "hooks/x.c",
+            "hooks/X.rs",
+            "hooks/1x.rs",
+            "hooks/a-b.rs",
+            "",
+        ] {
+            assert_eq!(one(&format!("hooks = \"{bad}\"")), ["hooks-path"], "{bad}");
+        }
+        assert_eq!(
+            one("hooks = \"vendor/acme_protect.rs\""),
+            Vec::<&str>::new()
+        );
+        // Two files that would land on one name.
+        assert_eq!(
+            rules(&format!(
+                "{ARM}{}{}",
+                region("a", "a-area", "ha", "hooks = \"x/p.rs\""),
+                region("b", "b-area", "hb", "hooks = \"y/p.rs\""),
+            )),
+            ["hooks-path"]
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use crate::{
     cma::CmaPages,
     dma_buf::{Device, Direction, DmaBuf, DmaBufOps, KernelMapping, SgTable, VAddr, Vma},
+    hooks::HookBuffer,
     policy::{Layout, PolicyError, GUARD_CANARY, PAGE_SHIFT},
     region::HeapData,
     stats::Failure,
@@ -41,6 +42,9 @@ pub struct Buffer {
     layout: Layout,
     /// Whether `pages` came from a fallback area rather than the heap's own.
     fell_back: bool,
+    /// Whether the `after_alloc` hook succeeded (or there is none): only then is the buffer
+    /// counted, and its release hook run when it is dropped.
+    hooked: AtomicBool,
     #[pin]
     inner: Mutex<Inner>,
 }
@@ -62,14 +66,10 @@ impl Buffer {
             stats.on_failure(why);
             err
         })?;
-        let buffer = Self::new(heap, layout).inspect_err(|e| {
-            stats.on_failure(if *e == ENOMEM {
-                Failure::NoMemory
-            } else if *e == EINTR {
-                Failure::Interrupted
-            } else {
-                Failure::Other
-            })
+        heap.retry_quarantine();
+        let buffer = Self::new(heap, layout).map_err(|(why, err)| {
+            stats.on_failure(why);
+            err
         })?;
         stats.on_alloc(layout.payload_len);
         if buffer.fell_back {
@@ -81,7 +81,50 @@ impl Buffer {
         })
     }
 
-    fn new(heap: &'static HeapData, layout: Layout) -> Result<Pin<KBox<Self>>> {
+    /// Allocates, zeroes and guards the pages, then runs the `after_alloc` hook. On error, says
+    /// why for the statistics.
+    fn new(heap: &'static HeapData, layout: Layout) -> Result<Pin<KBox<Self>>, (Failure, Error)> {
+        let classify = |e: Error| {
+            let why = if e == ENOMEM {
+                Failure::NoMemory
+            } else if e == EINTR {
+                Failure::Interrupted
+            } else {
+                Failure::Other
+            };
+            (why, e)
+        };
+        let (pages, fell_back) = Self::new_pages(heap, &layout).map_err(classify)?;
+        let buffer = KBox::pin_init(
+            pin_init!(Self {
+                heap,
+                pages,
+                layout,
+                fell_back,
+                hooked: AtomicBool::new(false),
+                inner <- new_mutex!(Inner {
+                    attachments: KVec::new(),
+                    vmap_count: 0,
+                    kmap: None,
+                }),
+            }),
+            GFP_KERNEL,
+        )
+        .map_err(classify)?;
+        // On failure the buffer is dropped with `hooked` false: its pages go back to CMA as they
+        // are (the hook did not protect them, so there is nothing to release), uncounted.
+        if let Some(hooks) = heap.region.hooks {
+            hooks
+                .after_alloc(&buffer.hook_buffer())
+                .map_err(|e| (Failure::Hook, e))?;
+        }
+        buffer.hooked.store(true, Ordering::Relaxed);
+        Ok(buffer)
+    }
+
+    /// Takes the pages (from the heap's area or a fallback area), zeroes and guards them.
+    /// Returns them and whether they came from a fallback area.
+    fn new_pages(heap: &'static HeapData, layout: &Layout) -> Result<(CmaPages, bool)> {
         // The heap's own area first, then the fallback regions' areas in board-file order. The
         // layout (alignment, padding, guards) is this heap's wherever the pages come from.
         let count = to_usize(layout.total_pages())?;
@@ -111,20 +154,26 @@ impl Buffer {
             pages.fill(0, to_usize(layout.payload_offset)?, GUARD_CANARY)?;
             pages.fill(after, to_usize(layout.guard_after)?, GUARD_CANARY)?;
         }
-        KBox::pin_init(
-            pin_init!(Self {
-                heap,
-                pages,
-                layout,
-                fell_back,
-                inner <- new_mutex!(Inner {
-                    attachments: KVec::new(),
-                    vmap_count: 0,
-                    kmap: None,
-                }),
-            }),
-            GFP_KERNEL,
-        )
+        Ok((pages, fell_back))
+    }
+
+    /// The buffer as its region's hooks see it.
+    fn hook_buffer(&self) -> HookBuffer<'_> {
+        HookBuffer::new(&self.pages, &self.layout)
+    }
+
+    /// Asks the region's hooks whether a CPU mapping is allowed (`EPERM` if not).
+    fn check_map(
+        &self,
+        allowed: impl FnOnce(&crate::hooks::Ops, &HookBuffer<'_>) -> bool,
+    ) -> Result {
+        match self.heap.region.hooks {
+            Some(hooks) if !allowed(hooks, &self.hook_buffer()) => {
+                self.heap.stats.on_map_refused();
+                Err(EPERM)
+            }
+            _ => Ok(()),
+        }
     }
 
     fn payload_first_page(&self) -> usize {
@@ -157,6 +206,10 @@ impl Buffer {
 impl PinnedDrop for Buffer {
     fn drop(self: Pin<&mut Self>) {
         let heap = self.heap;
+        if !self.hooked.load(Ordering::Relaxed) {
+            // Never handed out: the pages go back to CMA with the field.
+            return;
+        }
         let mut inner = self.inner.lock();
         if let Some(kmap) = inner.kmap.take() {
             pr_warn!("{:?}: buffer released while still vmapped\n", heap.name);
@@ -174,6 +227,11 @@ impl PinnedDrop for Buffer {
             }
         }
         heap.stats.on_release(self.layout.payload_len);
+        let layout = self.layout;
+        let pages = self.project().pages.take();
+        // Earlier quarantined buffers first, then this one (whose hook is tried once now).
+        heap.retry_quarantine();
+        heap.release(pages, layout);
     }
 }
 
@@ -254,6 +312,7 @@ impl DmaBufOps for Buffer {
     }
 
     fn mmap(&self, vma: &Vma) -> Result {
+        self.check_map(|hooks, buffer| hooks.may_mmap(buffer))?;
         if !vma.is_shared() {
             return Err(EINVAL);
         }
@@ -268,6 +327,7 @@ impl DmaBufOps for Buffer {
     }
 
     fn vmap(&self) -> Result<VAddr> {
+        self.check_map(|hooks, buffer| hooks.may_vmap(buffer))?;
         let mut inner = self.inner.lock();
         if let Some(addr) = inner.kmap.as_ref().map(KernelMapping::addr) {
             inner.vmap_count += 1;

@@ -82,8 +82,9 @@ impl Cma {
 ///
 /// # Invariants
 ///
-/// `first` is the first of `count > 0` contiguous pages allocated from `cma` by `cma_alloc` and
-/// not yet released; nothing else owns them.
+/// Unless `count` is 0 (an empty value left behind by [`CmaPages::take`], which owns nothing),
+/// `first` is the first of `count` contiguous pages allocated from `cma` by `cma_alloc` and not
+/// yet released; nothing else owns them.
 pub struct CmaPages {
     cma: Cma,
     first: NonNull<bindings::page>,
@@ -96,6 +97,19 @@ unsafe impl Send for CmaPages {}
 unsafe impl Sync for CmaPages {}
 
 impl CmaPages {
+    /// Moves the range out, leaving an empty value behind (whose drop releases nothing). Used to
+    /// keep a buffer's pages past the buffer's end, e.g. in a quarantine.
+    pub fn take(&mut self) -> Self {
+        let taken = Self {
+            cma: self.cma,
+            first: self.first,
+            count: self.count,
+        };
+        // INVARIANT: The range now belongs to `taken`; `self` owns nothing.
+        self.count = 0;
+        taken
+    }
+
     /// Number of pages.
     pub fn count(&self) -> usize {
         self.count
@@ -238,8 +252,11 @@ impl CmaPages {
 
 impl Drop for CmaPages {
     fn drop(&mut self) {
+        if self.count == 0 {
+            return;
+        }
         // SAFETY: The pages were allocated from `cma` with this count and are released only here
-        // (type invariant).
+        // (type invariant; an empty value is skipped above).
         unsafe { bindings::cma_release(self.cma.ptr.as_ptr(), self.first.as_ptr(), self.count) };
     }
 }

@@ -32,14 +32,20 @@ impl Dir {
 
     /// Exposes `value` read-only as the file `name`.
     pub fn add_u64(&self, name: &'static CStr, value: &'static AtomicU64) {
-        // SAFETY: `AtomicU64` has the layout of `u64`; debugfs reads it with plain 64-bit loads,
-        // which are single-copy atomic on the 64-bit architectures this runtime supports. The
-        // counter and the name are `'static`, as the file is never removed.
+        self.add_u64_mode(name, value, false);
+    }
+
+    /// Exposes `value` as the file `name`, writable by root when `writable`.
+    pub fn add_u64_mode(&self, name: &'static CStr, value: &'static AtomicU64, writable: bool) {
+        // SAFETY: `AtomicU64` has the layout of `u64`; debugfs reads and writes it with plain
+        // 64-bit accesses, which are single-copy atomic on the 64-bit architectures this runtime
+        // supports. The counter and the name are `'static`, as the file is never removed.
         unsafe {
             bindings::heapgen_debugfs_create_u64(
                 name.as_char_ptr(),
                 self.dentry.as_ptr(),
                 value.as_ptr(),
+                writable,
             )
         };
     }

@@ -52,6 +52,6 @@ int heapgen_dma_clean_pages(struct device *dev, struct page *page, size_t len);
 struct dentry *heapgen_debugfs_create_dir(const char *name,
 					  struct dentry *parent);
 void heapgen_debugfs_create_u64(const char *name, struct dentry *parent,
-				u64 *value);
+				u64 *value, bool writable);
 
 #endif /* HEAPGEN_BINDINGS_H */

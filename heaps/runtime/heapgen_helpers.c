@@ -152,9 +152,9 @@ struct dentry *heapgen_debugfs_create_dir(const char *name,
 }
 
 void heapgen_debugfs_create_u64(const char *name, struct dentry *parent,
-				u64 *value)
+				u64 *value, bool writable)
 {
-	debugfs_create_u64(name, 0444, parent, value);
+	debugfs_create_u64(name, writable ? 0644 : 0444, parent, value);
 }
 
 struct device *heapgen_dma_device_create(const char *name)

@@ -4,15 +4,21 @@
 
 use crate::{
     buffer::Buffer,
-    cma::Cma,
+    cma::{Cma, CmaPages},
     debugfs::Dir,
     device::DmaDevice,
     dma_buf::DmaBuf,
     dma_heap::{self, Heap, HeapOps},
-    policy::Policy,
+    hooks::{self, HookBuffer, Quarantined},
+    policy::{Layout, Policy},
     stats::Stats,
 };
-use kernel::{c_str, prelude::*};
+use core::sync::atomic::Ordering::Relaxed;
+use kernel::{
+    c_str, new_mutex,
+    prelude::*,
+    sync::{Arc, Mutex},
+};
 
 /// One region of the generated table.
 pub struct Region {
@@ -29,6 +35,8 @@ pub struct Region {
     /// The CMA areas tried in order when `cma` cannot satisfy a request (the board file's
     /// `fallback` regions). Buffers taken from them still follow this region's policy.
     pub fallback: &'static [&'static CStr],
+    /// The region's strategy hooks (the board file's `hooks`), if any.
+    pub hooks: Option<&'static hooks::Ops>,
 }
 
 /// One registered heap: a region, its CMA area and the heap's counters.
@@ -49,6 +57,63 @@ pub struct HeapData {
     pub module: &'static ThisModule,
     /// Counters.
     pub stats: Stats,
+    /// Pages of released buffers whose release hook failed (see [`hooks`]).
+    quarantine: Arc<Mutex<KVec<Quarantined>>>,
+}
+
+impl HeapData {
+    /// Runs the release hook of a buffer's pages; on failure keeps them in quarantine instead of
+    /// returning them to CMA. Called with the last reference to the buffer gone.
+    pub(crate) fn release(&self, mut pages: CmaPages, layout: Layout) {
+        let Some(hooks) = self.region.hooks else {
+            return;
+        };
+        if hooks
+            .before_release(&HookBuffer::new(&pages, &layout))
+            .is_ok()
+        {
+            return;
+        }
+        self.stats.on_release_hook_failure(true);
+        let mut list = self.quarantine.lock();
+        if list.reserve(1, GFP_KERNEL).is_err() {
+            // Returning possibly protected pages to CMA is worse than losing them: keep them out
+            // of circulation for good, loudly.
+            pr_err!(
+                "{:?}: {:?} release hook failed and the quarantine is full: {} pages leaked\n",
+                self.name,
+                hooks.name,
+                pages.count()
+            );
+            core::mem::forget(pages.take());
+            return;
+        }
+        // Cannot fail: one slot was reserved above.
+        let _ = list.push_within_capacity(Quarantined { pages, layout });
+    }
+
+    /// Retries the release hook of every quarantined buffer; those that succeed go back to CMA.
+    pub(crate) fn retry_quarantine(&self) {
+        if self.stats.quarantined.load(Relaxed) == 0 {
+            return;
+        }
+        let Some(hooks) = self.region.hooks else {
+            return;
+        };
+        let stats = &self.stats;
+        self.quarantine.lock().retain(|q| {
+            if hooks
+                .before_release(&HookBuffer::new(&q.pages, &q.layout))
+                .is_ok()
+            {
+                stats.on_quarantine_released();
+                false
+            } else {
+                stats.on_release_hook_failure(false);
+                true
+            }
+        });
+    }
 }
 
 impl HeapOps for HeapData {
@@ -110,11 +175,13 @@ impl Registration {
                 let Some(name) = name else { continue };
                 let mut areas = KVec::with_capacity(fallback.len(), GFP_KERNEL)?;
                 areas.extend_from_slice(&fallback, GFP_KERNEL)?;
+                let quarantine = Arc::pin_init(new_mutex!(KVec::new()), GFP_KERNEL)?;
                 let data = HeapData {
                     region,
                     name,
                     cma,
                     fallback: areas,
+                    quarantine,
                     uncached,
                     cache_device: if uncached { cache_device } else { None },
                     module,
@@ -134,7 +201,11 @@ impl Registration {
                     if let Some(dir) = Dir::create(c_str!("heapgen"), None)
                         .and_then(|root| Dir::create(name, Some(root)))
                     {
-                        heap.data().stats.publish(dir);
+                        let data = heap.data();
+                        data.stats.publish(dir);
+                        if let Some(hooks) = data.region.hooks {
+                            publish_hook_counters(hooks, dir);
+                        }
                     }
                     // Cannot fail: the capacity was reserved above.
                     let _ = heaps.push_within_capacity(heap);
@@ -156,5 +227,17 @@ impl Registration {
     /// The registered heaps.
     pub fn heaps(&self) -> &[Heap<HeapData>] {
         &self.heaps
+    }
+}
+
+/// Publishes a region's own hook counters under `<heap>/hooks/<name>/`.
+fn publish_hook_counters(hooks: &'static hooks::Ops, heap_dir: Dir) {
+    let Some(dir) =
+        Dir::create(c_str!("hooks"), Some(heap_dir)).and_then(|d| Dir::create(hooks.name, Some(d)))
+    else {
+        return;
+    };
+    for counter in hooks.counters() {
+        dir.add_u64_mode(counter.name, counter.value, counter.writable);
     }
 }

@@ -17,6 +17,8 @@ pub enum Failure {
     Invalid,
     /// The task got a fatal signal while the buffer was zeroed (`EINTR`).
     Interrupted,
+    /// The region's `after_alloc` hook refused the buffer.
+    Hook,
     /// Any other error: bookkeeping allocation or export failure.
     Other,
 }
@@ -42,12 +44,22 @@ pub struct Stats {
     pub fail_invalid: AtomicU64,
     /// Failures because of a fatal signal.
     pub fail_interrupted: AtomicU64,
+    /// Failures because the region's `after_alloc` hook failed.
+    pub fail_hook: AtomicU64,
     /// Other failures.
     pub fail_other: AtomicU64,
     /// Buffers released with a damaged guard canary (a device wrote outside its buffer).
     pub guard_overruns: AtomicU64,
     /// Buffers handed out from a fallback region's area because the heap's own was exhausted.
     pub fallbacks: AtomicU64,
+    /// `before_release` hook calls that failed (first attempts and retries).
+    pub release_hook_failures: AtomicU64,
+    /// Buffers whose pages are in quarantine now (their release hook has not succeeded yet).
+    pub quarantined: AtomicU64,
+    /// Quarantined buffers whose release hook later succeeded; their pages went back to CMA.
+    pub quarantine_released: AtomicU64,
+    /// CPU mappings (`mmap`, `vmap`) the region's hooks refused.
+    pub map_refused: AtomicU64,
 }
 
 impl Stats {
@@ -64,6 +76,25 @@ impl Stats {
         self.fallbacks.fetch_add(1, Relaxed);
     }
 
+    /// Records a failed `before_release` call; `first` when it quarantines a buffer.
+    pub fn on_release_hook_failure(&self, first: bool) {
+        self.release_hook_failures.fetch_add(1, Relaxed);
+        if first {
+            self.quarantined.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Records a quarantined buffer whose pages went back to CMA.
+    pub fn on_quarantine_released(&self) {
+        self.quarantined.fetch_sub(1, Relaxed);
+        self.quarantine_released.fetch_add(1, Relaxed);
+    }
+
+    /// Records a CPU mapping refused by the hooks.
+    pub fn on_map_refused(&self) {
+        self.map_refused.fetch_add(1, Relaxed);
+    }
+
     /// Records a buffer of `bytes` released.
     pub fn on_release(&self, bytes: u64) {
         self.releases.fetch_add(1, Relaxed);
@@ -78,6 +109,7 @@ impl Stats {
             Failure::TooLarge => &self.fail_too_large,
             Failure::Invalid => &self.fail_invalid,
             Failure::Interrupted => &self.fail_interrupted,
+            Failure::Hook => &self.fail_hook,
             Failure::Other => &self.fail_other,
         };
         counter.fetch_add(1, Relaxed);
@@ -103,9 +135,14 @@ impl Stats {
             (c_str!("fail_too_large"), &self.fail_too_large),
             (c_str!("fail_invalid"), &self.fail_invalid),
             (c_str!("fail_interrupted"), &self.fail_interrupted),
+            (c_str!("fail_hook"), &self.fail_hook),
             (c_str!("fail_other"), &self.fail_other),
             (c_str!("guard_overruns"), &self.guard_overruns),
             (c_str!("fallbacks"), &self.fallbacks),
+            (c_str!("release_hook_failures"), &self.release_hook_failures),
+            (c_str!("quarantined"), &self.quarantined),
+            (c_str!("quarantine_released"), &self.quarantine_released),
+            (c_str!("map_refused"), &self.map_refused),
         ];
         for (name, counter) in files {
             dir.add_u64(name, counter);

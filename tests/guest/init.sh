@@ -9,9 +9,13 @@
 #   /tests/<program>        static test programs (KTAP output), and
 #   /tests/dmabuf-heap      the kernel's dmabuf-heaps selftest
 #   /etc/heapgen/heaps.conf one line per heap ('#' starts a comment):
-#     <heap> <module> <cma-area> <align> <granule> <guard-before> <guard-after> <max-alloc> <uncached 0|1> <fallback>
+#     <heap> <module> <cma-area> <align> <granule> <guard-before> <guard-after> <max-alloc> <uncached 0|1> <fallback> <hooks>
 #   ("-" for a module or area that does not apply, 0 for no max-alloc; <fallback>
-#   is the comma-separated CMA areas of the region's fallback regions, or "-")
+#   is the comma-separated CMA areas of the region's fallback regions, or "-";
+#   <hooks> the stem of the region's hook file, e.g. "protected", or "-")
+# Heaps with the "protected" hooks refuse CPU mappings, which every other
+# program relies on: only heap-hooks runs on them, and the kernel's selftest
+# (which maps every heap) runs with their device nodes moved aside.
 #
 # Output contract (the harness parses it from the console):
 #   # heapgen-insmod: <module.ko> <rc>
@@ -67,7 +71,7 @@ run() {
 
 conf=/etc/heapgen/heaps.conf
 if [ -f "$conf" ]; then
-	while read -r heap module cma align granule gbefore gafter maxalloc uncached fallback rest; do
+	while read -r heap module cma align granule gbefore gafter maxalloc uncached fallback hooks rest; do
 		case "$heap" in ''|'#'*) continue ;; esac
 		export HEAPGEN_HEAP="$heap" HEAPGEN_MODULE="$module" \
 			HEAPGEN_CMA="$cma" HEAPGEN_ALIGN="$align" \
@@ -76,10 +80,15 @@ if [ -f "$conf" ]; then
 			HEAPGEN_GUARD_AFTER="$gafter" \
 			HEAPGEN_MAX_ALLOC="$maxalloc" \
 			HEAPGEN_UNCACHED="$uncached" \
-			HEAPGEN_FALLBACK="${fallback:--}"
+			HEAPGEN_FALLBACK="${fallback:--}" \
+			HEAPGEN_HOOKS="${hooks:--}"
+		[ "$hooks" = protected ] && protected="$protected $heap"
 		for prog in /tests/*; do
 			[ -f "$prog" ] && [ -x "$prog" ] || continue
 			[ "${prog##*/}" = dmabuf-heap ] && continue
+			if [ "$hooks" = protected ] && [ "${prog##*/}" != heap-hooks ]; then
+				continue
+			fi
 			run "$prog" "$heap" </dev/null
 		done
 	done <"$conf"
@@ -88,10 +97,17 @@ else
 fi
 unset HEAPGEN_HEAP HEAPGEN_MODULE HEAPGEN_CMA HEAPGEN_ALIGN HEAPGEN_GRANULE \
 	HEAPGEN_GUARD_BEFORE HEAPGEN_GUARD_AFTER HEAPGEN_MAX_ALLOC \
-	HEAPGEN_UNCACHED HEAPGEN_FALLBACK
+	HEAPGEN_UNCACHED HEAPGEN_FALLBACK HEAPGEN_HOOKS
 
 if [ -x /tests/dmabuf-heap ]; then
+	mkdir -p /tmp/protected-heaps
+	for heap in $protected; do
+		mv "/dev/dma_heap/$heap" /tmp/protected-heaps/
+	done
 	run /tests/dmabuf-heap all </dev/null
+	for heap in $protected; do
+		mv "/tmp/protected-heaps/$heap" /dev/dma_heap/
+	done
 fi
 
 # Debug kernels: no leaked kernel object (kmemleak ignores objects younger

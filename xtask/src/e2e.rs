@@ -153,11 +153,18 @@ pub fn heaps_conf(board: &heapgen::ir::Board) -> String {
         } else {
             r.fallback_cma.join(",")
         };
+        // The hook file's stem (`tracing` for `hooks/tracing.rs`), or "-".
+        let hooks = r
+            .hooks
+            .as_deref()
+            .and_then(|h| h.rsplit('/').next())
+            .and_then(|f| f.strip_suffix(".rs"))
+            .unwrap_or("-");
         for (name, uncached) in [(&r.heap, 0), (&r.uncached_heap, 1)] {
             if let Some(name) = name {
                 let _ = writeln!(
                     s,
-                    "{name} {} {} {align} {} {} {} {} {uncached} {fallback}",
+                    "{name} {} {} {align} {} {} {} {} {uncached} {fallback} {hooks}",
                     board.module, r.cma, r.granule, r.guard_before, r.guard_after, r.max_alloc
                 );
             }

@@ -10,6 +10,7 @@ pub mod debugfs;
 pub mod device;
 pub mod dma_buf;
 pub mod dma_heap;
+pub mod hooks;
 pub mod policy;
 pub mod region;
 pub mod stats;
@@ -43,6 +44,7 @@ pub static REGIONS: [Region; 4] = [
             max_alloc: 0x28000000,
         },
         fallback: &[],
+        hooks: None,
     },
     // Region `camera` over the CMA area `camera@b0000000`.
     Region {
@@ -58,6 +60,7 @@ pub static REGIONS: [Region; 4] = [
             max_alloc: 0x4000000,
         },
         fallback: &[],
+        hooks: None,
     },
     // Region `vpu` over the CMA area `vpu`.
     Region {
@@ -73,6 +76,7 @@ pub static REGIONS: [Region; 4] = [
             max_alloc: 0x4000000,
         },
         fallback: &[],
+        hooks: None,
     },
     // Region `display` over the CMA area `display@c0000000`.
     Region {
@@ -88,6 +92,7 @@ pub static REGIONS: [Region; 4] = [
             max_alloc: 0x2000000,
         },
         fallback: &[],
+        hooks: None,
     },
 ];
 

@@ -10,6 +10,7 @@ pub mod debugfs;
 pub mod device;
 pub mod dma_buf;
 pub mod dma_heap;
+pub mod hooks;
 pub mod policy;
 pub mod region;
 pub mod stats;
@@ -43,6 +44,7 @@ pub static REGIONS: [Region; 4] = [
             max_alloc: 0x2000000,
         },
         fallback: &[],
+        hooks: None,
     },
     // Region `camera` over the CMA area `camera-region`.
     Region {
@@ -58,6 +60,7 @@ pub static REGIONS: [Region; 4] = [
             max_alloc: 0x6000000,
         },
         fallback: &[],
+        hooks: None,
     },
     // Region `video` over the CMA area `video-region`.
     Region {
@@ -73,6 +76,7 @@ pub static REGIONS: [Region; 4] = [
             max_alloc: 0x8000000,
         },
         fallback: &[],
+        hooks: None,
     },
     // Region `audio` over the CMA area `audio@9a000000`.
     Region {
@@ -88,6 +92,7 @@ pub static REGIONS: [Region; 4] = [
             max_alloc: 0x100000,
         },
         fallback: &[],
+        hooks: None,
     },
 ];
 

@@ -10,13 +10,27 @@ pub mod debugfs;
 pub mod device;
 pub mod dma_buf;
 pub mod dma_heap;
+pub mod hooks;
 pub mod policy;
 pub mod region;
 pub mod stats;
 
+/// Strategy hooks from `hooks/protected.rs`, copied verbatim.
+#[path = "hooks/protected.rs"]
+pub mod hooks_protected;
+/// Strategy hooks from `hooks/tracing.rs`, copied verbatim.
+#[path = "hooks/tracing.rs"]
+pub mod hooks_tracing;
+
 use kernel::{c_str, prelude::*};
 use policy::{Alignment, Policy};
 use region::Region;
+
+/// The ops table of `hooks/protected.rs`.
+static HOOKS_PROTECTED: hooks::Ops = hooks::Ops::new::<hooks_protected::RegionHooks>();
+
+/// The ops table of `hooks/tracing.rs`.
+static HOOKS_TRACING: hooks::Ops = hooks::Ops::new::<hooks_tracing::RegionHooks>();
 
 module! {
     type: Heaps,
@@ -28,7 +42,7 @@ module! {
 }
 
 /// The board's regions, in board-file order.
-pub static REGIONS: [Region; 4] = [
+pub static REGIONS: [Region; 5] = [
     // Region `video` over the CMA area `video@60000000`.
     Region {
         name: c_str!("video"),
@@ -43,6 +57,8 @@ pub static REGIONS: [Region; 4] = [
             max_alloc: 0x2000000,
         },
         fallback: &[],
+        // Hooks: hooks/tracing.rs.
+        hooks: Some(&HOOKS_TRACING),
     },
     // Region `camera` over the CMA area `camera@64000000`.
     Region {
@@ -59,6 +75,24 @@ pub static REGIONS: [Region; 4] = [
         },
         // Fallback: video.
         fallback: &[c_str!("video@60000000")],
+        hooks: None,
+    },
+    // Region `secure` over the CMA area `secure@5c000000`.
+    Region {
+        name: c_str!("secure"),
+        cma: c_str!("secure@5c000000"),
+        heap: Some(c_str!("secure")),
+        uncached_heap: None,
+        policy: Policy {
+            alignment: Alignment::Fixed { order: 0 },
+            granule: 0x1000,
+            guard_before: 0x0,
+            guard_after: 0x0,
+            max_alloc: 0x3000000,
+        },
+        fallback: &[],
+        // Hooks: hooks/protected.rs.
+        hooks: Some(&HOOKS_PROTECTED),
     },
     // Region `display` over the CMA area `display@68000000`.
     Region {
@@ -74,6 +108,7 @@ pub static REGIONS: [Region; 4] = [
             max_alloc: 0x7e00000,
         },
         fallback: &[],
+        hooks: None,
     },
     // Region `scratch` over the CMA area `scratch`.
     Region {
@@ -89,6 +124,7 @@ pub static REGIONS: [Region; 4] = [
             max_alloc: 0x1000000,
         },
         fallback: &[],
+        hooks: None,
     },
 ];
 

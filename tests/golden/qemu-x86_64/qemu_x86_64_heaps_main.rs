@@ -10,13 +10,21 @@ pub mod debugfs;
 pub mod device;
 pub mod dma_buf;
 pub mod dma_heap;
+pub mod hooks;
 pub mod policy;
 pub mod region;
 pub mod stats;
 
+/// Strategy hooks from `hooks/tracing.rs`, copied verbatim.
+#[path = "hooks/tracing.rs"]
+pub mod hooks_tracing;
+
 use kernel::{c_str, prelude::*};
 use policy::{Alignment, Policy};
 use region::Region;
+
+/// The ops table of `hooks/tracing.rs`.
+static HOOKS_TRACING: hooks::Ops = hooks::Ops::new::<hooks_tracing::RegionHooks>();
 
 module! {
     type: Heaps,
@@ -43,6 +51,8 @@ pub static REGIONS: [Region; 1] = [
             max_alloc: 0x3000000,
         },
         fallback: &[],
+        // Hooks: hooks/tracing.rs.
+        hooks: Some(&HOOKS_TRACING),
     },
 ];
 
