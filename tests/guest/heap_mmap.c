@@ -220,28 +220,43 @@ static long minor_faults(void)
 	return getrusage(RUSAGE_SELF, &ru) ? -1 : ru.ru_minflt;
 }
 
+/* Reads one byte of every page of @p; returns the minor faults it took. */
+static long touch_pages(const volatile uint8_t *p, uint64_t len, uint64_t *sum)
+{
+	long before = minor_faults();
+	uint64_t i;
+
+	for (i = 0; i < len; i += PAGE)
+		*sum += p[i];
+	return minor_faults() - before;
+}
+
 /*
  * The contiguity fast path: mmap maps the whole window when it is set up
- * (upstream's CMA heap takes one fault per page on first touch), so touching
- * every page of a fresh mapping faults nothing.
+ * (upstream's CMA heap takes one fault per page on first touch, 16 here), so
+ * touching every page of a fresh mapping takes no fault on the buffer. The
+ * first mapping warms up the test's own code and stack pages, whose first
+ * touch is a fault of the test, not of the heap; the second one is measured,
+ * with a margin of one fault for anything else the process touches.
  */
 TEST_F(mmap, mapped_at_mmap_time)
 {
-	volatile uint8_t *p;
-	long before, after;
-	uint64_t i, sum = 0;
+	uint64_t pages = self->len / PAGE, sum = 0;
+	volatile uint8_t *warm, *p;
+	long faults;
 
+	warm = hg_map(self->buf_fd, self->len, 0);
+	ASSERT_NE(MAP_FAILED, (void *)warm);
+	touch_pages(warm, self->len, &sum);
 	p = hg_map(self->buf_fd, self->len, 0);
 	ASSERT_NE(MAP_FAILED, (void *)p);
-	before = minor_faults();
-	for (i = 0; i < self->len; i += PAGE)
-		sum += p[i];
-	after = minor_faults();
+	faults = touch_pages(p, self->len, &sum);
 	EXPECT_NE(0, sum);
-	EXPECT_EQ(before, after)
-		TH_LOG("%ld faults touching %llu pages", after - before,
-		       (unsigned long long)(self->len / PAGE));
+	EXPECT_GE(1, faults)
+		TH_LOG("%ld faults touching %llu freshly mapped pages", faults,
+		       (unsigned long long)pages);
 	munmap((void *)p, self->len);
+	munmap((void *)warm, self->len);
 }
 
 TEST_HARNESS_MAIN
