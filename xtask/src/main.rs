@@ -123,6 +123,38 @@ fn board_files() -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
+/// Generates and builds (without booting) every board's module against the default test-bed
+/// kernel of its architecture.
+fn build_every_board(boards: &[PathBuf]) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for board_file in boards {
+        let stem = board_file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let result = (|| -> Result<String> {
+            let board = heapgen::load(board_file)
+                .map_err(|d| anyhow::anyhow!("{} is not valid:\n{d}", board_file.display()))?;
+            let arch = Arch::parse(board.arch.as_str())?;
+            let kernel = testbed::ensure_kernel(arch, Variant::Default)?;
+            let dir = repo_root().join("target/build").join(&stem);
+            let _ = std::fs::remove_dir_all(&dir);
+            e2e::generate(board_file, &dir)?;
+            e2e::build_module(&kernel, &dir, &board.module, &[])?;
+            Ok(arch.name().to_string())
+        })();
+        let (name, outcome) = match result {
+            Ok(arch) => (format!("build/{arch}/{stem}"), Outcome::Pass),
+            Err(e) => {
+                eprintln!("FAIL build/{stem}: {e:#}");
+                (format!("build/{stem}"), Outcome::Fail(format!("{e:#}")))
+            }
+        };
+        cases.push(Case { name, outcome });
+    }
+    cases
+}
+
 fn cmd_test(variant: Variant) -> Result<()> {
     let mut report = Report::default();
     host_step(&mut report, "fmt", &["fmt", "--all", "--check"]);
@@ -141,6 +173,9 @@ fn cmd_test(variant: Variant) -> Result<()> {
     host_step(&mut report, "test", &["test", "--workspace"]);
     report.cases.extend(ecosystem::run());
     let boards = board_files()?;
+    // Every board's generated module builds against its architecture's test-bed kernel with
+    // zero warnings (the test boards are also booted below).
+    report.cases.extend(build_every_board(&boards));
     report.cases.extend(devicetree::check_boards(
         &boards,
         &repo_root().join("target/dt"),

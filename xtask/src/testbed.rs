@@ -42,7 +42,7 @@ const PACKAGES: &[&str] = &[
 pub const KERNEL_SERIES: &str = "7.2";
 const BINDGEN_VERSION: &str = "0.72.1";
 /// How many kernel builds the cache keeps (least recently used ones are pruned).
-const KEEP_KERNELS: usize = 4;
+const KEEP_KERNELS: usize = 6;
 
 /// A test-bed architecture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
