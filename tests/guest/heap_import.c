@@ -286,6 +286,15 @@ TEST_F(import, vmap)
 		ASSERT_EQ(0, ioctl(self->imp_fd, HEAPGEN_VMAP, &vm))
 			TH_LOG("HEAPGEN_VMAP: %s", strerror(errno));
 		EXPECT_EQ(len, vm.size);
+		/*
+		 * The contiguity fast path: a cached buffer's vmap is its
+		 * linear-map address (no page array, no vmap); a write-combined
+		 * one needs its own alias.
+		 */
+		EXPECT_EQ(!self->cfg.uncached, vm.linear)
+			TH_LOG("vmap of a %s buffer %s the linear map",
+			       self->cfg.uncached ? "write-combined" : "cached",
+			       vm.linear ? "is in" : "is not in");
 		EXPECT_EQ(0, memcmp(vm.head, head, 8))
 			TH_LOG("vmap head %.8s", vm.head);
 		EXPECT_EQ(0, memcmp(vm.tail, tail, 8))

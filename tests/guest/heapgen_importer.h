@@ -90,6 +90,8 @@ struct heapgen_poke {
  * @write_head:	in: with HEAPGEN_VMAP_WRITE, written to the first 8 bytes
  * @size:	out: the dma-buf's size
  * @is_iomem:	out: 1 if the vmap is an I/O memory mapping
+ * @linear:	out: 1 if the vmap address is in the kernel's linear map
+ *		(virt_addr_valid): no vmalloc-space alias was made
  * @head:	out: the first 8 bytes of the buffer, seen through the vmap
  * @tail:	out: the last 8 bytes of the buffer, seen through the vmap
  *
@@ -102,7 +104,7 @@ struct heapgen_vmap {
 	__u8 write_head[8];
 	__u64 size;
 	__u32 is_iomem;
-	__u32 reserved;
+	__u32 linear;
 	__u8 head[8];
 	__u8 tail[8];
 };

@@ -223,6 +223,7 @@ static long importer_vmap(void __user *uarg)
 		goto out_end;
 
 	arg.is_iomem = map.is_iomem;
+	arg.linear = !map.is_iomem && virt_addr_valid(map.vaddr);
 	iosys_map_memcpy_from(arg.head, &map, 0, sizeof(arg.head));
 	iosys_map_memcpy_from(arg.tail, &map, arg.size - sizeof(arg.tail),
 			      sizeof(arg.tail));
