@@ -22,24 +22,8 @@
 
 #define MAX_BUFS 256
 
-static long long read_ll(const char *fmt, const char *a, const char *b)
-{
-	char path[256];
-	long long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), fmt, a, b);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
-#define STAT(name) read_ll("/sys/kernel/debug/heapgen/%s/%s", cfg.heap, name)
-#define CMA_DEBUG(area, name) read_ll("/sys/kernel/debug/cma/%s/%s", area, name)
+#define STAT(name) hg_heap_stat(cfg.heap, name)
+#define CMA_DEBUG(area, name) hg_read_ll("/sys/kernel/debug/cma/%s/%s", area, name)
 
 TEST(spills_into_fallback_area)
 {

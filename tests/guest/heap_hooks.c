@@ -28,22 +28,6 @@
 #include "heapgen_test.h"
 #include "kselftest_harness.h"
 
-static long long read_stat(const char *heap, const char *name)
-{
-	char path[256];
-	long long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/kernel/debug/heapgen/%s/%s", heap, name);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
 static int write_stat(const char *heap, const char *name, long long v)
 {
 	char path[256];
@@ -61,9 +45,9 @@ static int write_stat(const char *heap, const char *name, long long v)
 	return ret;
 }
 
-#define STAT(name) read_stat(cfg.heap, name)
-#define TRACE(name) read_stat(cfg.heap, "hooks/tracing/" name)
-#define PROT(name) read_stat(cfg.heap, "hooks/protected/" name)
+#define STAT(name) hg_heap_stat(cfg.heap, name)
+#define TRACE(name) hg_heap_stat(cfg.heap, "hooks/tracing/" name)
+#define PROT(name) hg_heap_stat(cfg.heap, "hooks/protected/" name)
 
 static int has_hooks(const char *name)
 {

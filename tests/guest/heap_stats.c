@@ -20,23 +20,7 @@
 #include "heapgen_test.h"
 #include "kselftest_harness.h"
 
-static long long stat_read(const char *heap, const char *name)
-{
-	char path[256];
-	long long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/kernel/debug/heapgen/%s/%s", heap, name);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
-#define STAT(name) stat_read(cfg.heap, name)
+#define STAT(name) hg_heap_stat(cfg.heap, name)
 
 TEST(counters_match)
 {
@@ -48,7 +32,7 @@ TEST(counters_match)
 	hg_cfg_load(&cfg);
 	if (!cfg.heap)
 		SKIP(return, "HEAPGEN_HEAP is not set");
-	if (stat_read(cfg.heap, "allocations") < 0)
+	if (hg_heap_stat(cfg.heap, "allocations") < 0)
 		SKIP(return, "no debugfs counters for heap %s", cfg.heap);
 	heap_fd = hg_heap_open(&cfg);
 	ASSERT_LE(0, heap_fd);
@@ -102,7 +86,7 @@ TEST(guard_overruns_counted)
 		SKIP(return, "HEAPGEN_HEAP is not set");
 	if (!cfg.guard_after && !cfg.guard_before)
 		SKIP(return, "heap %s has no guards", cfg.heap);
-	if (stat_read(cfg.heap, "guard_overruns") < 0)
+	if (hg_heap_stat(cfg.heap, "guard_overruns") < 0)
 		SKIP(return, "no debugfs counters for heap %s", cfg.heap);
 	imp = hg_importer_open();
 	ASSERT_LE(0, imp);

@@ -38,6 +38,8 @@
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
 
+#include <stdarg.h>
+
 #include "heapgen_importer.h"
 
 #define KiB(x)	((uint64_t)(x) << 10)
@@ -195,16 +197,18 @@ static inline int64_t hg_find_not(int buf_fd, uint64_t len, int byte)
 	return bad;
 }
 
-/* Reads /sys/kernel/mm/cma/<area>/<name>; -1 if it cannot be read. */
-static inline long long hg_cma_counter(const char *area, const char *name)
+/* Reads the number in the file at the printf-style path; -1 if it cannot. */
+static inline long long __attribute__((format(printf, 1, 2)))
+hg_read_ll(const char *fmt, ...)
 {
 	char path[256];
 	long long v = -1;
+	va_list ap;
 	FILE *f;
 
-	if (!area)
-		return -1;
-	snprintf(path, sizeof(path), "/sys/kernel/mm/cma/%s/%s", area, name);
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
 	f = fopen(path, "r");
 	if (!f)
 		return -1;
@@ -212,6 +216,20 @@ static inline long long hg_cma_counter(const char *area, const char *name)
 		v = -1;
 	fclose(f);
 	return v;
+}
+
+/* Reads /sys/kernel/mm/cma/<area>/<name>; -1 if it cannot be read. */
+static inline long long hg_cma_counter(const char *area, const char *name)
+{
+	if (!area)
+		return -1;
+	return hg_read_ll("/sys/kernel/mm/cma/%s/%s", area, name);
+}
+
+/* Reads the heap's counter /sys/kernel/debug/heapgen/<heap>/<name>; -1 if none. */
+static inline long long hg_heap_stat(const char *heap, const char *name)
+{
+	return hg_read_ll("/sys/kernel/debug/heapgen/%s/%s", heap, name);
 }
 
 /* Pages of @area currently handed out by cma_alloc(); -1 if unknown. */
