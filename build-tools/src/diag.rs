@@ -19,9 +19,20 @@ pub struct Label {
     pub text: String,
 }
 
+/// How bad a diagnostic is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// The board file is refused.
+    Error,
+    /// The board file is accepted, but something in it deserves a second look.
+    Warning,
+}
+
 /// One problem in a board file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
     /// Stable rule name, e.g. `heap-name-reserved`.
     pub rule: &'static str,
     /// Key path, e.g. `region[1].alignment`; empty for the document itself.
@@ -46,6 +57,7 @@ impl Diagnostic {
         label: impl Into<String>,
     ) -> Self {
         Self {
+            severity: Severity::Error,
             rule,
             path: path.into(),
             message: message.into(),
@@ -64,6 +76,12 @@ impl Diagnostic {
             span,
             text: text.into(),
         });
+        self
+    }
+
+    /// Makes this a warning: reported, but the board file is accepted.
+    pub fn warning(mut self) -> Self {
+        self.severity = Severity::Warning;
         self
     }
 
@@ -118,6 +136,14 @@ impl Diagnostics {
         line_col(&self.source, offset)
     }
 
+    /// Number of errors (the rest are warnings).
+    pub fn errors(&self) -> usize {
+        self.list
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
+    }
+
     /// The rule names, in order (for tests).
     pub fn rules(&self) -> Vec<&'static str> {
         self.list.iter().map(|d| d.rule).collect()
@@ -153,7 +179,11 @@ impl Diagnostics {
                         .label(s.text.as_str()),
                 );
             }
-            let mut group: Group<'_> = Level::ERROR
+            let level = match d.severity {
+                Severity::Error => Level::ERROR,
+                Severity::Warning => Level::WARNING,
+            };
+            let mut group: Group<'_> = level
                 .primary_title(title)
                 .id(d.rule)
                 .element(snippet)
@@ -166,13 +196,24 @@ impl Diagnostics {
             out.push_str(&renderer.render(&[group]));
             out.push_str("\n\n");
         }
-        let n = self.list.len();
-        let summary = format!(
-            "could not use `{}` due to {n} previous error{}",
-            self.file,
-            if n == 1 { "" } else { "s" }
-        );
-        out.push_str(&renderer.render(&[Group::with_title(Level::ERROR.primary_title(summary))]));
+        let n = self.errors();
+        let w = self.list.len() - n;
+        let summary = if n > 0 {
+            let summary = format!(
+                "could not use `{}` due to {n} previous error{}",
+                self.file,
+                if n == 1 { "" } else { "s" }
+            );
+            Level::ERROR.primary_title(summary)
+        } else {
+            let summary = format!(
+                "`{}` generated {w} warning{}",
+                self.file,
+                if w == 1 { "" } else { "s" }
+            );
+            Level::WARNING.primary_title(summary)
+        };
+        out.push_str(&renderer.render(&[Group::with_title(summary)]));
         out.push('\n');
         out
     }

@@ -167,21 +167,30 @@ pub fn source_name(path: &Path) -> String {
     }
 }
 
+/// A validated board and the warnings its board file gave.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The IR.
+    pub board: ir::Board,
+    /// Warnings (empty list when there are none); render them as errors are rendered.
+    pub warnings: Diagnostics,
+}
+
 /// Parses and validates a board file given as text.
 ///
 /// `file` is the name diagnostics show (`file:line:col`), `source` the name generated files show.
 pub fn load_str(file: &str, source: &str, bytes: &[u8]) -> Result<ir::Board, Diagnostics> {
-    load_str_in(Path::new("."), file, source, bytes)
+    load_str_in(Path::new("."), file, source, bytes).map(|l| l.board)
 }
 
 /// Like [`load_str`], with the board's hook files (`hooks = "<path>.rs"`) read relative to
-/// `dir`, the board file's directory.
+/// `dir`, the board file's directory, and the warnings kept.
 pub fn load_str_in(
     dir: &Path,
     file: &str,
     source: &str,
     bytes: &[u8],
-) -> Result<ir::Board, Diagnostics> {
+) -> Result<Loaded, Diagnostics> {
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -205,7 +214,7 @@ pub fn load_str_in(
         return Err(Diagnostics::new(file, text, diags));
     };
     match validate::validate(&raw, source, &render::sha256_hex(bytes)) {
-        Ok(mut board) if diags.is_empty() => {
+        Ok((mut board, warnings)) if diags.is_empty() => {
             for hook in &mut board.hook_files {
                 let at = dir.join(&hook.source);
                 match std::fs::read(&at) {
@@ -223,12 +232,19 @@ pub fn load_str_in(
                 }
             }
             if diags.is_empty() {
-                Ok(board)
+                Ok(Loaded {
+                    board,
+                    warnings: Diagnostics::new(file, text, warnings),
+                })
             } else {
+                diags.extend(warnings);
                 Err(Diagnostics::new(file, text, diags))
             }
         }
-        Ok(_) => Err(Diagnostics::new(file, text, diags)),
+        Ok((_, warnings)) => {
+            diags.extend(warnings);
+            Err(Diagnostics::new(file, text, diags))
+        }
         Err(more) => {
             diags.extend(more);
             Err(Diagnostics::new(file, text, diags))
@@ -238,6 +254,11 @@ pub fn load_str_in(
 
 /// Reads, parses and validates a board file into the IR, or returns every problem in it.
 pub fn load(path: impl AsRef<Path>) -> Result<ir::Board, Diagnostics> {
+    load_checked(path).map(|l| l.board)
+}
+
+/// Like [`load`], keeping the warnings of an accepted board file.
+pub fn load_checked(path: impl AsRef<Path>) -> Result<Loaded, Diagnostics> {
     let path = path.as_ref();
     let file = path.display().to_string();
     match std::fs::read(path) {

@@ -95,11 +95,20 @@ fn color() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
+/// Loads a board file, printing its warnings, or its problems and the exit code to use.
 fn load(path: &PathBuf) -> Result<heapgen::ir::Board, ExitCode> {
-    heapgen::load(path).map_err(|d| {
-        eprint!("{}", d.render(color()));
-        ExitCode::from(EX_CONFIG)
-    })
+    match heapgen::load_checked(path) {
+        Ok(loaded) => {
+            if !loaded.warnings.list.is_empty() {
+                eprint!("{}", loaded.warnings.render(color()));
+            }
+            Ok(loaded.board)
+        }
+        Err(d) => {
+            eprint!("{}", d.render(color()));
+            Err(ExitCode::from(EX_CONFIG))
+        }
+    }
 }
 
 fn run(cli: Cli) -> ExitCode {

@@ -54,7 +54,7 @@ pub const ALIGNMENT_KEYS: &[&str] = &["size-order", "max"];
 /// Keys of `guard`.
 pub const GUARD_KEYS: &[&str] = &["before", "after"];
 /// Keys of `access`.
-pub const ACCESS_KEYS: &[&str] = &["mode", "owner", "group"];
+pub const ACCESS_KEYS: &[&str] = &["mode", "owner", "group", "world-writable"];
 /// Keys of `reserve`.
 pub const RESERVE_KEYS: &[&str] = &["base", "size", "alignment", "alloc-ranges", "default"];
 
@@ -124,6 +124,8 @@ pub struct RawAccess {
     pub owner: Option<Sp<String>>,
     /// `group`.
     pub group: Option<Sp<String>>,
+    /// `world-writable`: the explicit opt-in a world-writable `mode` needs.
+    pub world_writable: Option<Sp<bool>>,
 }
 
 /// `[defaults]`.
@@ -479,6 +481,7 @@ impl Walker {
                 "mode" => a.mode = self.mode(&p, val),
                 "owner" => a.owner = self.string(&p, val),
                 "group" => a.group = self.string(&p, val),
+                "world-writable" => a.world_writable = self.boolean(&p, val),
                 _ => unreachable!("filtered by entries()"),
             }
         }

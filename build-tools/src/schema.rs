@@ -131,6 +131,8 @@ struct Access {
     /// Owner group. Default "root".
     #[schemars(regex(pattern = r"^[a-z_][a-z0-9_-]*$"))]
     group: Option<String>,
+    /// Allows a world-writable `mode` (reported as a warning). Default false.
+    world_writable: Option<bool>,
 }
 
 /// `[defaults]`.

@@ -190,11 +190,16 @@ fn assign_selinux_types(heaps: &mut [ir::HeapNode]) {
 
 struct Validator {
     diags: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 impl Validator {
     fn err(&mut self, d: Diagnostic) {
         self.diags.push(d);
+    }
+
+    fn warn(&mut self, d: Diagnostic) {
+        self.warnings.push(d.warning());
     }
 
     /// Checks a `[a-z0-9-]` name; returns whether it is valid.
@@ -433,16 +438,35 @@ impl Validator {
                     "only permission bits (0..0777) are allowed",
                 ));
             } else if mode.value & 0o002 != 0 {
-                self.err(
-                    Diagnostic::new(
-                        "access-world-writable",
-                        format!("{path}.mode"),
-                        mode.span.clone(),
-                        format!("mode {:04o} makes the heap world-writable", mode.value),
-                        "world-writable",
-                    )
-                    .with_help("any process could allocate the whole region; grant access through a group, e.g. \"0660\""),
+                let d = Diagnostic::new(
+                    "access-world-writable",
+                    format!("{path}.mode"),
+                    mode.span.clone(),
+                    format!("mode {:04o} makes the heap world-writable", mode.value),
+                    "world-writable",
                 );
+                match &a.value.world_writable {
+                    Some(opt_in) if opt_in.value => self.warn(
+                        d.with_secondary(opt_in.span.clone(), "allowed here")
+                            .with_help("any process can allocate the whole region"),
+                    ),
+                    _ => self.err(d.with_help(
+                        "any process could allocate the whole region; grant access through a \
+                         group, e.g. \"0660\", or set `world-writable = true` if that is intended",
+                    )),
+                }
+            }
+        }
+        if let Some(opt_in) = &a.value.world_writable {
+            let writable = a.value.mode.as_ref().is_some_and(|m| m.value & 0o002 != 0);
+            if opt_in.value && !writable {
+                self.err(Diagnostic::new(
+                    "access-world-writable-unused",
+                    format!("{path}.world-writable"),
+                    opt_in.span.clone(),
+                    "`world-writable = true` next to a mode that is not world-writable",
+                    "nothing to allow",
+                ));
             }
         }
         for (key, rule, v) in [
@@ -483,13 +507,17 @@ impl Validator {
     }
 }
 
-/// Validates a raw board and builds the IR, or returns every problem found.
+/// Validates a raw board and builds the IR with the warnings found, or returns every problem
+/// found (errors and warnings).
 pub fn validate(
     raw: &RawBoard,
     source: &str,
     source_sha256: &str,
-) -> Result<ir::Board, Vec<Diagnostic>> {
-    let mut v = Validator { diags: Vec::new() };
+) -> Result<(ir::Board, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let mut v = Validator {
+        diags: Vec::new(),
+        warnings: Vec::new(),
+    };
     let top = 0..0;
 
     // Schema version.
@@ -1491,6 +1519,7 @@ pub fn validate(
     }
 
     if !v.diags.is_empty() {
+        v.diags.extend(v.warnings);
         return Err(v.diags);
     }
     let (Some(name), Some(arch)) = (board_name, arch) else {
@@ -1502,7 +1531,7 @@ pub fn validate(
     if description.is_empty() {
         description = format!("{name} board");
     }
-    Ok(ir::Board {
+    let board = ir::Board {
         module: format!("{}_heaps", ident(&name)),
         br2_external: format!("HEAPGEN_{}", ident(&name).to_ascii_uppercase()),
         source_file: source.rsplit('/').next().unwrap_or(source).to_string(),
@@ -1516,7 +1545,8 @@ pub fn validate(
         heaps,
         reserved,
         hook_files,
-    })
+    };
+    Ok((board, v.warnings))
 }
 
 /// The regions on a path `from -> ... -> to` along `edges` (`from` first, `to` last), if any.
@@ -1599,6 +1629,10 @@ mod tests {
     }
 
     fn run(text: &str) -> Result<ir::Board, Vec<Diagnostic>> {
+        run_with_warnings(text).map(|(board, _)| board)
+    }
+
+    fn run_with_warnings(text: &str) -> Result<(ir::Board, Vec<Diagnostic>), Vec<Diagnostic>> {
         let (raw, d) = model::parse(text);
         assert!(d.is_empty(), "parse problems: {d:?}");
         validate(&raw.unwrap(), "board-configs/b.toml", "00")
@@ -2200,6 +2234,33 @@ mod tests {
             "region `camera` (0x9200_0000..0x9600_0000) overlaps region `video` (0x9000_0000..0x9400_0000)"
         );
         assert_eq!(d[0].secondary.len(), 1);
+    }
+
+    #[test]
+    fn world_writable_with_opt_in_is_a_warning() {
+        let text = format!(
+            "{ARM}{}",
+            region(
+                "r",
+                "r-area",
+                "h",
+                "access = { mode = \"0666\", world-writable = true }"
+            )
+        );
+        let (board, warnings) = run_with_warnings(&text).expect("accepted");
+        assert_eq!(board.heaps[0].access.mode, "0666");
+        let rules: Vec<_> = warnings.iter().map(|d| d.rule).collect();
+        assert_eq!(rules, ["access-world-writable"]);
+        assert_eq!(warnings[0].severity, crate::diag::Severity::Warning);
+    }
+
+    #[test]
+    fn rule_access_world_writable_unused() {
+        assert_eq!(
+            one("access = { mode = \"0660\", world-writable = true }"),
+            ["access-world-writable-unused"]
+        );
+        assert!(one("access = { mode = \"0660\", world-writable = false }").is_empty());
     }
 
     #[test]

@@ -148,3 +148,20 @@ fn help_and_version() {
     let out = heapgen(&root(), &["generate", "board-configs/qemu-arm64.toml"]);
     assert_eq!(out.status.code(), Some(2), "missing --out is a usage error");
 }
+
+#[test]
+fn check_prints_warnings_and_accepts_the_board() {
+    let out = heapgen(&root(), &["check", "tests/cli/world-writable-opt-in.toml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning[access-world-writable]"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("tests/cli/world-writable-opt-in.toml:14:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("generated 1 warning"), "{stderr}");
+    assert!(stderr.contains("ok (1 heap)"), "{stderr}");
+}
