@@ -120,6 +120,18 @@ pub struct Region {
     pub hooks_static: Option<String>,
     /// The region's hook file as written in the board file, when it has one.
     pub hooks: Option<String>,
+    /// The region's buffer pool (`strategy = { kind = "pool", ... }`), or `None` for `direct`.
+    pub pool: Option<Pool>,
+}
+
+/// A region's pool of pre-allocated, pre-zeroed buffers.
+#[derive(Clone, Debug, Serialize)]
+pub struct Pool {
+    /// Payload sizes of the size classes in bytes, strictly ascending granule multiples, each at
+    /// most `max-alloc`. A request is served from a class when its padded size equals the class.
+    pub sizes: Vec<u64>,
+    /// Buffers kept per class, 1..=64.
+    pub depth: u32,
 }
 
 /// Permissions of a `/dev/dma_heap/<name>` node.

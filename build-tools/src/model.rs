@@ -48,6 +48,7 @@ pub const REGION_KEYS: &[&str] = &[
     "access",
     "fallback",
     "hooks",
+    "strategy",
 ];
 /// Keys of a size-order `alignment` table.
 pub const ALIGNMENT_KEYS: &[&str] = &["size-order", "max"];
@@ -57,18 +58,14 @@ pub const GUARD_KEYS: &[&str] = &["before", "after"];
 pub const ACCESS_KEYS: &[&str] = &["mode", "owner", "group", "world-writable"];
 /// Keys of `reserve`.
 pub const RESERVE_KEYS: &[&str] = &["base", "size", "alignment", "alloc-ranges", "default"];
+/// Keys of `strategy`.
+pub const STRATEGY_KEYS: &[&str] = &["kind", "sizes", "depth"];
 
 /// Region keys from the design whose runtime behaviour does not exist yet, and why.
-pub const NOT_SUPPORTED_REGION_KEYS: &[(&str, &str)] = &[
-    (
-        "strategy",
-        "allocation strategies (pools of pre-zeroed buffers) are not implemented yet; every region allocates directly from CMA",
-    ),
-    (
-        "accounting",
-        "per-region accounting limits are not implemented yet",
-    ),
-];
+pub const NOT_SUPPORTED_REGION_KEYS: &[(&str, &str)] = &[(
+    "accounting",
+    "per-region accounting limits are not implemented yet",
+)];
 
 /// The whole board file.
 #[derive(Clone, Debug, Default)]
@@ -188,6 +185,19 @@ pub struct RawRegion {
     pub fallback: Option<Sp<Vec<Sp<String>>>>,
     /// `hooks`: path of the region's strategy hook file, relative to the board file.
     pub hooks: Option<Sp<String>>,
+    /// `strategy`: how buffers are obtained (`direct` from CMA, or from a `pool`).
+    pub strategy: Option<Sp<RawStrategy>>,
+}
+
+/// `strategy = { kind = "pool", sizes = [...], depth = N }`.
+#[derive(Clone, Debug, Default)]
+pub struct RawStrategy {
+    /// `kind`: `"direct"` or `"pool"`.
+    pub kind: Option<Sp<String>>,
+    /// `sizes`: the pool's size classes.
+    pub sizes: Option<Sp<Vec<Sp<u64>>>>,
+    /// `depth`: buffers kept per size class.
+    pub depth: Option<Sp<i64>>,
 }
 
 type Entry<'a, 'i> = (
@@ -568,6 +578,42 @@ impl Walker {
         Some(Sp::new(out, v.span()))
     }
 
+    fn strategy(&mut self, path: &str, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<RawStrategy>> {
+        let t = self.table(path, v)?;
+        let mut st = RawStrategy::default();
+        for (k, val) in self.entries(path, t, STRATEGY_KEYS, &[]) {
+            let p = join(path, k.get_ref());
+            match k.get_ref().as_ref() {
+                "kind" => st.kind = self.string(&p, val),
+                "sizes" => {
+                    let DeValue::Array(items) = val.get_ref() else {
+                        self.mismatch(&p, val, "an array of sizes");
+                        continue;
+                    };
+                    let mut out = Vec::new();
+                    for (i, item) in items.iter().enumerate() {
+                        if let Some(s) = self.size(&format!("{p}[{i}]"), item) {
+                            out.push(s);
+                        }
+                    }
+                    st.sizes = Some(Sp::new(out, val.span()));
+                }
+                "depth" => match val.get_ref() {
+                    DeValue::Integer(i) => {
+                        // Out of i64 range: certainly out of the depth's range, which the
+                        // validator reports with the allowed bounds.
+                        let n = i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
+                            .unwrap_or(i64::MAX);
+                        st.depth = Some(Sp::new(n, val.span()));
+                    }
+                    _ => self.mismatch(&p, val, "an integer"),
+                },
+                _ => unreachable!("filtered by entries()"),
+            }
+        }
+        Some(Sp::new(st, v.span()))
+    }
+
     fn region(&mut self, index: usize, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<RawRegion>> {
         let path = format!("region[{index}]");
         let t = self.table(&path, v)?;
@@ -587,6 +633,7 @@ impl Walker {
                 "access" => r.access = self.access(&p, val),
                 "fallback" => r.fallback = self.strings(&p, val),
                 "hooks" => r.hooks = self.string(&p, val),
+                "strategy" => r.strategy = self.strategy(&p, val),
                 _ => unreachable!("filtered by entries()"),
             }
         }
@@ -682,8 +729,10 @@ mod tests {
 
     #[test]
     fn design_keys_without_behaviour_are_not_supported_yet() {
-        let text = "[[region]]\nstrategy = \"pool\"\naccounting = true\n";
-        assert_eq!(rules(text), ["not-supported-yet", "not-supported-yet"]);
+        let text = "[[region]]\naccounting = true\n";
+        assert_eq!(rules(text), ["not-supported-yet"]);
+        // `strategy` is a region key only: a pool's sizes depend on the region.
+        assert_eq!(rules("[defaults]\nstrategy = {}\n"), ["unknown-key"]);
     }
 
     #[test]

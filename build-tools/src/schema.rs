@@ -210,6 +210,33 @@ struct Region {
     /// Strategy hook file: a `.rs` file relative to the board file, defining `RegionHooks`
     /// (implementing `hooks::StrategyHooks`). Default none.
     hooks: Option<String>,
+    /// How buffers are obtained. Default { kind = "direct" }.
+    strategy: Option<Strategy>,
+}
+
+/// Allocation strategy of a region.
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct Strategy {
+    /// "direct" (from CMA, zeroed on the allocation path) or "pool" (pre-zeroed buffers).
+    kind: StrategyKind,
+    /// Pool size classes: ascending granule multiples, at most max-alloc, 1 to 8 of them.
+    #[schemars(length(min = 1, max = 8))]
+    sizes: Option<Vec<Size>>,
+    /// Buffers kept per size class (pool only).
+    #[schemars(range(min = 1, max = 64))]
+    depth: Option<u32>,
+}
+
+/// A strategy kind.
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[allow(dead_code)]
+enum StrategyKind {
+    /// Allocate every buffer from CMA.
+    Direct,
+    /// Keep pre-zeroed buffers of hot sizes.
+    Pool,
 }
 
 /// The schema as a JSON value.

@@ -30,6 +30,12 @@ pub const RESERVED_HEAP_NAMES: &[&str] = &[
 /// The most heaps (device nodes, uncached twins included) one board may create.
 pub const MAX_HEAPS: usize = 128;
 
+/// The largest pool depth (buffers kept per size class).
+pub const MAX_POOL_DEPTH: i64 = 64;
+
+/// The largest number of size classes of a pool.
+pub const MAX_POOL_SIZES: usize = 8;
+
 /// The longest heap name, in bytes.
 pub const MAX_HEAP_NAME: usize = 64;
 
@@ -347,6 +353,221 @@ impl Validator {
 
     /// Checks every region's `hooks` path (rule `hooks-path`) and returns the hook files to copy,
     /// each once, sorted by path; the regions get the name of their ops table.
+    /// Checks every region's `strategy` (rules `strategy-kind`, `strategy-key`, `pool-sizes`,
+    /// `pool-size-granule`, `pool-size-max-alloc`, `pool-sizes-order`, `pool-depth`,
+    /// `pool-too-large`) and fills in the IR's pools. Regions whose policy is invalid are not in
+    /// `regions`; their strategy is checked only as far as it does not depend on the policy.
+    fn strategies(&mut self, raw: &RawBoard, regions: &mut [ir::Region]) {
+        for (i, rsp) in raw.regions.iter().enumerate() {
+            let Some(st) = &rsp.value.strategy else {
+                continue;
+            };
+            let path = format!("region[{i}].strategy");
+            let name = rsp.value.name.as_ref().map(|n| n.value.as_str());
+            let region = regions.iter_mut().find(|r| Some(r.name.as_str()) == name);
+            let kind = st.value.kind.as_ref();
+            match kind.map(|k| k.value.as_str()) {
+                Some("pool") => {}
+                Some("direct") => {
+                    for (key, span) in [
+                        ("sizes", st.value.sizes.as_ref().map(|s| s.span.clone())),
+                        ("depth", st.value.depth.as_ref().map(|d| d.span.clone())),
+                    ] {
+                        if let Some(span) = span {
+                            self.err(
+                                Diagnostic::new(
+                                    "strategy-key",
+                                    format!("{path}.{key}"),
+                                    span,
+                                    format!("`{key}` has no meaning for the `direct` strategy"),
+                                    "only for `kind = \"pool\"`",
+                                )
+                                .with_help("remove the key, or write `kind = \"pool\"`"),
+                            );
+                        }
+                    }
+                    continue;
+                }
+                other => {
+                    let (kpath, span, found) = match kind {
+                        Some(k) => (format!("{path}.kind"), k.span.clone(), other.unwrap_or("")),
+                        None => (path.clone(), st.span.clone(), ""),
+                    };
+                    self.err(
+                        Diagnostic::new(
+                            "strategy-kind",
+                            kpath,
+                            span,
+                            if found.is_empty() {
+                                "the strategy has no `kind`".to_string()
+                            } else {
+                                format!("unknown strategy kind `{found}`")
+                            },
+                            "expected \"direct\" or \"pool\"",
+                        )
+                        .with_help("write `kind = \"direct\"` (the default) or `kind = \"pool\"`"),
+                    );
+                    continue;
+                }
+            }
+            let depth = match &st.value.depth {
+                Some(d) if (1..=MAX_POOL_DEPTH).contains(&d.value) => Some(d.value as u32),
+                Some(d) => {
+                    self.err(
+                        Diagnostic::new(
+                            "pool-depth",
+                            format!("{path}.depth"),
+                            d.span.clone(),
+                            format!("pool depth {} is outside 1..={MAX_POOL_DEPTH}", d.value),
+                            format!("expected 1..={MAX_POOL_DEPTH}"),
+                        )
+                        .with_help("the depth is the number of buffers kept per size class"),
+                    );
+                    None
+                }
+                None => {
+                    self.err(
+                        Diagnostic::new(
+                            "pool-depth",
+                            path.clone(),
+                            st.span.clone(),
+                            "a pool needs a `depth`",
+                            "missing `depth`",
+                        )
+                        .with_help(format!(
+                            "add `depth = N` (1..={MAX_POOL_DEPTH} buffers kept per size class)"
+                        )),
+                    );
+                    None
+                }
+            };
+            let sizes = match &st.value.sizes {
+                Some(s) if !s.value.is_empty() && s.value.len() <= MAX_POOL_SIZES => Some(s),
+                other => {
+                    let (span, label) = match other {
+                        Some(s) => (
+                            s.span.clone(),
+                            format!("expected 1..={MAX_POOL_SIZES} sizes"),
+                        ),
+                        None => (st.span.clone(), "missing `sizes`".to_string()),
+                    };
+                    self.err(
+                        Diagnostic::new(
+                            "pool-sizes",
+                            format!("{path}.sizes"),
+                            span,
+                            format!("a pool needs 1 to {MAX_POOL_SIZES} size classes"),
+                            label,
+                        )
+                        .with_help("list the hot buffer sizes, e.g. `sizes = [\"1M\", \"4M\"]`"),
+                    );
+                    None
+                }
+            };
+            let Some(sizes) = sizes else { continue };
+            let mut ok = true;
+            for (j, pair) in sizes.value.windows(2).enumerate() {
+                if pair[1].value <= pair[0].value {
+                    ok = false;
+                    let what = if pair[1].value == pair[0].value {
+                        "repeats"
+                    } else {
+                        "is smaller than"
+                    };
+                    self.err(
+                        Diagnostic::new(
+                            "pool-sizes-order",
+                            format!("{path}.sizes[{}]", j + 1),
+                            pair[1].span.clone(),
+                            format!(
+                                "pool size {} {what} the size before it ({})",
+                                format_size(pair[1].value),
+                                format_size(pair[0].value)
+                            ),
+                            "sizes must be strictly ascending",
+                        )
+                        .with_secondary(pair[0].span.clone(), "the size before")
+                        .with_help("list each size class once, smallest first"),
+                    );
+                }
+            }
+            let Some(region) = region else { continue };
+            for (j, s) in sizes.value.iter().enumerate() {
+                let spath = format!("{path}.sizes[{j}]");
+                if s.value == 0 || s.value % region.granule != 0 {
+                    ok = false;
+                    self.err(
+                        Diagnostic::new(
+                            "pool-size-granule",
+                            spath,
+                            s.span.clone(),
+                            format!(
+                                "pool size {} is not a non-zero multiple of region `{}`'s granule ({})",
+                                format_size(s.value),
+                                region.name,
+                                format_size(region.granule)
+                            ),
+                            "not a granule multiple",
+                        )
+                        .with_help("a request is served from a class when its size rounded up to the granule equals the class, so classes are granule multiples"),
+                    );
+                } else if s.value > region.max_alloc {
+                    ok = false;
+                    self.err(
+                        Diagnostic::new(
+                            "pool-size-max-alloc",
+                            spath,
+                            s.span.clone(),
+                            format!(
+                                "pool size {} is larger than region `{}`'s max-alloc ({})",
+                                format_size(s.value),
+                                region.name,
+                                format_size(region.max_alloc)
+                            ),
+                            "larger than max-alloc",
+                        )
+                        .with_help("no request that large is ever served; remove the size or raise `max-alloc`"),
+                    );
+                }
+            }
+            let (true, Some(depth)) = (ok, depth) else {
+                continue;
+            };
+            let policy = region_policy(region);
+            let per_round: Option<u64> = sizes.value.iter().try_fold(0u64, |acc, s| {
+                policy
+                    .layout(s.value)
+                    .ok()
+                    .and_then(|l| acc.checked_add(l.total_len))
+            });
+            let held = per_round.and_then(|p| p.checked_mul(u64::from(depth)));
+            if let (Some(size), Some(depth_span)) = (region.size, st.value.depth.as_ref()) {
+                if held.is_none_or(|h| h > size) {
+                    self.err(
+                        Diagnostic::new(
+                            "pool-too-large",
+                            format!("{path}.depth"),
+                            depth_span.span.clone(),
+                            format!(
+                                "a full pool holds {} (depth {depth} x the classes with guards and alignment), more than region `{}` ({})",
+                                held.map_or("more than 16E".to_string(), format_size),
+                                region.name,
+                                format_size(size)
+                            ),
+                            "does not fit in the region",
+                        )
+                        .with_help("lower the depth, drop a size class or grow the region"),
+                    );
+                    continue;
+                }
+            }
+            region.pool = Some(ir::Pool {
+                sizes: sizes.value.iter().map(|s| s.value).collect(),
+                depth,
+            });
+        }
+    }
+
     fn hooks(&mut self, raw: &RawBoard, regions: &mut [ir::Region]) -> Vec<ir::HookFile> {
         let mut files: BTreeMap<String, ir::HookFile> = BTreeMap::new();
         for (i, rsp) in raw.regions.iter().enumerate() {
@@ -1477,11 +1698,13 @@ pub fn validate(
                 fallback_cma: Vec::new(),
                 hooks_static: None,
                 hooks: None,
+                pool: None,
             });
         }
     }
 
     v.fallbacks(raw, &mut regions);
+    v.strategies(raw, &mut regions);
     let hook_files = v.hooks(raw, &mut regions);
 
     // Board-wide rules.
@@ -1581,6 +1804,25 @@ fn path_between(
     None
 }
 
+/// The policy of a validated region, as the runtime will build it.
+fn region_policy(r: &ir::Region) -> Policy {
+    Policy {
+        alignment: if r.align_kind == "fixed" {
+            Alignment::Fixed {
+                order: r.align_order,
+            }
+        } else {
+            Alignment::SizeOrder {
+                max_order: r.align_order,
+            }
+        },
+        granule: r.granule,
+        guard_before: r.guard_before,
+        guard_after: r.guard_after,
+        max_alloc: r.max_alloc,
+    }
+}
+
 fn alignment_bytes(a: &Alignment) -> u64 {
     let order = match a {
         Alignment::Fixed { order } => *order,
@@ -1652,6 +1894,137 @@ mod tests {
 
     fn one(extra: &str) -> Vec<&'static str> {
         rules(&format!("{ARM}{}", region("r", "r-area", "h", extra)))
+    }
+
+    /// A region with a 1M granule, 8M max-alloc and (when `sized`) a 16M `reserve`.
+    fn pool_rules(strategy: &str, sized: bool) -> Vec<&'static str> {
+        let (cma, reserve) = if sized {
+            (
+                "r@90000000",
+                "reserve = { base = \"0x9000_0000\", size = \"16M\" }\n",
+            )
+        } else {
+            ("r-area", "")
+        };
+        let extra = format!("{reserve}granule = \"1M\"\nmax-alloc = \"8M\"\nstrategy = {strategy}");
+        rules(&format!("{ARM}{}", region("r", cma, "h", &extra)))
+    }
+
+    #[test]
+    fn pools_reach_the_ir() {
+        let text = format!(
+            "{ARM}{}",
+            region(
+                "r",
+                "r-area",
+                "h",
+                "granule = \"1M\"\nstrategy = { kind = \"pool\", sizes = [\"1M\", \"4M\"], depth = 2 }"
+            )
+        );
+        let board = run(&text).unwrap();
+        let pool = board.regions[0].pool.as_ref().unwrap();
+        assert_eq!(pool.sizes, [1 << 20, 4 << 20]);
+        assert_eq!(pool.depth, 2);
+        let direct = format!(
+            "{ARM}{}",
+            region("r", "r-area", "h", "strategy = { kind = \"direct\" }")
+        );
+        assert!(run(&direct).unwrap().regions[0].pool.is_none());
+    }
+
+    #[test]
+    fn rule_strategy_kind() {
+        assert_eq!(pool_rules("{ kind = \"lifo\" }", false), ["strategy-kind"]);
+        assert_eq!(pool_rules("{ depth = 2 }", false), ["strategy-kind"]);
+    }
+
+    #[test]
+    fn rule_strategy_key() {
+        assert_eq!(
+            pool_rules("{ kind = \"direct\", sizes = [\"1M\"] }", false),
+            ["strategy-key"]
+        );
+    }
+
+    #[test]
+    fn rule_pool_sizes() {
+        assert_eq!(
+            pool_rules("{ kind = \"pool\", depth = 2 }", false),
+            ["pool-sizes"]
+        );
+        assert_eq!(
+            pool_rules("{ kind = \"pool\", sizes = [], depth = 2 }", false),
+            ["pool-sizes"]
+        );
+    }
+
+    #[test]
+    fn rule_pool_size_granule() {
+        assert_eq!(
+            pool_rules("{ kind = \"pool\", sizes = [\"1536K\"], depth = 2 }", false),
+            ["pool-size-granule"]
+        );
+    }
+
+    #[test]
+    fn rule_pool_size_max_alloc() {
+        assert_eq!(
+            pool_rules("{ kind = \"pool\", sizes = [\"16M\"], depth = 2 }", false),
+            ["pool-size-max-alloc"]
+        );
+    }
+
+    #[test]
+    fn rule_pool_sizes_order() {
+        assert_eq!(
+            pool_rules(
+                "{ kind = \"pool\", sizes = [\"2M\", \"2M\"], depth = 2 }",
+                false
+            ),
+            ["pool-sizes-order"]
+        );
+        assert_eq!(
+            pool_rules(
+                "{ kind = \"pool\", sizes = [\"2M\", \"1M\"], depth = 2 }",
+                false
+            ),
+            ["pool-sizes-order"]
+        );
+    }
+
+    #[test]
+    fn rule_pool_depth() {
+        for depth in ["0", "65", "-1"] {
+            assert_eq!(
+                pool_rules(
+                    &format!("{{ kind = \"pool\", sizes = [\"1M\"], depth = {depth} }}"),
+                    false
+                ),
+                ["pool-depth"]
+            );
+        }
+        assert_eq!(
+            pool_rules("{ kind = \"pool\", sizes = [\"1M\"] }", false),
+            ["pool-depth"]
+        );
+        assert!(pool_rules("{ kind = \"pool\", sizes = [\"1M\"], depth = 64 }", false).is_empty());
+    }
+
+    #[test]
+    fn rule_pool_too_large() {
+        // 2 x (4M + 4M) = 16M fits a 16M region exactly; 3 x does not.
+        assert!(pool_rules(
+            "{ kind = \"pool\", sizes = [\"4M\", \"4M\"], depth = 1 }",
+            true
+        )
+        .contains(&"pool-sizes-order"));
+        assert!(pool_rules("{ kind = \"pool\", sizes = [\"4M\"], depth = 4 }", true).is_empty());
+        assert_eq!(
+            pool_rules("{ kind = \"pool\", sizes = [\"4M\"], depth = 5 }", true),
+            ["pool-too-large"]
+        );
+        // Unknown region size: no check.
+        assert!(pool_rules("{ kind = \"pool\", sizes = [\"4M\"], depth = 64 }", false).is_empty());
     }
 
     #[test]

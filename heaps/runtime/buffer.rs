@@ -11,6 +11,7 @@ use crate::{
     dma_buf::{Device, Direction, DmaBuf, DmaBufOps, KernelMapping, SgTable, VAddr, Vma},
     hooks::HookBuffer,
     policy::{Layout, PolicyError, GUARD_CANARY, PAGE_SHIFT},
+    pool::prepare,
     region::HeapData,
     stats::Failure,
 };
@@ -122,14 +123,38 @@ impl Buffer {
         Ok(buffer)
     }
 
-    /// Takes the pages (from the heap's area or a fallback area), zeroes and guards them.
+    /// Takes the pages (from the heap's pool, its area or a fallback area), zeroed and guarded.
     /// Returns them and whether they came from a fallback area.
     fn new_pages(heap: &'static HeapData, layout: &Layout) -> Result<(CmaPages, bool)> {
-        // The heap's own area first, then the fallback regions' areas in board-file order. The
-        // layout (alignment, padding, guards) is this heap's wherever the pages come from.
+        // A pooled buffer is ready: zeroed and guarded in the background (see `pool`).
+        let pool = heap
+            .pool
+            .as_ref()
+            .and_then(|pool| pool.class_of(layout).map(|class| (pool, class)));
+        if let Some((pool, class)) = pool {
+            if let Some(pages) = pool.take(class) {
+                return Ok((pages, false));
+            }
+        }
+        // The heap's own area first (after its pool's buffers when it is exhausted), then the
+        // fallback regions' areas in board-file order. The layout (alignment, padding, guards)
+        // is this heap's wherever the pages come from.
         let count = to_usize(layout.total_pages())?;
-        let (pages, fell_back) = match heap.cma.alloc(count, layout.align_order) {
-            Some(pages) => (pages, false),
+        let mut own = heap.cma.alloc(count, layout.align_order);
+        if own.is_none() {
+            if let Some(pool) = heap.pool.as_ref() {
+                if pool.starve() > 0 {
+                    own = heap.cma.alloc(count, layout.align_order);
+                }
+            }
+        }
+        let (pages, fell_back) = match own {
+            Some(pages) => {
+                if let Some(pool) = heap.pool.as_ref() {
+                    pool.fed();
+                }
+                (pages, false)
+            }
             None => heap
                 .fallback
                 .iter()
@@ -137,23 +162,7 @@ impl Buffer {
                 .map(|pages| (pages, true))
                 .ok_or(ENOMEM)?,
         };
-        // `--cfg heapgen_fault_no_zero` builds a heap that hands out dirty memory; only the test
-        // harness sets it (through `RUSTFLAGS_MODULE`), to prove its suite catches such a heap.
-        let first = to_usize(layout.payload_page_offset())?;
-        let count = to_usize(layout.payload_pages())?;
-        if !cfg!(heapgen_fault_no_zero) {
-            pages.zero(first, count)?;
-        }
-        // An uncached buffer is mapped write-combined: write back the zeroes still in the CPU
-        // caches now, so that no dirty line is evicted over later writes through that mapping.
-        if let Some(dev) = heap.cache_device {
-            dev.clean(&pages, first, count)?;
-        }
-        if layout.has_guards() {
-            let after = to_usize(layout.payload_offset + layout.payload_len)?;
-            pages.fill(0, to_usize(layout.payload_offset)?, GUARD_CANARY)?;
-            pages.fill(after, to_usize(layout.guard_after)?, GUARD_CANARY)?;
-        }
+        prepare(&pages, layout, heap.cache_device)?;
         Ok((pages, fell_back))
     }
 
@@ -216,7 +225,8 @@ impl PinnedDrop for Buffer {
             kmap.unmap();
         }
         drop(inner);
-        if let Some(offset) = self.damaged_guard() {
+        let damaged = self.damaged_guard();
+        if let Some(offset) = damaged {
             if heap.stats.on_guard_overrun() {
                 pr_warn!(
                     "{:?}: guard damaged at offset {:#x} of a {:#x}-byte allocation (device overrun?)\n",
@@ -228,10 +238,20 @@ impl PinnedDrop for Buffer {
         }
         heap.stats.on_release(self.layout.payload_len);
         let layout = self.layout;
+        let fell_back = self.fell_back;
         let pages = self.project().pages.take();
         // Earlier quarantined buffers first, then this one (whose hook is tried once now).
         heap.retry_quarantine();
-        heap.release(pages, layout);
+        let Some(pages) = heap.release(pages, layout) else {
+            return;
+        };
+        // Back to the pool (to be zeroed before reuse) when it is of a class, from the heap's
+        // own area and its guards are intact; otherwise back to CMA as `pages` drops.
+        if let Some(pool) = heap.pool.as_ref() {
+            if let (false, None, Some(class)) = (fell_back, damaged, pool.class_of(&layout)) {
+                pool.recycle(class, pages);
+            }
+        }
     }
 }
 

@@ -53,5 +53,10 @@ struct dentry *heapgen_debugfs_create_dir(const char *name,
 					  struct dentry *parent);
 void heapgen_debugfs_create_u64(const char *name, struct dentry *parent,
 				u64 *value, bool writable);
+struct shrinker *heapgen_shrinker_register(const char *name,
+					   unsigned long (*count)(void *),
+					   unsigned long (*scan)(void *,
+								 unsigned long),
+					   void *data);
 
 #endif /* HEAPGEN_BINDINGS_H */

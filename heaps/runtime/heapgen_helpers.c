@@ -9,6 +9,8 @@
 #include <linux/highmem.h>
 #include <linux/iosys-map.h>
 #include <linux/sched/signal.h>
+#include <linux/shrinker.h>
+#include <linux/slab.h>
 #include <linux/vmalloc.h>
 
 #include "heapgen_bindings.h"
@@ -181,4 +183,60 @@ int heapgen_dma_clean_pages(struct device *dev, struct page *page, size_t len)
 	dma_unmap_page_attrs(dev, addr, len, DMA_TO_DEVICE,
 			     DMA_ATTR_SKIP_CPU_SYNC);
 	return 0;
+}
+
+/*
+ * Shrinkers: shrinker_alloc() is variadic and the callbacks take a struct
+ * shrinker, so the Rust side registers two plain C-ABI functions over an
+ * opaque pointer and these trampolines adapt them. The shrinker is never
+ * freed (heaps are never unregistered).
+ */
+struct heapgen_shrinker {
+	unsigned long (*count)(void *data);
+	unsigned long (*scan)(void *data, unsigned long nr);
+	void *data;
+};
+
+static unsigned long heapgen_shrinker_count(struct shrinker *shrinker,
+					    struct shrink_control *sc)
+{
+	struct heapgen_shrinker *h = shrinker->private_data;
+	unsigned long n = h->count(h->data);
+
+	return n ? n : SHRINK_EMPTY;
+}
+
+static unsigned long heapgen_shrinker_scan(struct shrinker *shrinker,
+					   struct shrink_control *sc)
+{
+	struct heapgen_shrinker *h = shrinker->private_data;
+	unsigned long freed = h->scan(h->data, sc->nr_to_scan);
+
+	return freed ? freed : SHRINK_STOP;
+}
+
+struct shrinker *heapgen_shrinker_register(const char *name,
+					   unsigned long (*count)(void *),
+					   unsigned long (*scan)(void *,
+								 unsigned long),
+					   void *data)
+{
+	struct heapgen_shrinker *h = kzalloc(sizeof(*h), GFP_KERNEL);
+	struct shrinker *shrinker;
+
+	if (!h)
+		return NULL;
+	shrinker = shrinker_alloc(0, "heapgen-%s", name);
+	if (!shrinker) {
+		kfree(h);
+		return NULL;
+	}
+	h->count = count;
+	h->scan = scan;
+	h->data = data;
+	shrinker->count_objects = heapgen_shrinker_count;
+	shrinker->scan_objects = heapgen_shrinker_scan;
+	shrinker->private_data = h;
+	shrinker_register(shrinker);
+	return shrinker;
 }

@@ -11,6 +11,8 @@ use crate::{
     dma_heap::{self, Heap, HeapOps},
     hooks::{self, HookBuffer, Quarantined},
     policy::{Layout, Policy},
+    pool::{self, Pool},
+    shrinker::Shrinker,
     stats::Stats,
 };
 use core::sync::atomic::Ordering::Relaxed;
@@ -37,6 +39,9 @@ pub struct Region {
     pub fallback: &'static [&'static CStr],
     /// The region's strategy hooks (the board file's `hooks`), if any.
     pub hooks: Option<&'static hooks::Ops>,
+    /// The region's pool of pre-zeroed buffers (`strategy = { kind = "pool", ... }`); `None`
+    /// allocates every buffer directly from CMA.
+    pub pool: Option<pool::Config>,
 }
 
 /// One registered heap: a region, its CMA area and the heap's counters.
@@ -57,22 +62,25 @@ pub struct HeapData {
     pub module: &'static ThisModule,
     /// Counters.
     pub stats: Stats,
+    /// The heap's pool, when its region has one (see [`pool`]).
+    pub pool: Option<Arc<Pool>>,
     /// Pages of released buffers whose release hook failed (see [`hooks`]).
     quarantine: Arc<Mutex<KVec<Quarantined>>>,
 }
 
 impl HeapData {
     /// Runs the release hook of a buffer's pages; on failure keeps them in quarantine instead of
-    /// returning them to CMA. Called with the last reference to the buffer gone.
-    pub(crate) fn release(&self, mut pages: CmaPages, layout: Layout) {
+    /// returning them to CMA. Called with the last reference to the buffer gone. Returns the
+    /// pages when they may be reused (no hook, or the hook succeeded).
+    pub(crate) fn release(&self, mut pages: CmaPages, layout: Layout) -> Option<CmaPages> {
         let Some(hooks) = self.region.hooks else {
-            return;
+            return Some(pages);
         };
         if hooks
             .before_release(&HookBuffer::new(&pages, &layout))
             .is_ok()
         {
-            return;
+            return Some(pages);
         }
         self.stats.on_release_hook_failure(true);
         let mut list = self.quarantine.lock();
@@ -86,10 +94,11 @@ impl HeapData {
                 pages.count()
             );
             core::mem::forget(pages.take());
-            return;
+            return None;
         }
         // Cannot fail: one slot was reserved above.
         let _ = list.push_within_capacity(Quarantined { pages, layout });
+        None
     }
 
     /// Retries the release hook of every quarantined buffer; those that succeed go back to CMA.
@@ -176,6 +185,11 @@ impl Registration {
                 let mut areas = KVec::with_capacity(fallback.len(), GFP_KERNEL)?;
                 areas.extend_from_slice(&fallback, GFP_KERNEL)?;
                 let quarantine = Arc::pin_init(new_mutex!(KVec::new()), GFP_KERNEL)?;
+                let cache_device = if uncached { cache_device } else { None };
+                let pool = match &region.pool {
+                    Some(config) => Some(Pool::new(config, &region.policy, cma, cache_device)?),
+                    None => None,
+                };
                 let data = HeapData {
                     region,
                     name,
@@ -183,7 +197,8 @@ impl Registration {
                     fallback: areas,
                     quarantine,
                     uncached,
-                    cache_device: if uncached { cache_device } else { None },
+                    cache_device,
+                    pool,
                     module,
                     stats: Stats::default(),
                 };
@@ -206,6 +221,18 @@ impl Registration {
                         if let Some(hooks) = data.region.hooks {
                             publish_hook_counters(hooks, dir);
                         }
+                        if let Some(pool) = data.pool.as_deref() {
+                            pool.publish(dir);
+                        }
+                    }
+                    if let Some(pool) = heap.data().pool.as_ref() {
+                        // Without a shrinker the pool still works; it only keeps its buffers
+                        // under memory pressure (at most `depth` per class).
+                        if Shrinker::register::<Pool>(name, pool).is_err() {
+                            pr_warn!("heap {:?}: no shrinker for the pool\n", name);
+                        }
+                        // The first fill, in the background.
+                        pool.kick();
                     }
                     // Cannot fail: the capacity was reserved above.
                     let _ = heaps.push_within_capacity(heap);

@@ -276,6 +276,12 @@ TEST_F_TIMEOUT(heap, exhaustion, 240)
 	if (self->cfg.max_alloc && chunk > self->cfg.max_alloc)
 		chunk = self->cfg.max_alloc;
 	chunk = hg_round_up(chunk, self->cfg.granule);
+	/*
+	 * Not a pool class, so that no background refill competes for the area
+	 * (the pool gives its buffers back when the area runs dry).
+	 */
+	if (!self->cfg.max_alloc || hg_pool_avoid(&self->cfg, chunk) <= self->cfg.max_alloc)
+		chunk = hg_pool_avoid(&self->cfg, chunk);
 
 	for (n = 0; n < MAX_EXHAUST; n++) {
 		fds[n] = hg_alloc(self->heap_fd, chunk);

@@ -18,6 +18,16 @@
  *   HEAPGEN_MAX_ALLOC     largest buffer, bytes; larger requests fail with
  *                         E2BIG (0: no limit promised)
  *   HEAPGEN_UNCACHED      1 if CPU mappings are write-combined (0)
+ *   HEAPGEN_POOL          the heap's pool, "<size>,<size>...:<depth>" in
+ *                         bytes (e.g. "1048576,4194304:2"), or "-" for none
+ *
+ * Pools fill and zero in the background, so CMA counters move on their own
+ * after an allocation or release of a pooled size. hg_cma_in_use() therefore
+ * waits until every pool over the area is idle (its debugfs pool_pending is
+ * 0) and subtracts the pages the pools hold (pool_pages): the result is what
+ * the area's live buffers use, exactly as for a heap without a pool. Tests
+ * that read raw CMA counters use sizes that are not pool classes
+ * (hg_pool_avoid()) after hg_pool_settle().
  *
  * Numbers may be decimal or 0x-prefixed hexadecimal. A string variable set
  * to "-" counts as unset.
@@ -56,6 +66,9 @@ struct heapgen_cfg {
 	uint64_t guard_after;
 	uint64_t max_alloc;
 	int uncached;
+	int pool_depth;			/* 0: no pool */
+	int pool_classes;
+	uint64_t pool_sizes[8];
 };
 
 static inline uint64_t hg_env_u64(const char *name, uint64_t def)
@@ -84,6 +97,99 @@ static inline const char *hg_env_str(const char *name)
 	return v && *v && strcmp(v, "-") ? v : NULL;
 }
 
+/* Parses "<size>,<size>...:<depth>" (or NULL) into @cfg's pool fields. */
+static inline void hg_pool_parse(const char *spec, struct heapgen_cfg *cfg)
+{
+	const char *p = spec;
+	char *end;
+
+	cfg->pool_depth = 0;
+	cfg->pool_classes = 0;
+	if (!p)
+		return;
+	while (*p && cfg->pool_classes < 8) {
+		cfg->pool_sizes[cfg->pool_classes++] = strtoull(p, &end, 0);
+		p = end;
+		if (*p == ',')
+			p++;
+		else
+			break;
+	}
+	if (*p == ':')
+		cfg->pool_depth = atoi(p + 1);
+}
+
+/* Whether a request of @len bytes is served by a pool class of @cfg's heap. */
+static inline int hg_pool_class(const struct heapgen_cfg *cfg, uint64_t len)
+{
+	uint64_t padded = (len + cfg->granule - 1) / cfg->granule * cfg->granule;
+	int i;
+
+	for (i = 0; cfg->pool_depth && i < cfg->pool_classes; i++)
+		if (cfg->pool_sizes[i] == padded)
+			return 1;
+	return 0;
+}
+
+/* The smallest granule multiple >= @len that no pool class serves. */
+static inline uint64_t hg_pool_avoid(const struct heapgen_cfg *cfg, uint64_t len)
+{
+	while (hg_pool_class(cfg, len))
+		len += cfg->granule;
+	return len;
+}
+
+static inline long long hg_debugfs_u64(const char *heap, const char *name)
+{
+	char path[256];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/heapgen/%s/%s", heap, name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+/*
+ * For every pooled heap over CMA area @area (all of them if @area is NULL)
+ * in /etc/heapgen/heaps.conf: waits until its pool is idle (60 s at most),
+ * and returns the pages the pools hold, or -1 if a pool never settled.
+ */
+static inline long long hg_pool_settle(const char *area)
+{
+	FILE *f = fopen("/etc/heapgen/heaps.conf", "r");
+	char line[512], heap[128], cma[128], pool[128];
+	long long total = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		int waited;
+
+		if (sscanf(line, "%127s %*s %127s %*s %*s %*s %*s %*s %*s %*s %*s %127s",
+			   heap, cma, pool) != 3 || heap[0] == '#')
+			continue;
+		if (!strcmp(pool, "-") || (area && strcmp(area, cma)))
+			continue;
+		for (waited = 0; hg_debugfs_u64(heap, "pool_pending") > 0; waited++) {
+			if (waited == 6000) {
+				fclose(f);
+				return -1;
+			}
+			usleep(10000);
+		}
+		if (hg_debugfs_u64(heap, "pool_pages") > 0)
+			total += hg_debugfs_u64(heap, "pool_pages");
+	}
+	fclose(f);
+	return total;
+}
+
 static inline void hg_cfg_load(struct heapgen_cfg *cfg)
 {
 	cfg->heap = hg_env_str("HEAPGEN_HEAP");
@@ -95,6 +201,7 @@ static inline void hg_cfg_load(struct heapgen_cfg *cfg)
 	cfg->guard_after = hg_env_u64("HEAPGEN_GUARD_AFTER", 0);
 	cfg->max_alloc = hg_env_u64("HEAPGEN_MAX_ALLOC", 0);
 	cfg->uncached = hg_env_u64("HEAPGEN_UNCACHED", 0) != 0;
+	hg_pool_parse(hg_env_str("HEAPGEN_POOL"), cfg);
 	if (!cfg->align)
 		cfg->align = PAGE;
 	if (!cfg->granule)
@@ -232,15 +339,21 @@ static inline long long hg_heap_stat(const char *heap, const char *name)
 	return hg_read_ll("/sys/kernel/debug/heapgen/%s/%s", heap, name);
 }
 
-/* Pages of @area currently handed out by cma_alloc(); -1 if unknown. */
+/*
+ * Pages of @area handed out by cma_alloc() to live buffers: once every pool
+ * over the area is idle, the area's pages in use minus those the pools hold.
+ * -1 if unknown.
+ */
 static inline long long hg_cma_in_use(const char *area)
 {
-	long long a = hg_cma_counter(area, "alloc_pages_success");
+	long long pooled = hg_pool_settle(area);
+	/* Releases never outrun allocations: read them first, never negative. */
 	long long r = hg_cma_counter(area, "release_pages_success");
+	long long a = hg_cma_counter(area, "alloc_pages_success");
 
-	if (a < 0 || r < 0)
+	if (a < 0 || r < 0 || pooled < 0)
 		return -1;
-	return a - r;
+	return a - r - pooled;
 }
 
 /* Opens the test importer; returns the fd or -errno. */

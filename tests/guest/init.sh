@@ -9,10 +9,14 @@
 #   /tests/<program>        static test programs (KTAP output), and
 #   /tests/dmabuf-heap      the kernel's dmabuf-heaps selftest
 #   /etc/heapgen/heaps.conf one line per heap ('#' starts a comment):
-#     <heap> <module> <cma-area> <align> <granule> <guard-before> <guard-after> <max-alloc> <uncached 0|1> <fallback> <hooks>
+#     <heap> <module> <cma-area> <align> <granule> <guard-before> <guard-after> <max-alloc> <uncached 0|1> <fallback> <hooks> <pool>
 #   ("-" for a module or area that does not apply, 0 for no max-alloc; <fallback>
 #   is the comma-separated CMA areas of the region's fallback regions, or "-";
-#   <hooks> the stem of the region's hook file, e.g. "protected", or "-")
+#   <hooks> the stem of the region's hook file, e.g. "protected", or "-";
+#   <pool> the heap's pool as "<size>,<size>...:<depth>" in bytes, or "-")
+# Pools fill and zero buffers in the background: the CMA leak baseline and the
+# final check are taken once every pool is idle (debugfs pool_pending 0), and
+# count the pages the pools hold (pool_pages) as free.
 # Heaps with the "protected" hooks refuse CPU mappings, which every other
 # program relies on: only heap-hooks runs on them, and the kernel's selftest
 # (which maps every heap) runs with their device nodes moved aside.
@@ -56,8 +60,30 @@ cma_used() {
 	r=$(cat "/sys/kernel/mm/cma/$1/release_pages_success" 2>/dev/null || echo 0)
 	echo $((a - r))
 }
+# Pages the pools over area $1 hold, once they are idle (60 s at most).
+pool_pages() {
+	p=0
+	[ -f /etc/heapgen/heaps.conf ] || { echo 0; return; }
+	while read -r h _ c _ _ _ _ _ _ _ _ pool _; do
+		case "$h" in ''|'#'*) continue ;; esac
+		[ "$c" = "$1" ] && [ -n "$pool" ] && [ "$pool" != - ] || continue
+		d=/sys/kernel/debug/heapgen/$h
+		t=0
+		while [ "$(cat "$d/pool_pending" 2>/dev/null || echo 0)" != 0 ] && [ $t -lt 60 ]; do
+			sleep 1
+			t=$((t + 1))
+		done
+		p=$((p + $(cat "$d/pool_pages" 2>/dev/null || echo 0)))
+	done </etc/heapgen/heaps.conf
+	echo $p
+}
+# Pages of area $1 held by live buffers.
+cma_live() {
+	pooled=$(pool_pages "$1")
+	echo $(($(cma_used "$1") - pooled))
+}
 for area in $(ls /sys/kernel/mm/cma 2>/dev/null); do
-	echo "$area $(cma_used "$area")" >>/tmp/cma-baseline
+	echo "$area $(cma_live "$area")" >>/tmp/cma-baseline
 done
 
 run() {
@@ -71,7 +97,7 @@ run() {
 
 conf=/etc/heapgen/heaps.conf
 if [ -f "$conf" ]; then
-	while read -r heap module cma align granule gbefore gafter maxalloc uncached fallback hooks rest; do
+	while read -r heap module cma align granule gbefore gafter maxalloc uncached fallback hooks pool rest; do
 		case "$heap" in ''|'#'*) continue ;; esac
 		export HEAPGEN_HEAP="$heap" HEAPGEN_MODULE="$module" \
 			HEAPGEN_CMA="$cma" HEAPGEN_ALIGN="$align" \
@@ -81,7 +107,8 @@ if [ -f "$conf" ]; then
 			HEAPGEN_MAX_ALLOC="$maxalloc" \
 			HEAPGEN_UNCACHED="$uncached" \
 			HEAPGEN_FALLBACK="${fallback:--}" \
-			HEAPGEN_HOOKS="${hooks:--}"
+			HEAPGEN_HOOKS="${hooks:--}" \
+			HEAPGEN_POOL="${pool:--}"
 		[ "$hooks" = protected ] && protected="$protected $heap"
 		for prog in /tests/*; do
 			[ -f "$prog" ] && [ -x "$prog" ] || continue
@@ -97,7 +124,7 @@ else
 fi
 unset HEAPGEN_HEAP HEAPGEN_MODULE HEAPGEN_CMA HEAPGEN_ALIGN HEAPGEN_GRANULE \
 	HEAPGEN_GUARD_BEFORE HEAPGEN_GUARD_AFTER HEAPGEN_MAX_ALLOC \
-	HEAPGEN_UNCACHED HEAPGEN_FALLBACK HEAPGEN_HOOKS
+	HEAPGEN_UNCACHED HEAPGEN_FALLBACK HEAPGEN_HOOKS HEAPGEN_POOL
 
 if [ -x /tests/dmabuf-heap ]; then
 	mkdir -p /tmp/protected-heaps
@@ -135,7 +162,7 @@ if [ -f /tmp/cma-baseline ]; then
 	n=0
 	while read -r area base; do
 		n=$((n + 1))
-		now=$(cma_used "$area")
+		now=$(cma_live "$area")
 		if [ "$now" = "$base" ]; then
 			echo "ok $n cma.$area.no_leak"
 		else

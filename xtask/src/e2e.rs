@@ -160,11 +160,16 @@ pub fn heaps_conf(board: &heapgen::ir::Board) -> String {
             .and_then(|h| h.rsplit('/').next())
             .and_then(|f| f.strip_suffix(".rs"))
             .unwrap_or("-");
+        // The pool's classes and depth, `<size>,<size>...:<depth>` in bytes, or "-".
+        let pool = r.pool.as_ref().map_or("-".to_string(), |p| {
+            let sizes: Vec<String> = p.sizes.iter().map(u64::to_string).collect();
+            format!("{}:{}", sizes.join(","), p.depth)
+        });
         for (name, uncached) in [(&r.heap, 0), (&r.uncached_heap, 1)] {
             if let Some(name) = name {
                 let _ = writeln!(
                     s,
-                    "{name} {} {} {align} {} {} {} {} {uncached} {fallback} {hooks}",
+                    "{name} {} {} {align} {} {} {} {} {uncached} {fallback} {hooks} {pool}",
                     board.module, r.cma, r.granule, r.guard_before, r.guard_after, r.max_alloc
                 );
             }

@@ -12,7 +12,9 @@ pub mod dma_buf;
 pub mod dma_heap;
 pub mod hooks;
 pub mod policy;
+pub mod pool;
 pub mod region;
+pub mod shrinker;
 pub mod stats;
 
 use kernel::{c_str, prelude::*};
@@ -45,6 +47,7 @@ pub static REGIONS: [Region; 4] = [
         },
         fallback: &[],
         hooks: None,
+        pool: None,
     },
     // Region `camera` over the CMA area `camera@b0000000`.
     Region {
@@ -61,6 +64,7 @@ pub static REGIONS: [Region; 4] = [
         },
         fallback: &[],
         hooks: None,
+        pool: None,
     },
     // Region `vpu` over the CMA area `vpu`.
     Region {
@@ -77,6 +81,7 @@ pub static REGIONS: [Region; 4] = [
         },
         fallback: &[],
         hooks: None,
+        pool: None,
     },
     // Region `display` over the CMA area `display@c0000000`.
     Region {
@@ -93,6 +98,7 @@ pub static REGIONS: [Region; 4] = [
         },
         fallback: &[],
         hooks: None,
+        pool: None,
     },
 ];
 

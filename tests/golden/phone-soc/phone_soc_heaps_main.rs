@@ -12,7 +12,9 @@ pub mod dma_buf;
 pub mod dma_heap;
 pub mod hooks;
 pub mod policy;
+pub mod pool;
 pub mod region;
+pub mod shrinker;
 pub mod stats;
 
 use kernel::{c_str, prelude::*};
@@ -45,6 +47,7 @@ pub static REGIONS: [Region; 4] = [
         },
         fallback: &[],
         hooks: None,
+        pool: None,
     },
     // Region `camera` over the CMA area `camera-region`.
     Region {
@@ -61,6 +64,7 @@ pub static REGIONS: [Region; 4] = [
         },
         fallback: &[],
         hooks: None,
+        pool: None,
     },
     // Region `video` over the CMA area `video-region`.
     Region {
@@ -77,6 +81,7 @@ pub static REGIONS: [Region; 4] = [
         },
         fallback: &[],
         hooks: None,
+        pool: None,
     },
     // Region `audio` over the CMA area `audio@9a000000`.
     Region {
@@ -93,6 +98,7 @@ pub static REGIONS: [Region; 4] = [
         },
         fallback: &[],
         hooks: None,
+        pool: None,
     },
 ];
 

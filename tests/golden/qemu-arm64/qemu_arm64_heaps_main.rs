@@ -12,7 +12,9 @@ pub mod dma_buf;
 pub mod dma_heap;
 pub mod hooks;
 pub mod policy;
+pub mod pool;
 pub mod region;
+pub mod shrinker;
 pub mod stats;
 
 /// Strategy hooks from `hooks/protected.rs`, copied verbatim.
@@ -59,6 +61,7 @@ pub static REGIONS: [Region; 5] = [
         fallback: &[],
         // Hooks: hooks/tracing.rs.
         hooks: Some(&HOOKS_TRACING),
+        pool: None,
     },
     // Region `camera` over the CMA area `camera@64000000`.
     Region {
@@ -76,6 +79,7 @@ pub static REGIONS: [Region; 5] = [
         // Fallback: video.
         fallback: &[c_str!("video@60000000")],
         hooks: None,
+        pool: None,
     },
     // Region `secure` over the CMA area `secure@5c000000`.
     Region {
@@ -93,6 +97,7 @@ pub static REGIONS: [Region; 5] = [
         fallback: &[],
         // Hooks: hooks/protected.rs.
         hooks: Some(&HOOKS_PROTECTED),
+        pool: None,
     },
     // Region `display` over the CMA area `display@68000000`.
     Region {
@@ -109,6 +114,11 @@ pub static REGIONS: [Region; 5] = [
         },
         fallback: &[],
         hooks: None,
+        // Pool: 2 pre-zeroed buffers per size class.
+        pool: Some(pool::Config {
+            sizes: &[0x100000, 0x400000],
+            depth: 2,
+        }),
     },
     // Region `scratch` over the CMA area `scratch`.
     Region {
@@ -125,6 +135,7 @@ pub static REGIONS: [Region; 5] = [
         },
         fallback: &[],
         hooks: None,
+        pool: None,
     },
 ];
 

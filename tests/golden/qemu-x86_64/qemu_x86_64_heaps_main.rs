@@ -12,7 +12,9 @@ pub mod dma_buf;
 pub mod dma_heap;
 pub mod hooks;
 pub mod policy;
+pub mod pool;
 pub mod region;
+pub mod shrinker;
 pub mod stats;
 
 /// Strategy hooks from `hooks/tracing.rs`, copied verbatim.
@@ -53,6 +55,7 @@ pub static REGIONS: [Region; 1] = [
         fallback: &[],
         // Hooks: hooks/tracing.rs.
         hooks: Some(&HOOKS_TRACING),
+        pool: None,
     },
 ];
 

@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Pools of pre-allocated, pre-zeroed buffers for a region's hot sizes
+//! (`strategy = { kind = "pool", sizes = [...], depth = N }`).
+//!
+//! Each size class keeps up to `depth` buffers, allocated from the heap's own CMA area and laid
+//! out by the region's policy (alignment, guards with their canaries), with the payload already
+//! zeroed (and, for a write-combined heap, written back from the CPU caches). A request whose
+//! payload size (the request rounded up to the granule) equals a class is served from the pool
+//! without zeroing (a *hit*); an empty class is a *miss*, served from CMA as usual. A work item on
+//! the unbound system workqueue does everything slow in the background: it refills each class
+//! to `depth` after hits and misses and zeroes released buffers before they can be handed out
+//! again.
+//!
+//! Released buffers go back to the pool only when their class is below `depth`, they came from
+//! the heap's own area and their guard canaries are intact; they wait on a *dirty* list, which
+//! is never handed out, until the work item has zeroed them. Everything else goes back to CMA.
+//!
+//! The pool never makes an allocation fail that would succeed without it: when the area is
+//! exhausted, the allocating task waits for the work item's buffer in flight, returns every
+//! pooled buffer to CMA and tries again, and the pool takes no more memory from CMA until an
+//! allocation succeeds from CMA again. A shrinker returns pooled buffers to CMA under memory
+//! pressure; the pool refills at its next use.
+
+use crate::{
+    cma::{Cma, CmaPages},
+    debugfs::Dir,
+    device::DmaDevice,
+    policy::{Layout, Policy},
+    shrinker::Shrink,
+};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use kernel::{
+    c_str, new_mutex,
+    prelude::*,
+    sync::{Arc, Mutex},
+    workqueue::{self, impl_has_work, new_work, Work, WorkItem},
+};
+
+/// A region's pool as the board file describes it.
+#[derive(Clone, Copy)]
+pub struct Config {
+    /// Payload sizes of the classes in bytes: ascending granule multiples, at most `max-alloc`.
+    pub sizes: &'static [u64],
+    /// Buffers kept per class.
+    pub depth: usize,
+}
+
+/// One size class.
+struct Class {
+    /// Where a buffer of the class sits in its CMA allocation.
+    layout: Layout,
+    /// Buffers ready to hand out: zeroed payload, intact guards.
+    clean: KVec<CmaPages>,
+    /// Released buffers waiting to be zeroed; never handed out.
+    dirty: KVec<CmaPages>,
+    /// Buffers the work item is preparing (at most one).
+    in_flight: usize,
+}
+
+impl Class {
+    fn held(&self) -> usize {
+        self.clean.len() + self.dirty.len() + self.in_flight
+    }
+}
+
+/// The pool of one heap.
+#[pin_data]
+pub struct Pool {
+    cma: Cma,
+    cache_device: Option<DmaDevice>,
+    depth: usize,
+    /// The layout of each class (also in `classes`, read here without the lock).
+    layouts: KVec<Layout>,
+    /// The classes. Never held across an allocation that may reclaim (the shrinker takes it):
+    /// the lists are allocated with room for `depth` buffers up front.
+    #[pin]
+    classes: Mutex<KVec<Class>>,
+    /// Held by the work item while it prepares a buffer, and by an allocation that found the
+    /// area exhausted while it empties the pool.
+    #[pin]
+    fill: Mutex<()>,
+    /// Set when an allocation found the area exhausted: no new memory is taken from CMA until an
+    /// allocation from CMA succeeds again.
+    starved: AtomicBool,
+    #[pin]
+    work: Work<Pool>,
+    /// Allocations served from the pool.
+    pub hits: AtomicU64,
+    /// Allocations of a class size that found the class empty.
+    pub misses: AtomicU64,
+    /// Buffers the work item put into the pool (fresh from CMA, or released ones zeroed again).
+    pub refills: AtomicU64,
+    /// CMA pages held by the pool (ready, waiting to be zeroed, or being prepared).
+    pub pages: AtomicU64,
+    /// Runs of the work item queued or running; 0 when the pool is idle.
+    pub pending: AtomicU64,
+    /// Buffers returned to CMA by the shrinker or because the area was exhausted.
+    pub drained: AtomicU64,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Pool { self.work }
+}
+
+/// Zeroes a buffer's payload, writes it back from the CPU caches for a write-combined heap and
+/// writes the guard canaries: what every buffer goes through before it is handed out.
+pub(crate) fn prepare(pages: &CmaPages, layout: &Layout, cache: Option<DmaDevice>) -> Result {
+    let first = to_usize(layout.payload_page_offset())?;
+    let count = to_usize(layout.payload_pages())?;
+    // `--cfg heapgen_fault_no_zero` builds a heap that hands out dirty memory; only the test
+    // harness sets it (through `RUSTFLAGS_MODULE`), to prove its suite catches such a heap.
+    if !cfg!(heapgen_fault_no_zero) {
+        pages.zero(first, count)?;
+    }
+    // An uncached buffer is mapped write-combined: write back the zeroes still in the CPU
+    // caches now, so that no dirty line is evicted over later writes through that mapping.
+    if let Some(dev) = cache {
+        dev.clean(pages, first, count)?;
+    }
+    if layout.has_guards() {
+        let after = to_usize(layout.payload_offset + layout.payload_len)?;
+        pages.fill(
+            0,
+            to_usize(layout.payload_offset)?,
+            crate::policy::GUARD_CANARY,
+        )?;
+        pages.fill(
+            after,
+            to_usize(layout.guard_after)?,
+            crate::policy::GUARD_CANARY,
+        )?;
+    }
+    Ok(())
+}
+
+/// Converts a policy layout value to `usize` (it was checked against `u64` arithmetic).
+fn to_usize(value: u64) -> Result<usize> {
+    usize::try_from(value).map_err(|_| EINVAL)
+}
+
+impl Pool {
+    /// Creates an empty pool over `cma` with `policy`'s layouts; [`Pool::kick`] fills it.
+    pub fn new(
+        config: &Config,
+        policy: &Policy,
+        cma: Cma,
+        cache_device: Option<DmaDevice>,
+    ) -> Result<Arc<Self>> {
+        let mut classes = KVec::with_capacity(config.sizes.len(), GFP_KERNEL)?;
+        let mut layouts = KVec::with_capacity(config.sizes.len(), GFP_KERNEL)?;
+        for size in config.sizes {
+            let layout = policy.layout(*size).map_err(|_| EINVAL)?;
+            layouts.push(layout, GFP_KERNEL)?;
+            classes.push(
+                Class {
+                    layout,
+                    clean: KVec::with_capacity(config.depth, GFP_KERNEL)?,
+                    dirty: KVec::with_capacity(config.depth, GFP_KERNEL)?,
+                    in_flight: 0,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Arc::pin_init(
+            pin_init!(Self {
+                cma,
+                cache_device,
+                depth: config.depth,
+                layouts,
+                classes <- new_mutex!(classes),
+                fill <- new_mutex!(()),
+                starved: AtomicBool::new(false),
+                work <- new_work!("heapgen::Pool::work"),
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
+                refills: AtomicU64::new(0),
+                pages: AtomicU64::new(0),
+                pending: AtomicU64::new(0),
+                drained: AtomicU64::new(0),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The class serving buffers laid out as `layout`, if any: the one whose payload size
+    /// equals the request's padded size.
+    pub fn class_of(&self, layout: &Layout) -> Option<usize> {
+        self.layouts.iter().position(|l| l == layout)
+    }
+
+    /// Queues the work item (refill and zeroing), unless it is queued already.
+    pub fn kick(self: &Arc<Self>) {
+        self.pending.fetch_add(1, Relaxed);
+        if workqueue::system_unbound().enqueue(self.clone()).is_err() {
+            // Already queued: that run will see this request's state.
+            self.pending.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// Takes a ready buffer of class `class`, counting a hit or a miss, and queues a refill.
+    pub fn take(self: &Arc<Self>, class: usize) -> Option<CmaPages> {
+        let pages = self
+            .classes
+            .lock()
+            .get_mut(class)
+            .and_then(|c| c.clean.pop());
+        match &pages {
+            Some(p) => {
+                self.pages.fetch_sub(p.count() as u64, Relaxed);
+                self.hits.fetch_add(1, Relaxed);
+            }
+            None => {
+                self.misses.fetch_add(1, Relaxed);
+            }
+        }
+        self.kick();
+        pages
+    }
+
+    /// Offers the pages of a released buffer of class `class` back to the pool; they are
+    /// dropped (returned to CMA) when the class is full or the area is under pressure.
+    pub fn recycle(self: &Arc<Self>, class: usize, pages: CmaPages) {
+        if self.starved.load(Relaxed) {
+            return;
+        }
+        let count = pages.count() as u64;
+        let rejected = {
+            let mut classes = self.classes.lock();
+            match classes.get_mut(class) {
+                Some(c) if c.held() < self.depth => {
+                    self.pages.fetch_add(count, Relaxed);
+                    // Cannot fail: `held() < depth` and the list has room for `depth`.
+                    c.dirty.push_within_capacity(pages).err().map(|e| {
+                        self.pages.fetch_sub(count, Relaxed);
+                        e.0
+                    })
+                }
+                _ => Some(pages),
+            }
+        };
+        match rejected {
+            None => self.kick(),
+            // Back to CMA, outside the lock.
+            Some(pages) => drop(pages),
+        }
+    }
+
+    /// Records that an allocation from CMA succeeded: the pool may take memory again.
+    pub fn fed(&self) {
+        self.starved.store(false, Relaxed);
+    }
+
+    /// The area is exhausted: waits for the buffer the work item is preparing, returns every
+    /// pooled buffer to CMA and stops refilling until [`Pool::fed`]. Returns the pages freed.
+    pub fn starve(&self) -> usize {
+        self.starved.store(true, Relaxed);
+        let _fill = self.fill.lock();
+        self.drain(usize::MAX)
+    }
+
+    /// Returns pooled buffers (dirty ones first) to CMA until at least `nr` pages are freed or
+    /// the pool is empty. Returns the pages freed.
+    fn drain(&self, nr: usize) -> usize {
+        let mut freed = 0;
+        while freed < nr {
+            let pages = {
+                let mut classes = self.classes.lock();
+                classes
+                    .iter_mut()
+                    .find_map(|c| c.dirty.pop())
+                    .or_else(|| classes.iter_mut().find_map(|c| c.clean.pop()))
+            };
+            let Some(pages) = pages else { break };
+            freed += pages.count();
+            self.pages.fetch_sub(pages.count() as u64, Relaxed);
+            self.drained.fetch_add(1, Relaxed);
+            drop(pages);
+        }
+        freed
+    }
+
+    /// The work item: zeroes released buffers, then fills every class up to `depth`.
+    fn refill(&self) {
+        let depth = self.depth;
+        let count = self.classes.lock().len();
+        for class in 0..count {
+            loop {
+                let _fill = self.fill.lock();
+                // A released buffer to zero, or room for a fresh one.
+                let (pages, layout) = {
+                    let mut classes = self.classes.lock();
+                    let Some(c) = classes.get_mut(class) else {
+                        break;
+                    };
+                    let layout = c.layout;
+                    // Fresh buffers first, then the released ones: the most recently released
+                    // buffer (warm in the caches) is the next one handed out.
+                    if c.held() < depth && !self.starved.load(Relaxed) {
+                        c.in_flight += 1;
+                        (None, layout)
+                    } else if let Some(pages) = c.dirty.pop() {
+                        c.in_flight += 1;
+                        (Some(pages), layout)
+                    } else {
+                        break;
+                    }
+                };
+                let pages = match pages {
+                    Some(pages) => Some(pages),
+                    None => {
+                        let pages = to_usize(layout.total_pages())
+                            .ok()
+                            .and_then(|n| self.cma.alloc(n, layout.align_order));
+                        if let Some(p) = &pages {
+                            self.pages.fetch_add(p.count() as u64, Relaxed);
+                        }
+                        pages
+                    }
+                };
+                let ready = pages.and_then(|p| {
+                    if prepare(&p, &layout, self.cache_device).is_ok() {
+                        Some(p)
+                    } else {
+                        self.pages.fetch_sub(p.count() as u64, Relaxed);
+                        None
+                    }
+                });
+                let mut classes = self.classes.lock();
+                let Some(c) = classes.get_mut(class) else {
+                    break;
+                };
+                c.in_flight -= 1;
+                let Some(p) = ready else {
+                    // The area is full (or zeroing failed): try again at the next use.
+                    break;
+                };
+                // Cannot fail: `in_flight` reserved the room.
+                if let Err(e) = c.clean.push_within_capacity(p) {
+                    self.pages.fetch_sub(e.0.count() as u64, Relaxed);
+                    drop(classes);
+                    drop(e);
+                    break;
+                }
+                self.refills.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Publishes the pool's counters as read-only files of `dir` (documented in
+    /// Documentation/ABI/testing/debugfs-heapgen).
+    pub fn publish(&'static self, dir: Dir) {
+        let files = [
+            (c_str!("pool_hits"), &self.hits),
+            (c_str!("pool_misses"), &self.misses),
+            (c_str!("pool_refills"), &self.refills),
+            (c_str!("pool_pages"), &self.pages),
+            (c_str!("pool_pending"), &self.pending),
+            (c_str!("pool_drained"), &self.drained),
+        ];
+        for (name, counter) in files {
+            dir.add_u64(name, counter);
+        }
+    }
+}
+
+impl WorkItem for Pool {
+    type Pointer = Arc<Pool>;
+
+    fn run(this: Arc<Pool>) {
+        this.refill();
+        this.pending.fetch_sub(1, Relaxed);
+    }
+}
+
+impl Shrink for Pool {
+    fn count(&self) -> usize {
+        self.pages.load(Relaxed) as usize
+    }
+
+    fn scan(&self, nr: usize) -> usize {
+        self.drain(nr)
+    }
+}
