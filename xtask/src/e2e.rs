@@ -3,7 +3,7 @@
 
 use crate::{
     ktap::{self, Outcome, Report},
-    testbed::{self, Arch, Kernel, Variant},
+    testbed::{self, Arch, Kernel, Spec, Variant},
     util::{kernel_cmd, repo_root, run, step, tail},
 };
 use anyhow::{bail, Context, Result};
@@ -22,13 +22,12 @@ const GUEST_TIMEOUT: Duration = Duration::from_secs(900);
 /// Size of the `cma=` area on x86_64 boots.
 pub const X86_CMA: &str = "128M";
 
-/// Where e2e artefacts of one board go (`target/e2e/<arch>[-debug]/<board>`).
-pub fn work_dir(kernel: &Kernel, board: &str) -> PathBuf {
-    let dir = match kernel.variant {
-        Variant::Default => kernel.arch.name().to_string(),
-        Variant::Debug => format!("{}-debug", kernel.arch.name()),
-    };
-    repo_root().join("target/e2e").join(dir).join(board)
+/// Where e2e artefacts of one board go: `target/e2e/<kernel label>/<board>`.
+pub fn work_dir(spec: &Spec, board: &str) -> PathBuf {
+    repo_root()
+        .join("target/e2e")
+        .join(spec.label())
+        .join(board)
 }
 
 /// Generates `board_file`'s module with the heapgen CLI into `dir`.
@@ -397,7 +396,7 @@ fn kbuild_only_checks(
         Err(e) => Outcome::Fail(format!("{e:#}")),
     };
     cases.push(ktap::Case {
-        name: format!("build/{}/{stem}/kbuild-only", kernel.arch.name()),
+        name: format!("build/{stem}/kbuild-only"),
         outcome,
     });
     if let Ok(ko) = built {
@@ -420,7 +419,7 @@ fn kbuild_only_checks(
             Err(e) => Outcome::Fail(format!("{e:#}")),
         };
         cases.push(ktap::Case {
-            name: format!("build/{}/{stem}/kmi-symbols", kernel.arch.name()),
+            name: format!("build/{stem}/kmi-symbols"),
             outcome,
         });
     }
@@ -436,7 +435,7 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
     if let Some(fault) = fault {
         name = format!("{name}-fault-{fault}");
     }
-    let work = work_dir(kernel, &name);
+    let work = work_dir(&kernel.spec, &name);
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work)?;
     let module_dir = work.join("module");
@@ -482,7 +481,7 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
         Arch::X86_64 => None,
     };
     let log = work.join("console.log");
-    step(format!("{name}: booting QEMU ({})", kernel.arch.name()));
+    step(format!("{name}: booting QEMU ({})", kernel.spec.label()));
     let start = Instant::now();
     let (console, timed_out) = boot(
         &Boot {
@@ -529,10 +528,11 @@ pub fn test_boards(arch: Arch) -> Vec<PathBuf> {
 }
 
 /// `cargo xtask e2e`.
-pub fn cmd_e2e(arch: Arch, variant: Variant, boards: &[PathBuf]) -> Result<Report> {
-    let kernel = testbed::ensure_kernel(arch, variant)?;
+pub fn cmd_e2e(spec: Spec, boards: &[PathBuf]) -> Result<Report> {
+    let label = spec.label();
+    let kernel = testbed::ensure(spec)?;
     let boards = if boards.is_empty() {
-        test_boards(arch)
+        test_boards(spec.arch)
     } else {
         boards.to_vec()
     };
@@ -545,13 +545,17 @@ pub fn cmd_e2e(arch: Arch, variant: Variant, boards: &[PathBuf]) -> Result<Repor
         };
         match run_board(&kernel, &board, None) {
             Ok(r) => {
-                print_report(&format!("{}: ", arch.name()), &r);
-                all.cases.extend(r.cases);
+                print_report(&format!("{label}: "), &r);
+                // Case names carry the kernel, so that the matrix's summary tells them apart.
+                all.cases.extend(r.cases.into_iter().map(|c| ktap::Case {
+                    name: format!("{label}/{}", c.name),
+                    ..c
+                }));
             }
             Err(e) => {
-                eprintln!("FAIL {}: {e:#}", board.display());
+                eprintln!("FAIL {label}: {}: {e:#}", board.display());
                 all.cases.push(ktap::Case {
-                    name: format!("{}/{}", arch.name(), board.display()),
+                    name: format!("{label}/{}", board.display()),
                     outcome: Outcome::Fail(format!("{e:#}")),
                 });
             }

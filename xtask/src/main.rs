@@ -1,8 +1,10 @@
 //! `cargo xtask`: the project's development tasks (the rust-analyzer pattern).
 //!
-//! - `cargo xtask testbed [--arch A] [--debug-kernel]`: install and build the kernel test bed.
-//! - `cargo xtask e2e [--arch A] [--debug-kernel] [--board F]...`: guest tests in QEMU.
-//! - `cargo xtask test`: host tests, clippy, fmt, then e2e on every test-bed architecture.
+//! - `cargo xtask testbed [--arch A] [--kernel 6.12|7.2] [--cc gcc|llvm] [--debug-kernel]`:
+//!   install and build the kernel test bed.
+//! - `cargo xtask e2e [--arch A] [--kernel K] [--cc C] [--debug-kernel] [--board F]...`: guest
+//!   tests in QEMU.
+//! - `cargo xtask test [--full]`: host tests, clippy, fmt, then e2e on the kernel matrix.
 //! - `cargo xtask demo`: generate the example board, boot it, show its heaps.
 //! - `cargo xtask bench [--mode icount|tcg] [--boots N]`: our heap vs upstream's, emulated.
 
@@ -17,19 +19,37 @@ mod util;
 use anyhow::{bail, Result};
 use ktap::{Case, Outcome, Report};
 use std::{path::PathBuf, process::Command};
-use testbed::{Arch, Variant};
+use testbed::{Arch, Cc, Series, Spec, Variant};
 use util::{repo_root, step};
 
 struct Args {
     arch: Option<Arch>,
     variant: Variant,
+    series: Series,
+    cc: Cc,
+    full: bool,
     boards: Vec<PathBuf>,
+}
+
+impl Args {
+    /// The kernel the arguments select (x86_64 unless `--arch`).
+    fn spec(&self) -> Spec {
+        Spec {
+            series: self.series,
+            arch: self.arch.unwrap_or(Arch::X86_64),
+            variant: self.variant,
+            cc: self.cc,
+        }
+    }
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
     let mut args = Args {
         arch: None,
         variant: Variant::Default,
+        series: Series::V7_2,
+        cc: Cc::Gcc,
+        full: false,
         boards: Vec::new(),
     };
     while let Some(a) = it.next() {
@@ -39,6 +59,9 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
                 args.arch = Some(Arch::parse(&v)?);
             }
             "--debug-kernel" => args.variant = Variant::Debug,
+            "--kernel" => args.series = Series::parse(&it.next().unwrap_or_default())?,
+            "--cc" => args.cc = Cc::parse(&it.next().unwrap_or_default())?,
+            "--full" => args.full = true,
             "--board" => args
                 .boards
                 .push(PathBuf::from(it.next().unwrap_or_default())),
@@ -52,22 +75,56 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
     Ok(args)
 }
 
-const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench> [--arch x86_64|arm64] [--debug-kernel] [--board FILE]... [--mode icount|tcg] [--boots N]";
+const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench> [--arch x86_64|arm64] [--kernel 6.12|7.2] [--cc gcc|llvm] [--debug-kernel] [--full] [--board FILE]... [--mode icount|tcg] [--boots N]";
 
-/// The architectures `cargo xtask test` runs end to end.
-const TEST_ARCHES: &[Arch] = &[Arch::X86_64, Arch::Arm64];
+/// The kernels `cargo xtask test` runs end to end: 7.2 on x86_64 and arm64 with GCC, 7.2 with
+/// LLVM (the debug kernel: KASAN, lockdep, kmemleak) and 6.12 LTS with the GKI exports.
+const TEST_MATRIX: &[Spec] = &[
+    Spec {
+        series: Series::V7_2,
+        arch: Arch::X86_64,
+        variant: Variant::Default,
+        cc: Cc::Gcc,
+    },
+    Spec {
+        series: Series::V7_2,
+        arch: Arch::Arm64,
+        variant: Variant::Default,
+        cc: Cc::Gcc,
+    },
+    Spec {
+        series: Series::V7_2,
+        arch: Arch::X86_64,
+        variant: Variant::Debug,
+        cc: Cc::Llvm,
+    },
+    Spec {
+        series: Series::V6_12,
+        arch: Arch::X86_64,
+        variant: Variant::Default,
+        cc: Cc::Gcc,
+    },
+];
+
+/// What `cargo xtask test --full` adds: a non-debug LLVM build of 7.2 (the configuration of an
+/// Android kernel without the debug options).
+const FULL_MATRIX: &[Spec] = &[Spec {
+    series: Series::V7_2,
+    arch: Arch::X86_64,
+    variant: Variant::Default,
+    cc: Cc::Llvm,
+}];
 
 fn main() {
     let mut argv = std::env::args().skip(1);
     let cmd = argv.next().unwrap_or_default();
     let result = parse_args(argv).and_then(|args| match cmd.as_str() {
-        "testbed" => testbed::cmd_testbed(args.arch.unwrap_or(Arch::X86_64), args.variant),
+        "testbed" => testbed::cmd_testbed(args.spec()),
         "e2e" => {
-            let arch = args.arch.unwrap_or(Arch::X86_64);
-            let report = e2e::cmd_e2e(arch, args.variant, &args.boards)?;
+            let report = e2e::cmd_e2e(args.spec(), &args.boards)?;
             finish(&report)
         }
-        "test" => cmd_test(args.variant),
+        "test" => cmd_test(args.full),
         "bench" => bench::cmd_bench(args.arch.unwrap_or(Arch::X86_64)),
         "demo" => cmd_demo(),
         _ => bail!("{USAGE}"),
@@ -155,7 +212,37 @@ fn build_every_board(boards: &[PathBuf]) -> Vec<Case> {
     cases
 }
 
-fn cmd_test(variant: Variant) -> Result<()> {
+/// Generates the x86_64 test board once and builds that same tree, unchanged, against every
+/// x86_64 kernel of the matrix: the generator takes no kernel version.
+fn build_once_everywhere(specs: &[Spec]) -> Case {
+    let name = "build/generated-once/qemu-x86_64".to_string();
+    let result = (|| -> Result<()> {
+        let work = repo_root().join("target/build-once");
+        let _ = std::fs::remove_dir_all(&work);
+        let generated = work.join("generated");
+        let board = e2e::generate(
+            &repo_root().join("board-configs/qemu-x86_64.toml"),
+            &generated,
+        )?;
+        for spec in specs.iter().filter(|s| s.arch == Arch::X86_64) {
+            let kernel = testbed::ensure(*spec)?;
+            let dir = work.join(spec.label());
+            util::run(Command::new("cp").arg("-a").arg(&generated).arg(&dir))?;
+            e2e::build_module(&kernel, &dir, &board.module, &[])?;
+        }
+        Ok(())
+    })();
+    let outcome = match result {
+        Ok(()) => Outcome::Pass,
+        Err(e) => {
+            eprintln!("FAIL {name}: {e:#}");
+            Outcome::Fail(format!("{e:#}"))
+        }
+    };
+    Case { name, outcome }
+}
+
+fn cmd_test(full: bool) -> Result<()> {
     let mut report = Report::default();
     host_step(&mut report, "fmt", &["fmt", "--all", "--check"]);
     host_step(
@@ -180,38 +267,24 @@ fn cmd_test(variant: Variant) -> Result<()> {
         &boards,
         &repo_root().join("target/dt"),
     ));
-    for &arch in TEST_ARCHES {
-        match e2e::cmd_e2e(arch, variant, &[]) {
+    let extra = if full { FULL_MATRIX } else { &[] };
+    let matrix: Vec<Spec> = TEST_MATRIX.iter().chain(extra).copied().collect();
+    report.cases.push(build_once_everywhere(&matrix));
+    for &spec in &matrix {
+        match e2e::cmd_e2e(spec, &[]) {
             Ok(r) => report.cases.extend(r.cases),
             Err(e) => {
-                eprintln!("FAIL e2e/{}: {e:#}", arch.name());
+                eprintln!("FAIL e2e/{}: {e:#}", spec.label());
                 report.cases.push(Case {
-                    name: format!("e2e/{}", arch.name()),
+                    name: format!("e2e/{}", spec.label()),
                     outcome: Outcome::Fail(format!("{e:#}")),
                 });
             }
         }
     }
-    // The debug kernel (KASAN, lockdep, kmemleak, fault injection) on x86_64, unless the whole
-    // run is already on it.
-    if variant == Variant::Default {
-        match e2e::cmd_e2e(Arch::X86_64, Variant::Debug, &[]) {
-            Ok(r) => report.cases.extend(r.cases.into_iter().map(|mut c| {
-                c.name = format!("debug/{}", c.name);
-                c
-            })),
-            Err(e) => {
-                eprintln!("FAIL e2e/x86_64-debug: {e:#}");
-                report.cases.push(Case {
-                    name: "e2e/x86_64-debug".into(),
-                    outcome: Outcome::Fail(format!("{e:#}")),
-                });
-            }
-        }
-    }
-    // The harness itself: a heap that does not zero must fail the suite (one architecture is
-    // enough; the harness code is the same).
-    let case = e2e::selftest_no_zero(Arch::X86_64, variant);
+    // The harness itself: a heap that does not zero must fail the suite (one kernel is enough;
+    // the harness code is the same).
+    let case = e2e::selftest_no_zero(Arch::X86_64, Variant::Default);
     if let Outcome::Fail(why) = &case.outcome {
         eprintln!("FAIL {}: {why}", case.name);
     }

@@ -38,11 +38,116 @@ const PACKAGES: &[&str] = &[
     "device-tree-compiler",
 ];
 
-/// The kernel source package and its version.
-pub const KERNEL_SERIES: &str = "7.2";
 const BINDGEN_VERSION: &str = "0.72.1";
-/// How many kernel builds the cache keeps (least recently used ones are pruned).
+/// How many kernel builds the cache keeps (least recently used ones are pruned): the whole test
+/// matrix (7.2 x86_64, arm64, debug and LLVM; 6.12 x86_64) plus one.
 const KEEP_KERNELS: usize = 6;
+
+/// A kernel series of the test bed, from Debian's `linux-source-<series>` package.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Series {
+    /// Linux 6.12 LTS (Debian trixie), with the exports of Android's common kernel patched in.
+    V6_12,
+    /// Linux 7.2 (Debian sid), the default.
+    V7_2,
+}
+
+impl Series {
+    /// Parses a command-line series (`6.12`, `7.2`).
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "6.12" => Ok(Series::V6_12),
+            "7.2" => Ok(Series::V7_2),
+            _ => bail!("unknown kernel series `{s}` (expected 6.12 or 7.2)"),
+        }
+    }
+
+    /// The series as Debian names its source package.
+    pub fn name(self) -> &'static str {
+        match self {
+            Series::V6_12 => "6.12",
+            Series::V7_2 => "7.2",
+        }
+    }
+
+    /// Patches (under `tests/kernel/`) applied to the source tree before building.
+    ///
+    /// Stock 6.12 exports neither the dma-heap registration nor the CMA allocator to modules, so
+    /// no out-of-tree heap module can load on it; Android's common kernel (GKI) exports them, and
+    /// the patch adds those `EXPORT_SYMBOL_GPL` lines so that the test kernel stands for a GKI one.
+    fn patches(self) -> &'static [&'static str] {
+        match self {
+            Series::V6_12 => &["linux-6.12-gki-exports.patch"],
+            Series::V7_2 => &[],
+        }
+    }
+}
+
+/// The compiler a kernel (and every module built against it) is built with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cc {
+    /// GCC (the default; `aarch64-linux-gnu-gcc` for arm64).
+    Gcc,
+    /// Debian's LLVM 19 (`LLVM=-19`), as Android builds its kernels.
+    Llvm,
+}
+
+impl Cc {
+    /// Parses a command-line compiler (`gcc`, `llvm`).
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "gcc" => Ok(Cc::Gcc),
+            "llvm" => Ok(Cc::Llvm),
+            _ => bail!("unknown compiler `{s}` (expected gcc or llvm)"),
+        }
+    }
+}
+
+/// Which test-bed kernel to use: series, architecture, variant and compiler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spec {
+    /// Kernel series.
+    pub series: Series,
+    /// Architecture.
+    pub arch: Arch,
+    /// Variant.
+    pub variant: Variant,
+    /// Compiler; the debug variant is always built with LLVM.
+    pub cc: Cc,
+}
+
+impl Spec {
+    /// The default kernel (7.2, GCC) of `arch` and `variant`.
+    pub fn new(arch: Arch, variant: Variant) -> Self {
+        Self {
+            series: Series::V7_2,
+            arch,
+            variant,
+            cc: Cc::Gcc,
+        }
+    }
+
+    /// Whether the kernel is built with LLVM.
+    pub fn llvm(&self) -> bool {
+        self.cc == Cc::Llvm || self.variant.llvm()
+    }
+
+    /// A short name for logs and work directories: `x86_64` for the default kernel, else
+    /// `x86_64-6.12`, `x86_64-llvm`, `x86_64-debug`, ...
+    pub fn label(&self) -> String {
+        let mut s = self.arch.name().to_string();
+        if self.series != Series::V7_2 {
+            s += "-";
+            s += self.series.name();
+        }
+        if self.variant == Variant::Debug {
+            s += "-debug";
+        } else if self.cc == Cc::Llvm {
+            s += "-llvm";
+        }
+        s
+    }
+}
 
 /// A test-bed architecture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,8 +247,8 @@ pub struct Kernel {
     pub bindgen: PathBuf,
     /// Built with clang/LLVM (`LLVM=-19`) rather than GCC.
     pub llvm: bool,
-    /// The variant.
-    pub variant: Variant,
+    /// What was asked for.
+    pub spec: Spec,
 }
 
 impl Kernel {
@@ -413,20 +518,52 @@ fn check_config(config: &str, fragment: &str) -> Result<()> {
     Ok(())
 }
 
-/// Sets up everything and builds (or reuses) the test-bed kernel for `arch`.
+/// Applies `spec`'s patches to the cached source tree, idempotently (a patch that reverses
+/// cleanly is already applied); returns their text for the cache key.
+fn ensure_patches(src: &Path, series: Series) -> Result<String> {
+    let mut text = String::new();
+    for name in series.patches() {
+        let patch = repo_root().join("tests/kernel").join(name);
+        text +=
+            &fs::read_to_string(&patch).with_context(|| format!("reading {}", patch.display()))?;
+        let patch_cmd = |args: &[&str]| {
+            let mut cmd = Command::new("patch");
+            cmd.current_dir(src)
+                .args(["-p1", "-s", "-f", "-i"])
+                .arg(&patch)
+                .args(args);
+            cmd
+        };
+        if run(&mut patch_cmd(&["-R", "--dry-run"])).is_ok() {
+            continue;
+        }
+        step(format!("applying {name} to linux-source-{}", series.name()));
+        run(&mut patch_cmd(&["-N"])).with_context(|| format!("applying {}", patch.display()))?;
+    }
+    Ok(text)
+}
+
+/// Sets up everything and builds (or reuses) the default test-bed kernel (7.2, GCC) for `arch`.
 pub fn ensure_kernel(arch: Arch, variant: Variant) -> Result<Kernel> {
+    ensure(Spec::new(arch, variant))
+}
+
+/// Sets up everything and builds (or reuses) the test-bed kernel `spec`.
+pub fn ensure(spec: Spec) -> Result<Kernel> {
+    let Spec { arch, variant, .. } = spec;
+    let llvm = spec.llvm();
     ensure_packages()?;
     let bindgen = ensure_bindgen()?;
-    let src = ensure_source(KERNEL_SERIES)?;
+    let src = ensure_source(spec.series.name())?;
     let frags = fragments(arch, variant);
-    let mut key_material = String::new();
+    let mut key_material = ensure_patches(&src, spec.series)?;
     for f in &frags {
         key_material +=
             &fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
     }
     key_material += &tool_version("/usr/bin/rustc", "--version");
     key_material += &tool_version(bindgen.to_str().unwrap_or("bindgen"), "--version");
-    key_material += &if variant.llvm() {
+    key_material += &if llvm {
         tool_version("clang-19", "--version")
     } else {
         let cc = if arch == Arch::Arm64 {
@@ -447,10 +584,10 @@ pub fn ensure_kernel(arch: Arch, variant: Variant) -> Result<Kernel> {
         "{}-{}-{}-{}",
         version,
         arch.name(),
-        if variant == Variant::Debug {
-            "debug"
-        } else {
-            "default"
+        match (variant, spec.cc) {
+            (Variant::Debug, _) => "debug",
+            (Variant::Default, Cc::Gcc) => "default",
+            (Variant::Default, Cc::Llvm) => "llvm",
         },
         &sha256_hex(key_material.as_bytes())[..12]
     );
@@ -472,7 +609,7 @@ pub fn ensure_kernel(arch: Arch, variant: Variant) -> Result<Kernel> {
                     "RUST_LIB_SRC=/usr/lib/rustlib/src/rust/library",
                 ])
                 .arg(format!("BINDGEN={}", bindgen.display()))
-                .args(variant.llvm().then_some(LLVM))
+                .args(llvm.then_some(LLVM))
                 .args(args);
             cmd
         };
@@ -488,7 +625,7 @@ pub fn ensure_kernel(arch: Arch, variant: Variant) -> Result<Kernel> {
                     "x86_64"
                 },
             )
-            .envs(variant.llvm().then_some(("LLVM", "-19")))
+            .envs(llvm.then_some(("LLVM", "-19")))
             .arg("-m")
             .arg("-O")
             .arg(&build)
@@ -506,7 +643,7 @@ pub fn ensure_kernel(arch: Arch, variant: Variant) -> Result<Kernel> {
         );
         run_logged(
             &mut make(&[&jobs, arch.image_target(), "modules", "headers"]),
-            &format!("building Linux {version} for {} ({variant:?})", arch.name()),
+            &format!("building Linux {version} for {}", spec.label()),
             &kernels.join(format!("{key}.log")),
         )?;
         if !image.is_file() {
@@ -528,8 +665,8 @@ pub fn ensure_kernel(arch: Arch, variant: Variant) -> Result<Kernel> {
         image,
         release,
         bindgen,
-        llvm: variant.llvm(),
-        variant,
+        llvm,
+        spec,
     })
 }
 
@@ -569,9 +706,10 @@ fn prune_kernels(kernels: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask testbed`: set up everything for `arch` and print where it is.
-pub fn cmd_testbed(arch: Arch, variant: Variant) -> Result<()> {
-    let k = ensure_kernel(arch, variant)?;
+/// `cargo xtask testbed`: set up everything for `spec` and print where it is.
+pub fn cmd_testbed(spec: Spec) -> Result<()> {
+    let arch = spec.arch;
+    let k = ensure(spec)?;
     if !have(match arch {
         Arch::X86_64 => "qemu-system-x86_64",
         Arch::Arm64 => "qemu-system-aarch64",
