@@ -27,6 +27,7 @@ pub struct KmiSymbols {
 const RUNTIME_SYMBOLS: &[&str] = &[
     "__module_get",
     "cma_alloc",
+    "cma_for_each_area",
     "cma_get_name",
     "cma_release",
     "dma_buf_export",

@@ -34,6 +34,7 @@ pub const FILES: &[RuntimeFile] = runtime_files![
     "hooks.rs",
     "policy.rs",
     "pool.rs",
+    "prelude.rs",
     "region.rs",
     "shrinker.rs",
     "stats.rs",

@@ -6,6 +6,7 @@
 //! scatterlists of one entry per 2 GiB, `mmap` maps the whole window at once instead of faulting
 //! page by page, and `vmap` of a cached lowmem buffer is its linear-map address.
 
+use crate::prelude::*;
 use crate::{
     cma::CmaPages,
     dma_buf::{Device, Direction, DmaBuf, DmaBufOps, KernelMapping, SgTable, VAddr, Vma},
@@ -18,7 +19,6 @@ use crate::{
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     new_mutex,
-    prelude::*,
     sync::{Arc, Mutex},
 };
 

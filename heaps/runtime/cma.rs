@@ -6,6 +6,8 @@
 
 use crate::bindings;
 use core::ptr::NonNull;
+#[cfg(not(heapgen_has_cma_area_by_idx))]
+use kernel::ffi;
 use kernel::prelude::*;
 
 /// The largest number of areas looked at when searching by name (`CONFIG_CMA_AREAS` is far lower).
@@ -39,11 +41,44 @@ unsafe impl Sync for Cma {}
 
 impl Cma {
     /// Returns the area at `idx` in the kernel's list of reserved areas, if there is one.
+    #[cfg(heapgen_has_cma_area_by_idx)]
     fn by_idx(idx: u32) -> Option<Self> {
         // SAFETY: Any index is allowed; out-of-range indices return NULL.
         let ptr = unsafe { bindings::dma_contiguous_get_area_by_idx(idx) };
         // INVARIANT: A non-NULL result is a registered area.
         NonNull::new(ptr).map(|ptr| Self { ptr })
+    }
+
+    /// Returns the area at `idx` in the kernel's list of CMA areas, if there is one, for kernels
+    /// without `dma_contiguous_get_area_by_idx` (Linux 6.12, where Android's common kernel
+    /// exports `cma_for_each_area`).
+    #[cfg(not(heapgen_has_cma_area_by_idx))]
+    fn by_idx(idx: u32) -> Option<Self> {
+        struct Search {
+            idx: u32,
+            seen: u32,
+            found: *mut bindings::cma,
+        }
+        unsafe extern "C" fn visit(cma: *mut bindings::cma, data: *mut ffi::c_void) -> ffi::c_int {
+            // SAFETY: `data` is the `Search` that `by_idx` passes, alive and not otherwise
+            // accessed during `cma_for_each_area`.
+            let search = unsafe { &mut *data.cast::<Search>() };
+            if search.seen == search.idx {
+                search.found = cma;
+                return 1;
+            }
+            search.seen += 1;
+            0
+        }
+        let mut search = Search {
+            idx,
+            seen: 0,
+            found: core::ptr::null_mut(),
+        };
+        // SAFETY: `visit` only touches `search`, which outlives the call.
+        unsafe { bindings::cma_for_each_area(Some(visit), core::ptr::addr_of_mut!(search).cast()) };
+        // INVARIANT: `cma_for_each_area` only yields registered areas.
+        NonNull::new(search.found).map(|ptr| Self { ptr })
     }
 
     /// Every CMA area the module can see, in the kernel's order.
@@ -53,7 +88,9 @@ impl Cma {
 
     /// Finds an area by its kernel name (`reserved` for `cma=`, else the device-tree node name).
     pub fn find(name: &CStr) -> Option<Self> {
-        Self::areas().find(|area| area.name() == name)
+        // By content: the kernel crate's `CStr` has no `==` on every kernel.
+        let name = name.to_str().ok()?;
+        Self::areas().find(|area| area.name().to_str() == Ok(name))
     }
 
     /// The area's name, as in `/sys/kernel/mm/cma/`.

@@ -10,6 +10,12 @@ use crate::{bindings, cma::CmaPages};
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{prelude::*, sync::Arc, types::Opaque, ThisModule};
 
+/// dma-buf exporters import the `DMA_BUF` symbol namespace (`MODULE_IMPORT_NS`; `module!` has no
+/// key for it on every kernel).
+#[link_section = ".modinfo"]
+#[used(compiler)]
+static IMPORT_NS: [u8; 18] = *b"import_ns=DMA_BUF\0";
+
 /// A DMA transfer direction (`enum dma_data_direction`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Direction(bindings::dma_data_direction);
@@ -63,8 +69,10 @@ impl SgTable {
             return Err(EINVAL);
         }
         let nents = u32::try_from(len.div_ceil(MAX_SEGMENT)).map_err(|_| EINVAL)?;
-        let table = Opaque::<bindings::sg_table>::zeroed();
-        // SAFETY: `table` is zeroed memory for an `sg_table`.
+        // `sg_alloc_table` clears the table before anything else (`Opaque::zeroed` is not on
+        // every kernel).
+        let table = Opaque::<bindings::sg_table>::uninit();
+        // SAFETY: `table` is memory for an `sg_table`, which `sg_alloc_table` initialises.
         kernel::error::to_result(unsafe {
             bindings::sg_alloc_table(table.get(), nents, bindings::GFP_KERNEL)
         })?;

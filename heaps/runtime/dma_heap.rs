@@ -8,6 +8,12 @@ use crate::{bindings, dma_buf::DmaBuf};
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::prelude::*;
 
+/// dma-heap exporters import the `DMA_BUF_HEAP` symbol namespace (Linux 7.x; Android's 6.12
+/// exports the heap functions without one, and an unneeded import is harmless).
+#[link_section = ".modinfo"]
+#[used(compiler)]
+static IMPORT_NS: [u8; 23] = *b"import_ns=DMA_BUF_HEAP\0";
+
 /// The allocator behind a heap.
 pub trait HeapOps: Send + Sync + Sized + 'static {
     /// Allocates a buffer of at least `len` bytes and exports it as a dma-buf with the

@@ -3,7 +3,8 @@
  * heapgen runtime: one-line C wrappers for the static inlines and macros the
  * Rust runtime needs and bindgen cannot reach. Nothing here holds logic; each
  * helper wraps exactly one inline or macro so that the kernel's own routines
- * (clear_pages, pgprot_writecombine, ...) are used.
+ * (clear_pages, pgprot_writecombine, ...) are used. HEAPGEN_HAS_* macros come
+ * from the generated Kbuild, which probes the kernel tree.
  */
 #include <linux/debugfs.h>
 #include <linux/highmem.h>
@@ -42,7 +43,15 @@ void heapgen_clear_highpage(struct page *page)
 
 void heapgen_clear_pages(void *addr, unsigned int npages)
 {
+#ifdef HEAPGEN_HAS_CLEAR_PAGES
 	clear_pages(addr, npages);
+#else
+	/* Before clear_pages() (Linux 6.12): its generic fallback. */
+	while (npages--) {
+		clear_page(addr);
+		addr += PAGE_SIZE;
+	}
+#endif
 }
 
 bool heapgen_fatal_signal_pending(void)

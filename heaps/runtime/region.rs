@@ -2,6 +2,7 @@
 
 //! The board's regions: one heap, and optionally a write-combined twin, per region.
 
+use crate::prelude::*;
 use crate::{
     buffer::Buffer,
     cma::{Cma, CmaPages},
@@ -18,7 +19,6 @@ use crate::{
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::{
     c_str, new_mutex,
-    prelude::*,
     sync::{Arc, Mutex},
 };
 

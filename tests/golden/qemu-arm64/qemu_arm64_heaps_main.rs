@@ -13,6 +13,7 @@ pub mod dma_heap;
 pub mod hooks;
 pub mod policy;
 pub mod pool;
+pub mod prelude;
 pub mod region;
 pub mod shrinker;
 pub mod stats;
@@ -37,11 +38,15 @@ static HOOKS_TRACING: hooks::Ops = hooks::Ops::new::<hooks_tracing::RegionHooks>
 module! {
     type: Heaps,
     name: "qemu_arm64_heaps",
-    authors: ["heapgen"],
     description: "dma-buf heaps of the qemu-arm64 board",
     license: "GPL",
-    imports_ns: ["DMA_BUF", "DMA_BUF_HEAP"],
 }
+
+/// The module's author, in `.modinfo` as `module!` would put it: `module!` spells the key
+/// differently per kernel (`author` on 6.12, `authors` on 7.x), so only the common keys go there.
+#[link_section = ".modinfo"]
+#[used(compiler)]
+static AUTHOR: [u8; 15] = *b"author=heapgen\0";
 
 /// The board's regions, in board-file order.
 pub static REGIONS: [Region; 5] = [
