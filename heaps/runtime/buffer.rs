@@ -239,7 +239,10 @@ impl PinnedDrop for Buffer {
         heap.stats.on_release(self.layout.payload_len);
         let layout = self.layout;
         let fell_back = self.fell_back;
-        let pages = self.project().pages.take();
+        // SAFETY: `pages` is not structurally pinned (no `#[pin]`), so taking it through a plain
+        // mutable reference moves no pinned data; `self` is not used as pinned afterwards.
+        // (Not `project()`: `#[pin_data]` has no projections on every kernel.)
+        let pages = unsafe { self.get_unchecked_mut() }.pages.take();
         // Earlier quarantined buffers first, then this one (whose hook is tried once now).
         heap.retry_quarantine();
         let Some(pages) = heap.release(pages, layout) else {

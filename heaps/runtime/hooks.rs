@@ -39,7 +39,7 @@
 
 use crate::{cma::CmaPages, policy::Layout};
 use core::sync::atomic::AtomicU64;
-use kernel::{error::VTABLE_DEFAULT_ERROR, prelude::*};
+use kernel::{build_error, error::VTABLE_DEFAULT_ERROR, prelude::*};
 
 /// A buffer as a hook sees it: its payload (what userspace and devices use).
 pub struct HookBuffer<'a> {
