@@ -27,12 +27,12 @@ use crate::{
     debugfs::Dir,
     device::DmaDevice,
     policy::{Layout, Policy},
+    prelude::*,
     shrinker::Shrink,
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use kernel::{
     c_str, new_mutex,
-    prelude::*,
     sync::{Arc, Mutex},
     workqueue::{self, impl_has_work, new_work, Work, WorkItem},
 };
@@ -231,9 +231,8 @@ impl Pool {
                 Some(c) if c.held() < self.depth => {
                     self.pages.fetch_add(count, Relaxed);
                     // Cannot fail: `held() < depth` and the list has room for `depth`.
-                    c.dirty.push_within_capacity(pages).err().map(|e| {
+                    c.dirty.push_or_return(pages).err().inspect(|_| {
                         self.pages.fetch_sub(count, Relaxed);
-                        e.0
                     })
                 }
                 _ => Some(pages),
@@ -336,8 +335,8 @@ impl Pool {
                     break;
                 };
                 // Cannot fail: `in_flight` reserved the room.
-                if let Err(e) = c.clean.push_within_capacity(p) {
-                    self.pages.fetch_sub(e.0.count() as u64, Relaxed);
+                if let Err(e) = c.clean.push_or_return(p) {
+                    self.pages.fetch_sub(e.count() as u64, Relaxed);
                     drop(classes);
                     drop(e);
                     break;

@@ -4,7 +4,7 @@
 //! lack, so that the heap code is the same on every supported kernel.
 //!
 //! The generated Kbuild probes the kernel crate and passes `--cfg heapgen_has_vec_<method>` for
-//! each method it has; [`VecExt`] supplies the others (all three on Linux 6.12).
+//! each method it has; [`VecExt`] supplies the others (all four on Linux 6.12).
 //!
 //! Rust source: [`rust/kernel/alloc/kvec.rs`](srctree/rust/kernel/alloc/kvec.rs)
 
@@ -29,6 +29,14 @@ mod vec_ext {
         /// Appends `v` if there is room without allocating; hands it back otherwise.
         #[cfg(not(heapgen_has_vec_push_within_capacity))]
         fn push_within_capacity(&mut self, v: T) -> core::result::Result<(), T>;
+
+        /// Removes the last element and returns it, or `None` when empty.
+        #[cfg(not(heapgen_has_vec_pop))]
+        fn pop(&mut self) -> Option<T>;
+
+        /// [`push_within_capacity`](Self::push_within_capacity) that hands the element back as
+        /// itself on every kernel (newer kernel crates wrap it in a `PushError`).
+        fn push_or_return(&mut self, v: T) -> core::result::Result<(), T>;
     }
 
     impl<T, A: Allocator> VecExt<T> for Vec<T, A> {
@@ -69,6 +77,27 @@ mod vec_ext {
             // There is room, so `push` does not allocate and cannot fail.
             let _ = self.push(v, kernel::alloc::flags::GFP_NOWAIT);
             Ok(())
+        }
+
+        fn push_or_return(&mut self, v: T) -> core::result::Result<(), T> {
+            #[cfg(heapgen_has_vec_push_within_capacity)]
+            return self.push_within_capacity(v).map_err(|e| e.0);
+            #[cfg(not(heapgen_has_vec_push_within_capacity))]
+            return VecExt::push_within_capacity(self, v);
+        }
+
+        #[cfg(not(heapgen_has_vec_pop))]
+        fn pop(&mut self) -> Option<T> {
+            let len = self.len();
+            if len == 0 {
+                return None;
+            }
+            // SAFETY: Element `len - 1` is initialised; shortening the vector first makes it
+            // unreachable through the vector, so reading it out moves it exactly once.
+            unsafe {
+                self.set_len(len - 1);
+                Some(core::ptr::read(self.as_mut_ptr().add(len - 1)))
+            }
         }
     }
 }
