@@ -46,6 +46,9 @@ pub struct Buffer {
     /// Whether the `after_alloc` hook succeeded (or there is none): only then is the buffer
     /// counted, and its release hook run when it is dropped.
     hooked: AtomicBool,
+    /// Whether `inner.kmap` holds a kernel mapping, readable without the lock (set and cleared
+    /// under it): the release path checks it instead of taking the lock for every buffer.
+    vmapped: AtomicBool,
     #[pin]
     inner: Mutex<Inner>,
 }
@@ -103,6 +106,7 @@ impl Buffer {
                 layout,
                 fell_back,
                 hooked: AtomicBool::new(false),
+                vmapped: AtomicBool::new(false),
                 inner <- new_mutex!(Inner {
                     attachments: KVec::new(),
                     vmap_count: 0,
@@ -219,12 +223,14 @@ impl PinnedDrop for Buffer {
             // Never handed out: the pages go back to CMA with the field.
             return;
         }
-        let mut inner = self.inner.lock();
-        if let Some(kmap) = inner.kmap.take() {
-            pr_warn!("{:?}: buffer released while still vmapped\n", heap.name);
-            kmap.unmap();
+        // The dma-buf core refuses to release a vmapped buffer, so this is a last line of
+        // defence (as in upstream's heap), kept off the common path.
+        if self.vmapped.load(Ordering::Relaxed) {
+            if let Some(kmap) = self.inner.lock().kmap.take() {
+                pr_warn!("{:?}: buffer released while still vmapped\n", heap.name);
+                kmap.unmap();
+            }
         }
-        drop(inner);
         let damaged = self.damaged_guard();
         if let Some(offset) = damaged {
             if heap.stats.on_guard_overrun() {
@@ -364,6 +370,7 @@ impl DmaBufOps for Buffer {
         )?;
         let addr = kmap.addr();
         inner.kmap = Some(kmap);
+        self.vmapped.store(true, Ordering::Relaxed);
         inner.vmap_count = 1;
         Ok(addr)
     }
@@ -375,6 +382,7 @@ impl DmaBufOps for Buffer {
         }
         inner.vmap_count -= 1;
         if inner.vmap_count == 0 {
+            self.vmapped.store(false, Ordering::Relaxed);
             if let Some(kmap) = inner.kmap.take() {
                 kmap.unmap();
             }
