@@ -294,6 +294,7 @@ static uint64_t rng(void)
 #define B4_MAX_LIVE	8192
 #define B4_MAX_STEPS	200000
 #define B4_FREE_PERCENT	30
+#define B4_SEEDS	9
 
 /*
  * The B4 size mix: small buffers, power-of-two buffers and sizes just above
@@ -312,7 +313,7 @@ static const size_t b4_sizes[] = {
  * the seed and on which requests succeeded, so both heaps see the same
  * sequence up to the first failure.
  */
-static void bench_capacity(int h, int pass)
+static void bench_capacity(int h, int pass, uint64_t seed)
 {
 	static int live[B4_MAX_LIVE];
 	static size_t live_len[B4_MAX_LIVE];
@@ -320,7 +321,7 @@ static void bench_capacity(int h, int pass)
 	int err = 0;
 	long step;
 
-	rng_state = B4_SEED;
+	rng_state = seed;
 	for (step = 0; step < B4_MAX_STEPS; step++) {
 		uint64_t x = rng();
 
@@ -541,11 +542,16 @@ int main(int argc, char **argv)
 	 * the 2M class exactly, so the pool stays empty until B5.
 	 */
 	drop_caches();
-	/* Twice, in both orders: the figures must repeat exactly. */
-	bench_capacity(0, 0);
-	bench_capacity(1, 0);
-	bench_capacity(1, 1);
-	bench_capacity(0, 1);
+	/*
+	 * One workload is one draw of the size sequence: run B4_SEEDS seeds
+	 * ("pass" is the seed's index), alternating which heap goes first.
+	 */
+	for (k = 0; k < B4_SEEDS; k++) {
+		uint64_t seed = B4_SEED + (uint64_t)k * 0x9e3779b97f4a7c15ULL;
+
+		bench_capacity(k % 2, k, seed);
+		bench_capacity(1 - k % 2, k, seed);
+	}
 	printf("# B5\n");
 	bench_pooled(POOLED_SIZE, REPS);
 
