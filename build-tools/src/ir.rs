@@ -122,6 +122,13 @@ pub struct Region {
     pub hooks: Option<String>,
     /// The region's buffer pool (`strategy = { kind = "pool", ... }`), or `None` for `direct`.
     pub pool: Option<Pool>,
+    /// Whether the region's buffers are charged to the allocating task's dmem cgroup, under the
+    /// dmem region `heapgen/<name>` (`accounting`).
+    pub accounting: bool,
+    /// The capacity the dmem region is registered with (its `dmem.capacity`), in bytes: the
+    /// region's size when the board file reserves it, else the footprint of the largest buffer
+    /// (the module cannot read the size of an area it does not reserve). 0 when not accounted.
+    pub dmem_capacity: u64,
 }
 
 /// A region's pool of pre-allocated, pre-zeroed buffers.

@@ -33,7 +33,14 @@ pub const ROOT_KEYS: &[&str] = &["schema-version", "board", "defaults", "region"
 /// Keys of `[board]`.
 pub const BOARD_KEYS: &[&str] = &["name", "arch", "description"];
 /// Keys of `[defaults]`.
-pub const DEFAULTS_KEYS: &[&str] = &["alignment", "granule", "guard", "max-alloc", "access"];
+pub const DEFAULTS_KEYS: &[&str] = &[
+    "alignment",
+    "granule",
+    "guard",
+    "max-alloc",
+    "access",
+    "accounting",
+];
 /// Keys of `[[region]]`.
 pub const REGION_KEYS: &[&str] = &[
     "name",
@@ -49,6 +56,7 @@ pub const REGION_KEYS: &[&str] = &[
     "fallback",
     "hooks",
     "strategy",
+    "accounting",
 ];
 /// Keys of a size-order `alignment` table.
 pub const ALIGNMENT_KEYS: &[&str] = &["size-order", "max"];
@@ -60,12 +68,6 @@ pub const ACCESS_KEYS: &[&str] = &["mode", "owner", "group", "world-writable"];
 pub const RESERVE_KEYS: &[&str] = &["base", "size", "alignment", "alloc-ranges", "default"];
 /// Keys of `strategy`.
 pub const STRATEGY_KEYS: &[&str] = &["kind", "sizes", "depth"];
-
-/// Region keys from the design whose runtime behaviour does not exist yet, and why.
-pub const NOT_SUPPORTED_REGION_KEYS: &[(&str, &str)] = &[(
-    "accounting",
-    "per-region accounting limits are not implemented yet",
-)];
 
 /// The whole board file.
 #[derive(Clone, Debug, Default)]
@@ -138,6 +140,8 @@ pub struct RawDefaults {
     pub max_alloc: Option<Sp<u64>>,
     /// `access`.
     pub access: Option<Sp<RawAccess>>,
+    /// `accounting`.
+    pub accounting: Option<Sp<bool>>,
 }
 
 /// One `alloc-ranges` entry: `[base, size]`, with the span of the pair.
@@ -187,6 +191,8 @@ pub struct RawRegion {
     pub hooks: Option<Sp<String>>,
     /// `strategy`: how buffers are obtained (`direct` from CMA, or from a `pool`).
     pub strategy: Option<Sp<RawStrategy>>,
+    /// `accounting`: charge the region's buffers to the allocating task's dmem cgroup.
+    pub accounting: Option<Sp<bool>>,
 }
 
 /// `strategy = { kind = "pool", sizes = [...], depth = N }`.
@@ -232,13 +238,12 @@ impl Walker {
         ));
     }
 
-    /// Reports unknown and not-supported keys of `table`, returns its entries in source order.
+    /// Reports unknown keys of `table`, returns its known entries in source order.
     fn entries<'a, 'i>(
         &mut self,
         path: &str,
         table: &'a DeTable<'i>,
         known: &[&str],
-        unsupported: &[(&str, &str)],
     ) -> Vec<Entry<'a, 'i>> {
         let mut entries: Vec<Entry<'a, 'i>> = table.iter().collect();
         entries.sort_by_key(|(k, _)| k.span().start);
@@ -246,19 +251,6 @@ impl Walker {
             let key: &str = k.get_ref();
             let key_path = join(path, key);
             if known.contains(&key) {
-                continue;
-            }
-            if let Some((_, why)) = unsupported.iter().find(|(u, _)| *u == key) {
-                self.diags.push(
-                    Diagnostic::new(
-                        "not-supported-yet",
-                        key_path,
-                        k.span(),
-                        format!("`{key}` is not supported yet"),
-                        "not supported by this heapgen",
-                    )
-                    .with_help(format!("{why}; remove the key")),
-                );
                 continue;
             }
             let mut d = Diagnostic::new(
@@ -344,7 +336,7 @@ impl Walker {
     fn board(&mut self, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<RawBoardSection>> {
         let t = self.table("board", v)?;
         let mut b = RawBoardSection::default();
-        for (k, v) in self.entries("board", t, BOARD_KEYS, &[]) {
+        for (k, v) in self.entries("board", t, BOARD_KEYS) {
             let p = join("board", k.get_ref());
             match k.get_ref().as_ref() {
                 "name" => b.name = self.string(&p, v),
@@ -365,7 +357,7 @@ impl Walker {
             DeValue::Table(t) => {
                 let mut size_order = None;
                 let mut max = None;
-                for (k, v) in self.entries(path, t, ALIGNMENT_KEYS, &[]) {
+                for (k, v) in self.entries(path, t, ALIGNMENT_KEYS) {
                     let p = join(path, k.get_ref());
                     match k.get_ref().as_ref() {
                         "size-order" => size_order = self.boolean(&p, v),
@@ -414,7 +406,7 @@ impl Walker {
     fn guard(&mut self, path: &str, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<RawGuard>> {
         let t = self.table(path, v)?;
         let mut g = RawGuard::default();
-        for (k, val) in self.entries(path, t, GUARD_KEYS, &[]) {
+        for (k, val) in self.entries(path, t, GUARD_KEYS) {
             let p = join(path, k.get_ref());
             match k.get_ref().as_ref() {
                 "before" => g.before = self.size(&p, val),
@@ -485,7 +477,7 @@ impl Walker {
     fn access(&mut self, path: &str, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<RawAccess>> {
         let t = self.table(path, v)?;
         let mut a = RawAccess::default();
-        for (k, val) in self.entries(path, t, ACCESS_KEYS, &[]) {
+        for (k, val) in self.entries(path, t, ACCESS_KEYS) {
             let p = join(path, k.get_ref());
             match k.get_ref().as_ref() {
                 "mode" => a.mode = self.mode(&p, val),
@@ -503,7 +495,7 @@ impl Walker {
         let Some(t) = self.table("defaults", v) else {
             return d;
         };
-        for (k, val) in self.entries("defaults", t, DEFAULTS_KEYS, NOT_SUPPORTED_REGION_KEYS) {
+        for (k, val) in self.entries("defaults", t, DEFAULTS_KEYS) {
             let p = join("defaults", k.get_ref());
             match k.get_ref().as_ref() {
                 "alignment" => d.alignment = self.alignment(&p, val),
@@ -511,6 +503,7 @@ impl Walker {
                 "guard" => d.guard = self.guard(&p, val),
                 "max-alloc" => d.max_alloc = self.size(&p, val),
                 "access" => d.access = self.access(&p, val),
+                "accounting" => d.accounting = self.boolean(&p, val),
                 _ => unreachable!("filtered by entries()"),
             }
         }
@@ -546,7 +539,7 @@ impl Walker {
     fn reserve(&mut self, path: &str, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<RawReserve>> {
         let t = self.table(path, v)?;
         let mut r = RawReserve::default();
-        for (k, val) in self.entries(path, t, RESERVE_KEYS, &[]) {
+        for (k, val) in self.entries(path, t, RESERVE_KEYS) {
             let p = join(path, k.get_ref());
             match k.get_ref().as_ref() {
                 "base" => r.base = self.size(&p, val),
@@ -581,7 +574,7 @@ impl Walker {
     fn strategy(&mut self, path: &str, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<RawStrategy>> {
         let t = self.table(path, v)?;
         let mut st = RawStrategy::default();
-        for (k, val) in self.entries(path, t, STRATEGY_KEYS, &[]) {
+        for (k, val) in self.entries(path, t, STRATEGY_KEYS) {
             let p = join(path, k.get_ref());
             match k.get_ref().as_ref() {
                 "kind" => st.kind = self.string(&p, val),
@@ -618,7 +611,7 @@ impl Walker {
         let path = format!("region[{index}]");
         let t = self.table(&path, v)?;
         let mut r = RawRegion::default();
-        for (k, val) in self.entries(&path, t, REGION_KEYS, NOT_SUPPORTED_REGION_KEYS) {
+        for (k, val) in self.entries(&path, t, REGION_KEYS) {
             let p = join(&path, k.get_ref());
             match k.get_ref().as_ref() {
                 "name" => r.name = self.string(&p, val),
@@ -634,6 +627,7 @@ impl Walker {
                 "fallback" => r.fallback = self.strings(&p, val),
                 "hooks" => r.hooks = self.string(&p, val),
                 "strategy" => r.strategy = self.strategy(&p, val),
+                "accounting" => r.accounting = self.boolean(&p, val),
                 _ => unreachable!("filtered by entries()"),
             }
         }
@@ -674,7 +668,7 @@ pub fn parse(text: &str) -> (Option<RawBoard>, Vec<Diagnostic>) {
     }
     let mut w = Walker { diags: Vec::new() };
     let mut raw = RawBoard::default();
-    for (k, v) in w.entries("", doc.get_ref(), ROOT_KEYS, &[]) {
+    for (k, v) in w.entries("", doc.get_ref(), ROOT_KEYS) {
         match k.get_ref().as_ref() {
             "schema-version" => match v.get_ref() {
                 DeValue::Integer(i) => {
@@ -728,9 +722,19 @@ mod tests {
     }
 
     #[test]
-    fn design_keys_without_behaviour_are_not_supported_yet() {
-        let text = "[[region]]\naccounting = true\n";
-        assert_eq!(rules(text), ["not-supported-yet"]);
+    fn accounting_is_a_boolean_of_regions_and_defaults() {
+        let (raw, d) = parse("[defaults]\naccounting = true\n[[region]]\naccounting = false\n");
+        assert!(d.is_empty(), "{d:?}");
+        let raw = raw.unwrap();
+        assert_eq!(raw.defaults.accounting.map(|a| a.value), Some(true));
+        assert_eq!(
+            raw.regions[0].value.accounting.as_ref().map(|a| a.value),
+            Some(false)
+        );
+        assert_eq!(
+            rules("[[region]]\naccounting = \"dmem\"\n"),
+            ["type-mismatch"]
+        );
         // `strategy` is a region key only: a pool's sizes depend on the region.
         assert_eq!(rules("[defaults]\nstrategy = {}\n"), ["unknown-key"]);
     }

@@ -31,6 +31,7 @@ pub const FILES: &[RuntimeFile] = runtime_files![
     "device.rs",
     "dma_buf.rs",
     "dma_heap.rs",
+    "dmem.rs",
     "hooks.rs",
     "policy.rs",
     "pool.rs",

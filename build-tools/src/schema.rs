@@ -149,6 +149,8 @@ struct Defaults {
     max_alloc: Option<Size>,
     /// Default device node permissions.
     access: Option<Access>,
+    /// Default for `accounting`. Default false.
+    accounting: Option<bool>,
 }
 
 /// Heap variants.
@@ -212,6 +214,10 @@ struct Region {
     hooks: Option<String>,
     /// How buffers are obtained. Default { kind = "direct" }.
     strategy: Option<Strategy>,
+    /// Charge every buffer to the allocating task's dmem cgroup (dmem region
+    /// "heapgen/<region name>"), so that `dmem.max` limits it. Needs a kernel with
+    /// CONFIG_CGROUP_DMEM. Default: `[defaults]`, else false.
+    accounting: Option<bool>,
 }
 
 /// Allocation strategy of a region.

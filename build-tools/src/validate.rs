@@ -1699,10 +1699,23 @@ pub fn validate(
                 hooks_static: None,
                 hooks: None,
                 pool: None,
+                accounting: r
+                    .accounting
+                    .as_ref()
+                    .or(raw.defaults.accounting.as_ref())
+                    .is_some_and(|a| a.value),
+                dmem_capacity: 0,
             });
         }
     }
 
+    for r in regions.iter_mut().filter(|r| r.accounting) {
+        r.dmem_capacity = r.size.unwrap_or_else(|| {
+            region_policy(r)
+                .layout(r.max_alloc)
+                .map_or(r.max_alloc, |l| l.total_len)
+        });
+    }
     v.fallbacks(raw, &mut regions);
     v.strategies(raw, &mut regions);
     let hook_files = v.hooks(raw, &mut regions);
@@ -2221,6 +2234,23 @@ mod tests {
         );
         // Two chains into one region are not a cycle.
         assert!(three(["\"c\"", "\"c\"", ""]).is_ok());
+    }
+
+    #[test]
+    fn accounting_is_inherited_from_defaults_and_overridden_per_region() {
+        let board = run(&format!(
+            "{ARM}[defaults]\naccounting = true\n{}{}",
+            region("a", "a-area", "ha", ""),
+            region("b", "b-area", "hb", "accounting = false"),
+        ))
+        .expect("valid");
+        let accounting: Vec<bool> = board.regions.iter().map(|r| r.accounting).collect();
+        assert_eq!(accounting, [true, false]);
+        // Not reserved: the capacity is the largest buffer's footprint (256M by default).
+        assert_eq!(board.regions[0].dmem_capacity, 256 << 20);
+        assert_eq!(board.regions[1].dmem_capacity, 0);
+        let board = run(&format!("{ARM}{}", region("a", "a-area", "ha", ""))).expect("valid");
+        assert!(!board.regions[0].accounting, "off by default");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::prelude::*;
 use crate::{
     cma::CmaPages,
     dma_buf::{Device, Direction, DmaBuf, DmaBufOps, KernelMapping, SgTable, VAddr, Vma},
+    dmem,
     hooks::HookBuffer,
     policy::{Layout, PolicyError, GUARD_CANARY, PAGE_SHIFT},
     pool::prepare,
@@ -43,6 +44,9 @@ pub struct Buffer {
     layout: Layout,
     /// Whether `pages` came from a fallback area rather than the heap's own.
     fell_back: bool,
+    /// The buffer's charge to its allocating task's dmem cgroup (accounted regions), uncharged
+    /// when the buffer is dropped.
+    _charge: Option<dmem::Charge>,
     /// Whether the `after_alloc` hook succeeded (or there is none): only then is the buffer
     /// counted, and its release hook run when it is dropped.
     hooked: AtomicBool,
@@ -71,7 +75,21 @@ impl Buffer {
             err
         })?;
         heap.retry_quarantine();
-        let buffer = Self::new(heap, layout).map_err(|(why, err)| {
+        // Charged before any page is taken, for the whole footprint (padding and guards too):
+        // that is what the buffer removes from the area.
+        let charge = match heap.dmem.as_deref() {
+            Some(region) => Some(region.try_charge(layout.total_len).map_err(|e| {
+                if e == EAGAIN {
+                    stats.on_failure(Failure::CgroupLimit);
+                    ENOMEM
+                } else {
+                    stats.on_failure(Failure::Other);
+                    e
+                }
+            })?),
+            None => None,
+        };
+        let buffer = Self::new(heap, layout, charge).map_err(|(why, err)| {
             stats.on_failure(why);
             err
         })?;
@@ -87,7 +105,11 @@ impl Buffer {
 
     /// Allocates, zeroes and guards the pages, then runs the `after_alloc` hook. On error, says
     /// why for the statistics.
-    fn new(heap: &'static HeapData, layout: Layout) -> Result<Pin<KBox<Self>>, (Failure, Error)> {
+    fn new(
+        heap: &'static HeapData,
+        layout: Layout,
+        charge: Option<dmem::Charge>,
+    ) -> Result<Pin<KBox<Self>>, (Failure, Error)> {
         let classify = |e: Error| {
             let why = if e == ENOMEM {
                 Failure::NoMemory
@@ -105,6 +127,7 @@ impl Buffer {
                 pages,
                 layout,
                 fell_back,
+                _charge: charge,
                 hooked: AtomicBool::new(false),
                 vmapped: AtomicBool::new(false),
                 inner <- new_mutex!(Inner {

@@ -16,6 +16,9 @@
 #include <linux/module.h>
 #include <linux/platform_device.h>
 #include <linux/scatterlist.h>
+#if IS_ENABLED(CONFIG_CGROUP_DMEM)
+#include <linux/cgroup_dmem.h>
+#endif
 
 bool heapgen_page_is_highmem(struct page *page);
 void *heapgen_page_address(struct page *page);
@@ -58,5 +61,9 @@ struct shrinker *heapgen_shrinker_register(const char *name,
 					   unsigned long (*scan)(void *,
 								 unsigned long),
 					   void *data);
+#if IS_ENABLED(CONFIG_CGROUP_DMEM)
+int heapgen_dmem_register(u64 size, const char *name,
+			  struct dmem_cgroup_region **region);
+#endif
 
 #endif /* HEAPGEN_BINDINGS_H */

@@ -249,3 +249,23 @@ struct shrinker *heapgen_shrinker_register(const char *name,
 	shrinker_register(shrinker);
 	return shrinker;
 }
+
+#if IS_ENABLED(CONFIG_CGROUP_DMEM)
+/*
+ * dmem_cgroup_register_region() is variadic (bindgen cannot call it) and
+ * returns NULL, an ERR_PTR or a region: this folds the three into an errno.
+ */
+int heapgen_dmem_register(u64 size, const char *name,
+			  struct dmem_cgroup_region **region)
+{
+	struct dmem_cgroup_region *r;
+
+	r = dmem_cgroup_register_region(size, "heapgen/%s", name);
+	if (IS_ERR(r))
+		return PTR_ERR(r);
+	if (!r)
+		return -EINVAL;
+	*region = r;
+	return 0;
+}
+#endif

@@ -10,6 +10,7 @@ use crate::{
     device::DmaDevice,
     dma_buf::DmaBuf,
     dma_heap::{self, Heap, HeapOps},
+    dmem,
     hooks::{self, HookBuffer, Quarantined},
     policy::{Layout, Policy},
     pool::{self, Pool},
@@ -42,6 +43,10 @@ pub struct Region {
     /// The region's pool of pre-zeroed buffers (`strategy = { kind = "pool", ... }`); `None`
     /// allocates every buffer directly from CMA.
     pub pool: Option<pool::Config>,
+    /// `Some(capacity)` when the region's buffers are charged to the allocating task's dmem
+    /// cgroup (the board file's `accounting`), under the dmem region `heapgen/<name>` whose
+    /// `dmem.capacity` is `capacity` bytes.
+    pub accounting: Option<u64>,
 }
 
 /// One registered heap: a region, its CMA area and the heap's counters.
@@ -66,6 +71,8 @@ pub struct HeapData {
     pub pool: Option<Arc<Pool>>,
     /// Pages of released buffers whose release hook failed (see [`hooks`]).
     quarantine: Arc<Mutex<KVec<Quarantined>>>,
+    /// The region's dmem cgroup region, shared with its twin heap, when it is accounted.
+    pub dmem: Option<Arc<dmem::Region>>,
 }
 
 impl HeapData {
@@ -180,6 +187,20 @@ impl Registration {
                 };
                 fallback.push(found, GFP_KERNEL)?;
             }
+            // One dmem region per board region: both heaps of a region hand out the same memory.
+            let dmem = match region.accounting {
+                Some(capacity) => {
+                    let dmem = dmem::Region::register(region.name, capacity).inspect_err(|e| {
+                        pr_err!(
+                            "region {}: cannot register its dmem cgroup region: {:?}\n",
+                            region.name.to_str().unwrap_or("?"),
+                            e
+                        )
+                    })?;
+                    Some(Arc::new(dmem, GFP_KERNEL)?)
+                }
+                None => None,
+            };
             for (name, uncached) in [(region.heap, false), (region.uncached_heap, true)] {
                 let Some(name) = name else { continue };
                 let mut areas = KVec::with_capacity(fallback.len(), GFP_KERNEL)?;
@@ -201,6 +222,7 @@ impl Registration {
                     pool,
                     module,
                     stats: Stats::default(),
+                    dmem: dmem.clone(),
                 };
                 pending.push(KBox::new(data, GFP_KERNEL)?, GFP_KERNEL)?;
             }

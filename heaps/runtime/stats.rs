@@ -19,6 +19,8 @@ pub enum Failure {
     Interrupted,
     /// The region's `after_alloc` hook refused the buffer.
     Hook,
+    /// Charging the buffer would exceed the `dmem.max` of the task's cgroup (`ENOMEM`).
+    CgroupLimit,
     /// Any other error: bookkeeping allocation or export failure.
     Other,
 }
@@ -46,6 +48,8 @@ pub struct Stats {
     pub fail_interrupted: AtomicU64,
     /// Failures because the region's `after_alloc` hook failed.
     pub fail_hook: AtomicU64,
+    /// Failures because of the `dmem.max` of the allocating task's cgroup (accounted regions).
+    pub fail_cgroup_limit: AtomicU64,
     /// Other failures.
     pub fail_other: AtomicU64,
     /// Buffers released with a damaged guard canary (a device wrote outside its buffer).
@@ -110,6 +114,7 @@ impl Stats {
             Failure::Invalid => &self.fail_invalid,
             Failure::Interrupted => &self.fail_interrupted,
             Failure::Hook => &self.fail_hook,
+            Failure::CgroupLimit => &self.fail_cgroup_limit,
             Failure::Other => &self.fail_other,
         };
         counter.fetch_add(1, Relaxed);
@@ -136,6 +141,7 @@ impl Stats {
             (c_str!("fail_invalid"), &self.fail_invalid),
             (c_str!("fail_interrupted"), &self.fail_interrupted),
             (c_str!("fail_hook"), &self.fail_hook),
+            (c_str!("fail_cgroup_limit"), &self.fail_cgroup_limit),
             (c_str!("fail_other"), &self.fail_other),
             (c_str!("guard_overruns"), &self.guard_overruns),
             (c_str!("fallbacks"), &self.fallbacks),

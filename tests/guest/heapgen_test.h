@@ -20,6 +20,8 @@
  *   HEAPGEN_UNCACHED      1 if CPU mappings are write-combined (0)
  *   HEAPGEN_POOL          the heap's pool, "<size>,<size>...:<depth>" in
  *                         bytes (e.g. "1048576,4194304:2"), or "-" for none
+ *   HEAPGEN_ACCOUNTING    the dmem cgroup region the heap charges
+ *                         ("heapgen/<region>"), or "-" when not accounted
  *
  * Pools fill and zero in the background, so CMA counters move on their own
  * after an allocation or release of a pooled size. hg_cma_in_use() therefore

@@ -9,11 +9,14 @@
 #   /tests/<program>        static test programs (KTAP output), and
 #   /tests/dmabuf-heap      the kernel's dmabuf-heaps selftest
 #   /etc/heapgen/heaps.conf one line per heap ('#' starts a comment):
-#     <heap> <module> <cma-area> <align> <granule> <guard-before> <guard-after> <max-alloc> <uncached 0|1> <fallback> <hooks> <pool>
+#     <heap> <module> <cma-area> <align> <granule> <guard-before> <guard-after> <max-alloc> <uncached 0|1> <fallback> <hooks> <pool> <accounting>
 #   ("-" for a module or area that does not apply, 0 for no max-alloc; <fallback>
 #   is the comma-separated CMA areas of the region's fallback regions, or "-";
 #   <hooks> the stem of the region's hook file, e.g. "protected", or "-";
-#   <pool> the heap's pool as "<size>,<size>...:<depth>" in bytes, or "-")
+#   <pool> the heap's pool as "<size>,<size>...:<depth>" in bytes, or "-";
+#   <accounting> the region's dmem cgroup region, e.g. "heapgen/video", or "-")
+# cgroup2 is mounted at /sys/fs/cgroup with the dmem controller enabled for
+# child groups when the kernel has them (heap-accounting creates its own).
 # Pools fill and zero buffers in the background: the CMA leak baseline and the
 # final check are taken once every pool is idle (debugfs pool_pending 0), and
 # count the pages the pools hold (pool_pages) as free.
@@ -39,6 +42,11 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug
 mkdir -p /tmp
 mount -t tmpfs tmpfs /tmp
+if grep -qw cgroup2 /proc/filesystems; then
+	mount -t cgroup2 cgroup2 /sys/fs/cgroup &&
+		grep -qw dmem /sys/fs/cgroup/cgroup.controllers &&
+		echo +dmem >/sys/fs/cgroup/cgroup.subtree_control
+fi
 
 echo "# heapgen-kernel: $(uname -r) $(uname -m)"
 
@@ -97,7 +105,7 @@ run() {
 
 conf=/etc/heapgen/heaps.conf
 if [ -f "$conf" ]; then
-	while read -r heap module cma align granule gbefore gafter maxalloc uncached fallback hooks pool rest; do
+	while read -r heap module cma align granule gbefore gafter maxalloc uncached fallback hooks pool accounting rest; do
 		case "$heap" in ''|'#'*) continue ;; esac
 		export HEAPGEN_HEAP="$heap" HEAPGEN_MODULE="$module" \
 			HEAPGEN_CMA="$cma" HEAPGEN_ALIGN="$align" \
@@ -108,7 +116,8 @@ if [ -f "$conf" ]; then
 			HEAPGEN_UNCACHED="$uncached" \
 			HEAPGEN_FALLBACK="${fallback:--}" \
 			HEAPGEN_HOOKS="${hooks:--}" \
-			HEAPGEN_POOL="${pool:--}"
+			HEAPGEN_POOL="${pool:--}" \
+			HEAPGEN_ACCOUNTING="${accounting:--}"
 		[ "$hooks" = protected ] && protected="$protected $heap"
 		for prog in /tests/*; do
 			[ -f "$prog" ] && [ -x "$prog" ] || continue
@@ -124,7 +133,7 @@ else
 fi
 unset HEAPGEN_HEAP HEAPGEN_MODULE HEAPGEN_CMA HEAPGEN_ALIGN HEAPGEN_GRANULE \
 	HEAPGEN_GUARD_BEFORE HEAPGEN_GUARD_AFTER HEAPGEN_MAX_ALLOC \
-	HEAPGEN_UNCACHED HEAPGEN_FALLBACK HEAPGEN_HOOKS HEAPGEN_POOL
+	HEAPGEN_UNCACHED HEAPGEN_FALLBACK HEAPGEN_HOOKS HEAPGEN_POOL HEAPGEN_ACCOUNTING
 
 if [ -x /tests/dmabuf-heap ]; then
 	mkdir -p /tmp/protected-heaps

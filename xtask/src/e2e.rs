@@ -2,7 +2,7 @@
 //! kernel, boot QEMU with an initramfs that runs the tests, and parse what the guest printed.
 
 use crate::{
-    ktap::{self, Outcome, Report},
+    ktap::{self, Case, Outcome, Report},
     testbed::{self, Arch, Kernel, Spec, Variant},
     util::{kernel_cmd, repo_root, run, step, tail},
 };
@@ -164,11 +164,17 @@ pub fn heaps_conf(board: &heapgen::ir::Board) -> String {
             let sizes: Vec<String> = p.sizes.iter().map(u64::to_string).collect();
             format!("{}:{}", sizes.join(","), p.depth)
         });
+        // The region's dmem cgroup region, or "-".
+        let accounting = if r.accounting {
+            format!("heapgen/{}", r.name)
+        } else {
+            "-".to_string()
+        };
         for (name, uncached) in [(&r.heap, 0), (&r.uncached_heap, 1)] {
             if let Some(name) = name {
                 let _ = writeln!(
                     s,
-                    "{name} {} {} {align} {} {} {} {} {uncached} {fallback} {hooks} {pool}",
+                    "{name} {} {} {align} {} {} {} {} {uncached} {fallback} {hooks} {pool} {accounting}",
                     board.module, r.cma, r.granule, r.guard_before, r.guard_after, r.max_alloc
                 );
             }
@@ -426,6 +432,60 @@ fn kbuild_only_checks(
     cases
 }
 
+/// What the generated crate root says when a board with `accounting` is built against a kernel
+/// without the dmem cgroup controller.
+pub const NO_DMEM_ERROR: &str = "which needs a kernel with the dmem cgroup controller";
+
+/// `board_file` with its `accounting` keys removed, for kernels without the dmem cgroup
+/// controller (Linux 6.12): written to `dir` next to copies of its hook files, whose paths are
+/// relative to the board file. The lines are dropped as text (our test boards write
+/// `accounting = ...` on lines of their own); loading the result checks that nothing is left.
+pub fn without_accounting(
+    board_file: &Path,
+    board: &heapgen::ir::Board,
+    dir: &Path,
+) -> Result<PathBuf> {
+    let text = fs::read_to_string(board_file)?;
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            !l.trim_start()
+                .strip_prefix("accounting")
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .collect();
+    fs::create_dir_all(dir)?;
+    let from = board_file.parent().unwrap_or(Path::new("."));
+    for h in &board.hook_files {
+        let to = dir.join(&h.source);
+        fs::create_dir_all(to.parent().unwrap_or(dir))?;
+        fs::copy(from.join(&h.source), &to)?;
+    }
+    let out = dir.join(board_file.file_name().unwrap_or_default());
+    fs::write(&out, kept.join("\n") + "\n")?;
+    let stripped = heapgen::load(&out)
+        .map_err(|d| anyhow::anyhow!("{} is not a valid board file:\n{d}", out.display()))?;
+    if stripped.regions.iter().any(|r| r.accounting) {
+        bail!("{}: `accounting` is still set", out.display());
+    }
+    Ok(out)
+}
+
+/// Builds `module_dir` (a board with `accounting`) against a kernel without the dmem cgroup
+/// controller: the build must fail with the generated crate root's message.
+pub fn expect_no_dmem_error(kernel: &Kernel, module_dir: &Path, module: &str) -> Outcome {
+    match build_module(kernel, module_dir, module, &[]) {
+        Ok(_) => Outcome::Fail(format!(
+            "{module} uses `accounting` but built against {} (no CONFIG_CGROUP_DMEM)",
+            kernel.release
+        )),
+        Err(e) if format!("{e:#}").contains(NO_DMEM_ERROR) => Outcome::Pass,
+        Err(e) => Outcome::Fail(format!(
+            "the build failed, but not with \"{NO_DMEM_ERROR}\": {e:#}"
+        )),
+    }
+}
+
 /// Runs the guest suite for one board; returns its report.
 pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Result<Report> {
     let mut name = board_file
@@ -440,7 +500,7 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
     fs::create_dir_all(&work)?;
     let module_dir = work.join("module");
     step(format!("{name}: generating"));
-    let board = generate(board_file, &module_dir)?;
+    let mut board = generate(board_file, &module_dir)?;
     if board.arch.as_str() != kernel.arch.name() {
         bail!(
             "{} is an {} board, not {}",
@@ -449,6 +509,24 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
             kernel.arch.name()
         );
     }
+    // A kernel without the dmem cgroup controller refuses the board's accounting at build time,
+    // with a message of ours; everything else runs from the board without `accounting`.
+    let mut extra_cases = Vec::new();
+    let mut board_file = board_file.to_path_buf();
+    if !kernel.spec.series.has_dmem_cgroup() && board.regions.iter().any(|r| r.accounting) {
+        step(format!(
+            "{name}: checking that `accounting` is refused by {}",
+            kernel.release
+        ));
+        extra_cases.push(Case {
+            name: format!("build/{}/{name}/accounting-needs-dmem", kernel.spec.label()),
+            outcome: expect_no_dmem_error(kernel, &module_dir, &board.module),
+        });
+        board_file = without_accounting(&board_file, &board, &work.join("board"))?;
+        fs::remove_dir_all(&module_dir)?;
+        board = generate(&board_file, &module_dir)?;
+    }
+    let board_file = board_file.as_path();
     step(format!(
         "{name}: building {}.ko against {}",
         board.module, kernel.release
@@ -495,6 +573,7 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
     )?;
     let guest_secs = start.elapsed().as_secs();
     let mut report = ktap::parse(&console, timed_out);
+    report.cases.extend(extra_cases);
     if fault.is_none() {
         report
             .cases

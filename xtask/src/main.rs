@@ -213,7 +213,8 @@ fn build_every_board(boards: &[PathBuf]) -> Vec<Case> {
 }
 
 /// Generates the x86_64 test board once and builds that same tree, unchanged, against every
-/// x86_64 kernel of the matrix: the generator takes no kernel version.
+/// x86_64 kernel of the matrix: the generator takes no kernel version. A kernel without the dmem
+/// cgroup controller must refuse the board's `accounting` with the generated message instead.
 fn build_once_everywhere(specs: &[Spec]) -> Case {
     let name = "build/generated-once/qemu-x86_64".to_string();
     let result = (|| -> Result<()> {
@@ -228,6 +229,13 @@ fn build_once_everywhere(specs: &[Spec]) -> Case {
             let kernel = testbed::ensure(*spec)?;
             let dir = work.join(spec.label());
             util::run(Command::new("cp").arg("-a").arg(&generated).arg(&dir))?;
+            if !spec.series.has_dmem_cgroup() && board.regions.iter().any(|r| r.accounting) {
+                if let Outcome::Fail(why) = e2e::expect_no_dmem_error(&kernel, &dir, &board.module)
+                {
+                    anyhow::bail!("{}: {why}", spec.label());
+                }
+                continue;
+            }
             e2e::build_module(&kernel, &dir, &board.module, &[])?;
         }
         Ok(())

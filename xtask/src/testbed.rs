@@ -53,6 +53,12 @@ pub enum Series {
 }
 
 impl Series {
+    /// Whether the series has the dmem cgroup controller (Linux 6.14 and later), which regions
+    /// with `accounting = true` need.
+    pub fn has_dmem_cgroup(self) -> bool {
+        self != Series::V6_12
+    }
+
     /// Parses a command-line series (`6.12`, `7.2`).
     pub fn parse(s: &str) -> Result<Self> {
         match s {
@@ -484,10 +490,14 @@ fn tool_version(cmd: &str, arg: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The config fragment(s) of a kernel: the architecture's, plus the debug one.
-fn fragments(arch: Arch, variant: Variant) -> Vec<PathBuf> {
+/// The config fragment(s) of a kernel: the architecture's, the dmem cgroup controller's where
+/// the series has it, plus the debug one.
+fn fragments(arch: Arch, variant: Variant, series: Series) -> Vec<PathBuf> {
     let dir = repo_root().join("tests/kernel");
     let mut v = vec![dir.join(format!("{}.config", arch.name()))];
+    if series.has_dmem_cgroup() {
+        v.push(dir.join("cgroup-dmem.config"));
+    }
     if variant == Variant::Debug {
         v.push(dir.join("debug.config"));
     }
@@ -555,7 +565,7 @@ pub fn ensure(spec: Spec) -> Result<Kernel> {
     ensure_packages()?;
     let bindgen = ensure_bindgen()?;
     let src = ensure_source(spec.series.name())?;
-    let frags = fragments(arch, variant);
+    let frags = fragments(arch, variant, spec.series);
     let mut key_material = ensure_patches(&src, spec.series)?;
     for f in &frags {
         key_material +=

@@ -10,6 +10,7 @@ pub mod debugfs;
 pub mod device;
 pub mod dma_buf;
 pub mod dma_heap;
+pub mod dmem;
 pub mod hooks;
 pub mod policy;
 pub mod pool;
@@ -53,6 +54,7 @@ pub static REGIONS: [Region; 4] = [
         fallback: &[],
         hooks: None,
         pool: None,
+        accounting: None,
     },
     // Region `camera` over the CMA area `camera@b0000000`.
     Region {
@@ -70,6 +72,7 @@ pub static REGIONS: [Region; 4] = [
         fallback: &[],
         hooks: None,
         pool: None,
+        accounting: None,
     },
     // Region `vpu` over the CMA area `vpu`.
     Region {
@@ -87,6 +90,7 @@ pub static REGIONS: [Region; 4] = [
         fallback: &[],
         hooks: None,
         pool: None,
+        accounting: None,
     },
     // Region `display` over the CMA area `display@c0000000`.
     Region {
@@ -104,6 +108,7 @@ pub static REGIONS: [Region; 4] = [
         fallback: &[],
         hooks: None,
         pool: None,
+        accounting: None,
     },
 ];
 

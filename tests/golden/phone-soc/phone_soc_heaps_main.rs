@@ -10,6 +10,7 @@ pub mod debugfs;
 pub mod device;
 pub mod dma_buf;
 pub mod dma_heap;
+pub mod dmem;
 pub mod hooks;
 pub mod policy;
 pub mod pool;
@@ -21,6 +22,13 @@ pub mod stats;
 use kernel::{c_str, prelude::*};
 use policy::{Alignment, Policy};
 use region::Region;
+
+// Accounting charges the kernel's dmem cgroup controller, absent from kernels
+// without CONFIG_CGROUP_DMEM (the generated Kbuild sets `heapgen_has_dmem`).
+#[cfg(not(heapgen_has_dmem))]
+compile_error!(
+    "region `framebuffer` sets `accounting = true`, which needs a kernel with the dmem cgroup controller (CONFIG_CGROUP_DMEM=y, Linux 6.14 or later)"
+);
 
 module! {
     type: Heaps,
@@ -53,6 +61,8 @@ pub static REGIONS: [Region; 4] = [
         fallback: &[],
         hooks: None,
         pool: None,
+        // Charged to the allocating task's dmem cgroup, region `heapgen/framebuffer`.
+        accounting: Some(0x2400000),
     },
     // Region `camera` over the CMA area `camera-region`.
     Region {
@@ -70,6 +80,8 @@ pub static REGIONS: [Region; 4] = [
         fallback: &[],
         hooks: None,
         pool: None,
+        // Charged to the allocating task's dmem cgroup, region `heapgen/camera`.
+        accounting: Some(0x14000000),
     },
     // Region `video` over the CMA area `video-region`.
     Region {
@@ -87,6 +99,8 @@ pub static REGIONS: [Region; 4] = [
         fallback: &[],
         hooks: None,
         pool: None,
+        // Charged to the allocating task's dmem cgroup, region `heapgen/video`.
+        accounting: Some(0x20000000),
     },
     // Region `audio` over the CMA area `audio@9a000000`.
     Region {
@@ -104,6 +118,8 @@ pub static REGIONS: [Region; 4] = [
         fallback: &[],
         hooks: None,
         pool: None,
+        // Charged to the allocating task's dmem cgroup, region `heapgen/audio`.
+        accounting: Some(0x800000),
     },
 ];
 

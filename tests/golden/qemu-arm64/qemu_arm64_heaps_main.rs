@@ -10,6 +10,7 @@ pub mod debugfs;
 pub mod device;
 pub mod dma_buf;
 pub mod dma_heap;
+pub mod dmem;
 pub mod hooks;
 pub mod policy;
 pub mod pool;
@@ -28,6 +29,13 @@ pub mod hooks_tracing;
 use kernel::{c_str, prelude::*};
 use policy::{Alignment, Policy};
 use region::Region;
+
+// Accounting charges the kernel's dmem cgroup controller, absent from kernels
+// without CONFIG_CGROUP_DMEM (the generated Kbuild sets `heapgen_has_dmem`).
+#[cfg(not(heapgen_has_dmem))]
+compile_error!(
+    "region `display` sets `accounting = true`, which needs a kernel with the dmem cgroup controller (CONFIG_CGROUP_DMEM=y, Linux 6.14 or later)"
+);
 
 /// The ops table of `hooks/protected.rs`.
 static HOOKS_PROTECTED: hooks::Ops = hooks::Ops::new::<hooks_protected::RegionHooks>();
@@ -67,6 +75,7 @@ pub static REGIONS: [Region; 5] = [
         // Hooks: hooks/tracing.rs.
         hooks: Some(&HOOKS_TRACING),
         pool: None,
+        accounting: None,
     },
     // Region `camera` over the CMA area `camera@64000000`.
     Region {
@@ -85,6 +94,7 @@ pub static REGIONS: [Region; 5] = [
         fallback: &[c_str!("video@60000000")],
         hooks: None,
         pool: None,
+        accounting: None,
     },
     // Region `secure` over the CMA area `secure@5c000000`.
     Region {
@@ -103,6 +113,7 @@ pub static REGIONS: [Region; 5] = [
         // Hooks: hooks/protected.rs.
         hooks: Some(&HOOKS_PROTECTED),
         pool: None,
+        accounting: None,
     },
     // Region `display` over the CMA area `display@68000000`.
     Region {
@@ -124,6 +135,8 @@ pub static REGIONS: [Region; 5] = [
             sizes: &[0x100000, 0x400000],
             depth: 2,
         }),
+        // Charged to the allocating task's dmem cgroup, region `heapgen/display`.
+        accounting: Some(0x8000000),
     },
     // Region `scratch` over the CMA area `scratch`.
     Region {
@@ -141,6 +154,7 @@ pub static REGIONS: [Region; 5] = [
         fallback: &[],
         hooks: None,
         pool: None,
+        accounting: None,
     },
 ];
 

@@ -10,6 +10,7 @@ pub mod debugfs;
 pub mod device;
 pub mod dma_buf;
 pub mod dma_heap;
+pub mod dmem;
 pub mod hooks;
 pub mod policy;
 pub mod pool;
@@ -25,6 +26,13 @@ pub mod hooks_tracing;
 use kernel::{c_str, prelude::*};
 use policy::{Alignment, Policy};
 use region::Region;
+
+// Accounting charges the kernel's dmem cgroup controller, absent from kernels
+// without CONFIG_CGROUP_DMEM (the generated Kbuild sets `heapgen_has_dmem`).
+#[cfg(not(heapgen_has_dmem))]
+compile_error!(
+    "region `default` sets `accounting = true`, which needs a kernel with the dmem cgroup controller (CONFIG_CGROUP_DMEM=y, Linux 6.14 or later)"
+);
 
 /// The ops table of `hooks/tracing.rs`.
 static HOOKS_TRACING: hooks::Ops = hooks::Ops::new::<hooks_tracing::RegionHooks>();
@@ -61,6 +69,8 @@ pub static REGIONS: [Region; 1] = [
         // Hooks: hooks/tracing.rs.
         hooks: Some(&HOOKS_TRACING),
         pool: None,
+        // Charged to the allocating task's dmem cgroup, region `heapgen/default`.
+        accounting: Some(0x3002000),
     },
 ];
 
