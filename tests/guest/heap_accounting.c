@@ -237,6 +237,43 @@ TEST_F(cgroup, max_refuses_requests_over_it)
 	EXPECT_EQ(before, hg_cma_in_use(self->cfg.cma));
 }
 
+/* A pooled buffer (a hit, handed out ready) is charged like any other. */
+TEST_F(cgroup, pool_hits_are_charged)
+{
+	uint64_t len;
+	long long direct;
+	int fd;
+
+	if (!self->cfg.pool_depth)
+		SKIP(return, "heap %s has no pool", self->cfg.heap);
+	len = self->cfg.pool_sizes[0];
+	/* A use wakes a pool that an exhausted area emptied; then let it fill. */
+	fd = hg_alloc(self->heap_fd, len);
+	ASSERT_LE(0, fd);
+	close(fd);
+	ASSERT_EQ(0, usage(self));
+	ASSERT_LE(0, hg_pool_settle(NULL));
+	ASSERT_LT(0, hg_heap_stat(self->cfg.heap, "pool_pages"));
+	/* The charge of a larger buffer that is no pool class. */
+	fd = hg_alloc(self->heap_fd, hg_pool_avoid(&self->cfg, len + 1));
+	ASSERT_LE(0, fd);
+	direct = usage(self);
+	close(fd);
+	ASSERT_EQ(0, usage(self));
+
+	{
+		long long hits = hg_heap_stat(self->cfg.heap, "pool_hits");
+
+		fd = hg_alloc(self->heap_fd, len);
+		ASSERT_LE(0, fd);
+		EXPECT_EQ(hits + 1, hg_heap_stat(self->cfg.heap, "pool_hits"));
+	}
+	EXPECT_LE((long long)len, usage(self));
+	EXPECT_GT(direct, usage(self));
+	close(fd);
+	EXPECT_EQ(0, usage(self));
+}
+
 /* A buffer still held when its allocating task exits is uncharged when freed. */
 TEST_F(cgroup, exit_uncharges)
 {

@@ -68,7 +68,11 @@ pub static REGIONS: [Region; 1] = [
         fallback: &[],
         // Hooks: hooks/tracing.rs.
         hooks: Some(&HOOKS_TRACING),
-        pool: None,
+        // Pool: 2 pre-zeroed buffers per size class.
+        pool: Some(pool::Config {
+            sizes: &[0x100000],
+            depth: 2,
+        }),
         // Charged to the allocating task's dmem cgroup, region `heapgen/default`.
         accounting: Some(0x3002000),
     },
