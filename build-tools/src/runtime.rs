@@ -33,6 +33,7 @@ pub const FILES: &[RuntimeFile] = runtime_files![
     "dma_heap.rs",
     "dmem.rs",
     "hooks.rs",
+    "later.rs",
     "policy.rs",
     "pool.rs",
     "prelude.rs",

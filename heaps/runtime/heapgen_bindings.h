@@ -61,6 +61,12 @@ struct shrinker *heapgen_shrinker_register(const char *name,
 					   unsigned long (*scan)(void *,
 								 unsigned long),
 					   void *data);
+struct heapgen_later;
+struct heapgen_later *heapgen_later_new(void (*fn)(void *data));
+void heapgen_later_arm(struct heapgen_later *l, void *data);
+void heapgen_later_schedule(struct heapgen_later *l, unsigned int delay_ms);
+void heapgen_later_free(struct heapgen_later *l);
+
 #if IS_ENABLED(CONFIG_CGROUP_DMEM)
 int heapgen_dmem_register(u64 size, const char *name,
 			  struct dmem_cgroup_region **region);

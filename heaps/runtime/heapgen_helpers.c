@@ -13,6 +13,7 @@
 #include <linux/shrinker.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
+#include <linux/workqueue.h>
 
 #include "heapgen_bindings.h"
 
@@ -248,6 +249,55 @@ struct shrinker *heapgen_shrinker_register(const char *name,
 	shrinker->private_data = h;
 	shrinker_register(shrinker);
 	return shrinker;
+}
+
+/*
+ * Delayed work over an opaque pointer: the kernel crate of Linux 6.12 has
+ * no delayed work. The data pointer is set once, after the object it points
+ * to has its final address; until then a queued run does nothing.
+ */
+struct heapgen_later {
+	struct delayed_work work;
+	void (*fn)(void *data);
+	void *data;
+};
+
+static void heapgen_later_fn(struct work_struct *work)
+{
+	struct heapgen_later *l =
+		container_of(to_delayed_work(work), struct heapgen_later, work);
+	void *data = smp_load_acquire(&l->data);
+
+	if (data)
+		l->fn(data);
+}
+
+struct heapgen_later *heapgen_later_new(void (*fn)(void *data))
+{
+	struct heapgen_later *l = kzalloc(sizeof(*l), GFP_KERNEL);
+
+	if (!l)
+		return NULL;
+	INIT_DELAYED_WORK(&l->work, heapgen_later_fn);
+	l->fn = fn;
+	return l;
+}
+
+void heapgen_later_arm(struct heapgen_later *l, void *data)
+{
+	smp_store_release(&l->data, data);
+}
+
+void heapgen_later_schedule(struct heapgen_later *l, unsigned int delay_ms)
+{
+	queue_delayed_work(system_unbound_wq, &l->work,
+			   msecs_to_jiffies(delay_ms));
+}
+
+void heapgen_later_free(struct heapgen_later *l)
+{
+	cancel_delayed_work_sync(&l->work);
+	kfree(l);
 }
 
 #if IS_ENABLED(CONFIG_CGROUP_DMEM)

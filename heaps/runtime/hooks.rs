@@ -33,7 +33,8 @@
 //! *quarantined*: kept out of CMA (they may still be protected, and handing them to another
 //! user could expose or fault on them), counted in the heap's `quarantined` and
 //! `release_hook_failures` counters, and `before_release` is retried on them at the heap's next
-//! allocation and next release, until it succeeds; the pages then go back to CMA and
+//! allocation and next release, and in the background (100 ms after the failure, then at
+//! doubling intervals of at most 10 s) until it succeeds; the pages then go back to CMA and
 //! `quarantine_released` counts them. A quarantined range is never handed out again before its
 //! hook succeeded.
 

@@ -12,16 +12,23 @@ use crate::{
     dma_heap::{self, Heap, HeapOps},
     dmem,
     hooks::{self, HookBuffer, Quarantined},
+    later::{Later, Run},
     policy::{Layout, Policy},
     pool::{self, Pool},
     shrinker::Shrinker,
     stats::Stats,
 };
-use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use kernel::{
     c_str, new_mutex,
     sync::{Arc, Mutex},
 };
+
+/// The first background retry of a quarantine comes this long after a buffer enters it; each
+/// retry that leaves buffers behind doubles the wait, up to [`RETRY_MAX_MS`].
+const RETRY_FIRST_MS: u32 = 100;
+/// The longest wait between background retries of a quarantine.
+const RETRY_MAX_MS: u32 = 10_000;
 
 /// One region of the generated table.
 pub struct Region {
@@ -73,6 +80,10 @@ pub struct HeapData {
     quarantine: Arc<Mutex<KVec<Quarantined>>>,
     /// The region's dmem cgroup region, shared with its twin heap, when it is accounted.
     pub dmem: Option<Arc<dmem::Region>>,
+    /// Retries the quarantine in the background while it holds buffers.
+    retry: Later<HeapData>,
+    /// The wait before the next background retry, in milliseconds.
+    retry_delay_ms: AtomicU32,
 }
 
 impl HeapData {
@@ -105,6 +116,8 @@ impl HeapData {
         }
         // Cannot fail: one slot was reserved above.
         let _ = list.push_within_capacity(Quarantined { pages, layout });
+        drop(list);
+        self.retry.schedule(self.retry_delay_ms.load(Relaxed));
         None
     }
 
@@ -129,6 +142,26 @@ impl HeapData {
                 true
             }
         });
+    }
+}
+
+/// The background retry: besides every allocation and release of the heap, a quarantine is
+/// retried from the unbound workqueue, after [`RETRY_FIRST_MS`] and then ever more rarely, until
+/// it is empty, so that an idle heap gets its pages back too.
+impl Run for HeapData {
+    fn run(&'static self) {
+        self.retry_quarantine();
+        if self.stats.quarantined.load(Relaxed) == 0 {
+            self.retry_delay_ms.store(RETRY_FIRST_MS, Relaxed);
+            return;
+        }
+        let delay = self
+            .retry_delay_ms
+            .load(Relaxed)
+            .saturating_mul(2)
+            .min(RETRY_MAX_MS);
+        self.retry_delay_ms.store(delay, Relaxed);
+        self.retry.schedule(delay);
     }
 }
 
@@ -223,6 +256,8 @@ impl Registration {
                     module,
                     stats: Stats::default(),
                     dmem: dmem.clone(),
+                    retry: Later::new()?,
+                    retry_delay_ms: AtomicU32::new(RETRY_FIRST_MS),
                 };
                 pending.push(KBox::new(data, GFP_KERNEL)?, GFP_KERNEL)?;
             }
@@ -235,6 +270,8 @@ impl Registration {
                     if heaps.is_empty() {
                         dma_heap::pin_module(module);
                     }
+                    // The heap's state has its final address now.
+                    heap.data().retry.arm(heap.data());
                     if let Some(dir) = Dir::create(c_str!("heapgen"), None)
                         .and_then(|root| Dir::create(name, Some(root)))
                     {

@@ -12,6 +12,7 @@ pub mod dma_buf;
 pub mod dma_heap;
 pub mod dmem;
 pub mod hooks;
+pub mod later;
 pub mod policy;
 pub mod pool;
 pub mod prelude;
