@@ -98,6 +98,14 @@ const TEST_MATRIX: &[Spec] = &[
         variant: Variant::Debug,
         cc: Cc::Llvm,
     },
+    // The arm64 board under the checkers too: the only test board with fallback chains, a
+    // protected region and a pool over an area of its own.
+    Spec {
+        series: Series::V7_2,
+        arch: Arch::Arm64,
+        variant: Variant::Debug,
+        cc: Cc::Llvm,
+    },
     Spec {
         series: Series::V6_12,
         arch: Arch::X86_64,
