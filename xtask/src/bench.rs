@@ -100,6 +100,9 @@ pub struct Options {
     pub mode: Mode,
     /// Number of boots (icount: 1 is enough; TCG: at least 5).
     pub boots: usize,
+    /// Whether the bench heap charges the dmem cgroup (`accounting = true`), to measure what
+    /// accounting costs against upstream's heap in the same boot.
+    pub accounting: bool,
 }
 
 impl Options {
@@ -108,6 +111,7 @@ impl Options {
     pub fn from_args(mut it: impl Iterator<Item = String>) -> Result<Self> {
         let mut mode = Mode::Icount;
         let mut boots = None;
+        let mut accounting = false;
         while let Some(a) = it.next() {
             match a.as_str() {
                 "--mode" => {
@@ -127,6 +131,7 @@ impl Options {
                     }
                     boots = Some(n);
                 }
+                "--accounting" => accounting = true,
                 "--arch" | "--board" => {
                     it.next();
                 }
@@ -142,7 +147,11 @@ impl Options {
                 "note: {boots} TCG boot(s); quote TCG ratios from at least 5 boots"
             ));
         }
-        Ok(Self { mode, boots })
+        Ok(Self {
+            mode,
+            boots,
+            accounting,
+        })
     }
 }
 
@@ -616,9 +625,26 @@ pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work)?;
     let module_dir = work.join("module");
-    let board_file = repo_root().join(BENCH_BOARD);
-    step(format!("bench: generating {BENCH_BOARD}"));
+    let mut board_file = repo_root().join(BENCH_BOARD);
+    if opts.accounting {
+        // The bench board's only region is its last table: the key lands in it. The buffers are
+        // charged to the root cgroup, where the benchmark runs.
+        let text = fs::read_to_string(&board_file)?;
+        board_file = work.join("bench-accounting.toml");
+        fs::write(&board_file, format!("{text}accounting = true\n"))?;
+    }
+    step(format!(
+        "bench: generating {BENCH_BOARD}{}",
+        if opts.accounting {
+            " with accounting = true"
+        } else {
+            ""
+        }
+    ));
     let board = e2e::generate(&board_file, &module_dir)?;
+    if opts.accounting && !board.regions.iter().all(|r| r.accounting) {
+        bail!("{}: accounting is not on", board_file.display());
+    }
     let ours = board
         .heaps
         .first()
@@ -693,8 +719,13 @@ pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
     let text = table(&lines, opts.mode, boots.len());
     println!();
     println!(
-        "heapgen {} vs upstream {} on the same cma=128M area, Linux {}, emulated ({}):",
+        "heapgen {}{} vs upstream {} on the same cma=128M area, Linux {}, emulated ({}):",
         ours,
+        if opts.accounting {
+            " (accounting = true, charged to the root cgroup)"
+        } else {
+            ""
+        },
         UPSTREAM_HEAP,
         kernel.release,
         match opts.mode {
@@ -761,6 +792,7 @@ pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
         "ours": ours,
         "upstream": UPSTREAM_HEAP,
         "board": BENCH_BOARD,
+        "accounting": opts.accounting,
         "git_commit": git(&["rev-parse", "HEAD"]),
         "git_dirty": git(&["status", "--porcelain", "--", "heaps", "templates", "tests/bench", "tests/kernel/importer"]),
         "unix_time": now,
@@ -769,8 +801,14 @@ pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
         "table": text,
     });
     let out_dir = repo_root().join("target/bench");
-    let latest = out_dir.join(format!("{}-{}.json", arch.name(), opts.mode.name()));
-    let stamped = out_dir.join(format!("{}-{}-{now}.json", arch.name(), opts.mode.name()));
+    let stem = format!(
+        "{}-{}{}",
+        arch.name(),
+        opts.mode.name(),
+        if opts.accounting { "-accounting" } else { "" }
+    );
+    let latest = out_dir.join(format!("{stem}.json"));
+    let stamped = out_dir.join(format!("{stem}-{now}.json"));
     let body = serde_json::to_string_pretty(&doc)?;
     fs::write(&latest, &body)?;
     fs::write(&stamped, &body)?;

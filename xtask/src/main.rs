@@ -6,7 +6,8 @@
 //!   tests in QEMU.
 //! - `cargo xtask test [--full]`: host tests, clippy, fmt, then e2e on the kernel matrix.
 //! - `cargo xtask demo`: generate the example board, boot it, show its heaps.
-//! - `cargo xtask bench [--mode icount|tcg] [--boots N]`: our heap vs upstream's, emulated.
+//! - `cargo xtask bench [--mode icount|tcg] [--boots N] [--accounting]`: our heap vs upstream's,
+//!   emulated.
 
 mod bench;
 mod devicetree;
@@ -69,13 +70,14 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
             "--mode" | "--boots" => {
                 it.next();
             }
+            "--accounting" => {}
             _ => bail!("unknown argument `{a}`\n{USAGE}"),
         }
     }
     Ok(args)
 }
 
-const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench> [--arch x86_64|arm64] [--kernel 6.12|7.2] [--cc gcc|llvm] [--debug-kernel] [--full] [--board FILE]... [--mode icount|tcg] [--boots N]";
+const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench> [--arch x86_64|arm64] [--kernel 6.12|7.2] [--cc gcc|llvm] [--debug-kernel] [--full] [--board FILE]... [--mode icount|tcg] [--boots N] [--accounting]";
 
 /// The kernels `cargo xtask test` runs end to end: 7.2 on x86_64 and arm64 with GCC, 7.2 with
 /// LLVM (the debug kernel: KASAN, lockdep, kmemleak) and 6.12 LTS with the GKI exports.
