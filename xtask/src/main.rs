@@ -114,6 +114,13 @@ const TEST_MATRIX: &[Spec] = &[
         variant: Variant::Default,
         cc: Cc::Gcc,
     },
+    // Android's GKI vendor modules are mostly arm64.
+    Spec {
+        series: Series::V6_12,
+        arch: Arch::Arm64,
+        variant: Variant::Default,
+        cc: Cc::Gcc,
+    },
 ];
 
 /// What `cargo xtask test --full` adds: a non-debug LLVM build of 7.2 (the configuration of an

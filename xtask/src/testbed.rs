@@ -40,8 +40,8 @@ const PACKAGES: &[&str] = &[
 
 const BINDGEN_VERSION: &str = "0.72.1";
 /// How many kernel builds the cache keeps (least recently used ones are pruned): the whole test
-/// matrix (7.2 x86_64, arm64, x86_64 and arm64 debug, LLVM; 6.12 x86_64) plus one.
-const KEEP_KERNELS: usize = 7;
+/// matrix (7.2 x86_64, arm64, x86_64 and arm64 debug, LLVM; 6.12 x86_64 and arm64) plus one.
+const KEEP_KERNELS: usize = 8;
 
 /// A kernel series of the test bed, from Debian's `linux-source-<series>` package.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
