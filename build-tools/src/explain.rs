@@ -1,7 +1,8 @@
 //! `heapgen explain`: a human summary of a validated board.
 //!
-//! A table of every heap (device node) with its region, CMA area and policy, then an ASCII map of
-//! the reserved memory the board asks the device tree for.
+//! A table of every heap (device node) with its region, CMA area and policy, the regions'
+//! strategies (fallback, hooks, pool, accounting), then an ASCII map of the reserved memory the
+//! board asks the device tree for.
 
 use std::fmt::Write;
 
@@ -102,8 +103,43 @@ pub fn explain(board: &Board) -> String {
     }
     out.push_str(&table(&rows));
     out.push('\n');
+    let strategies = strategies(board);
+    if !strategies.is_empty() {
+        out.push_str(&strategies);
+        out.push('\n');
+    }
     out.push_str(&memory_map(board));
     out
+}
+
+/// One line per region that does more than allocate from its own area: its fallback chain,
+/// hooks, pool and accounting. Empty when no region does.
+fn strategies(board: &Board) -> String {
+    let mut rows = Vec::new();
+    for r in &board.regions {
+        let mut what = Vec::new();
+        if !r.fallback.is_empty() {
+            what.push(format!("fallback to {}", r.fallback.join(", then ")));
+        }
+        if let Some(h) = &r.hooks {
+            what.push(format!("hooks {h}"));
+        }
+        if let Some(p) = &r.pool {
+            let sizes: Vec<String> = p.sizes.iter().map(|s| format_size(*s)).collect();
+            what.push(format!("pool {} x{}", sizes.join(","), p.depth));
+        }
+        if r.accounting {
+            what.push(format!("dmem cgroup heapgen/{}", r.name));
+        }
+        if !what.is_empty() {
+            rows.push(vec![r.name.clone(), what.join("; ")]);
+        }
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    rows.insert(0, vec!["REGION".to_string(), "STRATEGIES".to_string()]);
+    table(&rows)
 }
 
 /// The ASCII memory map of the board's reserved regions.

@@ -108,6 +108,10 @@ fn explain_prints_the_heaps_and_the_memory_map() {
         "free 16M",
         "placed by the kernel at boot",
         "[default]",
+        "REGION   STRATEGIES",
+        "camera   fallback to video",
+        "secure   hooks hooks/protected.rs",
+        "display  pool 1M,4M x2; dmem cgroup heapgen/display",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
     }
