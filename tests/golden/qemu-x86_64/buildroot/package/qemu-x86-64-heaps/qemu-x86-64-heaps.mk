@@ -25,6 +25,16 @@ QEMU_X86_64_HEAPS_MODULE_MAKE_OPTS = \
 	BINDGEN=$(HOST_DIR)/bin/bindgen \
 	RUSTC=$(HOST_DIR)/bin/rustc
 
+# Kernel options the heaps need, enabled in the kernel's configuration by
+# Buildroot (the kernel must also be built with Rust, CONFIG_RUST).
+define QEMU_X86_64_HEAPS_LINUX_CONFIG_FIXUPS
+	$(call KCONFIG_ENABLE_OPT,CONFIG_CMA)
+	$(call KCONFIG_ENABLE_OPT,CONFIG_DMA_CMA)
+	$(call KCONFIG_ENABLE_OPT,CONFIG_DMABUF_HEAPS)
+	$(call KCONFIG_ENABLE_OPT,CONFIG_CGROUPS)
+	$(call KCONFIG_ENABLE_OPT,CONFIG_CGROUP_DMEM)
+endef
+
 ifeq ($(BR2_PACKAGE_HAS_UDEV),y)
 define QEMU_X86_64_HEAPS_INSTALL_UDEV_RULES
 	$(INSTALL) -D -m 0644 $(@D)/module/99-qemu-x86-64-heaps.rules \
