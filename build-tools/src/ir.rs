@@ -57,6 +57,18 @@ pub struct Board {
     pub reserved: Vec<Reserve>,
     /// Strategy hook files copied into the module, sorted by path, each once.
     pub hook_files: Vec<HookFile>,
+    /// The kernel options (`CONFIG_*`, all `=y`) the module needs, each with why: the generated
+    /// kernel config fragment and the Buildroot package's fixups list them.
+    pub kernel_options: Vec<KernelOption>,
+}
+
+/// A kernel option the module needs.
+#[derive(Clone, Debug, Serialize)]
+pub struct KernelOption {
+    /// `CONFIG_<NAME>`.
+    pub name: String,
+    /// Why, in a few words.
+    pub why: String,
 }
 
 /// A strategy hook file (`hooks = "<path>.rs"`), copied verbatim into the module.

@@ -78,12 +78,15 @@ pub const SEPOLICY_TE: Template = template!("sepolicy.te.j2");
 pub const FILE_CONTEXTS: Template = template!("file_contexts.j2");
 /// `android/abi_gki_<arch>_<module>`, the KMI symbol list fragment.
 pub const ABI_SYMBOL_LIST: Template = template!("abi_symbol_list.j2");
+/// `<board>-heaps.config`, the kernel options the module needs (a kconfig fragment).
+pub const KERNEL_CONFIG: Template = template!("kernel.config.j2");
 
 /// Every template, in a fixed order.
 pub const TEMPLATES: &[Template] = &[
     KBUILD,
     MAKEFILE,
     MODULE_MAIN,
+    KERNEL_CONFIG,
     UDEV_RULES,
     UEVENTD,
     BOARD_RST,
@@ -392,6 +395,10 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
         ),
         (format!("ueventd.{}.rc", board.name), render(&UEVENTD)?),
         (format!("{}-heaps.rst", board.name), render(&BOARD_RST)?),
+        (
+            format!("{}-heaps.config", board.name),
+            render(&KERNEL_CONFIG)?,
+        ),
     ];
     if !board.reserved.is_empty() {
         files.push(("reserved-memory.dtsi".into(), render(&RESERVED_DTSI)?));

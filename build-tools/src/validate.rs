@@ -1767,7 +1767,9 @@ pub fn validate(
     if description.is_empty() {
         description = format!("{name} board");
     }
+    let kernel_options = kernel_options(&regions);
     let board = ir::Board {
+        kernel_options,
         module: format!("{}_heaps", ident(&name)),
         br2_external: format!("HEAPGEN_{}", ident(&name).to_ascii_uppercase()),
         source_file: source.rsplit('/').next().unwrap_or(source).to_string(),
@@ -1783,6 +1785,35 @@ pub fn validate(
         hook_files,
     };
     Ok((board, v.warnings))
+}
+
+/// The kernel options a board's module needs: the Rust, CMA and dma-buf heap support of every
+/// module, and the dmem cgroup controller when a region is accounted.
+fn kernel_options(regions: &[ir::Region]) -> Vec<ir::KernelOption> {
+    let mut options = vec![
+        ("CONFIG_MODULES", "a loadable module"),
+        ("CONFIG_RUST", "the module is Rust"),
+        ("CONFIG_CMA", "the heaps allocate from CMA areas"),
+        (
+            "CONFIG_DMA_CMA",
+            "CMA areas for DMA, from the device tree or cma=",
+        ),
+        ("CONFIG_DMABUF_HEAPS", "/dev/dma_heap"),
+    ];
+    if regions.iter().any(|r| r.accounting) {
+        options.push(("CONFIG_CGROUPS", "accounting"));
+        options.push((
+            "CONFIG_CGROUP_DMEM",
+            "accounting: the dmem cgroup controller",
+        ));
+    }
+    options
+        .into_iter()
+        .map(|(name, why)| ir::KernelOption {
+            name: name.to_string(),
+            why: why.to_string(),
+        })
+        .collect()
 }
 
 /// The regions on a path `from -> ... -> to` along `edges` (`from` first, `to` last), if any.

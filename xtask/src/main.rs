@@ -198,7 +198,8 @@ fn board_files() -> Result<Vec<PathBuf>> {
 }
 
 /// Generates and builds (without booting) every board's module against the default test-bed
-/// kernel of its architecture.
+/// kernel of its architecture, and checks that kernel against the board's generated kernel config
+/// fragment.
 fn build_every_board(boards: &[PathBuf]) -> Vec<Case> {
     let mut cases = Vec::new();
     for board_file in boards {
@@ -215,6 +216,19 @@ fn build_every_board(boards: &[PathBuf]) -> Vec<Case> {
             let _ = std::fs::remove_dir_all(&dir);
             e2e::generate(board_file, &dir)?;
             e2e::build_module(&kernel, &dir, &board.module, &[])?;
+            // The generated kernel config fragment holds for the kernel the module runs on.
+            let fragment = dir.join(format!("{}-heaps.config", board.name));
+            let missing = testbed::missing_options(
+                &std::fs::read_to_string(kernel.build.join(".config"))?,
+                &std::fs::read_to_string(&fragment)?,
+            );
+            if !missing.is_empty() {
+                anyhow::bail!(
+                    "{} asks for options the test-bed kernel does not have: {}",
+                    fragment.display(),
+                    missing.join(", ")
+                );
+            }
             Ok(arch.name().to_string())
         })();
         let (name, outcome) = match result {

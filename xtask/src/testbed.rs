@@ -506,6 +506,19 @@ fn fragments(arch: Arch, variant: Variant, series: Series) -> Vec<PathBuf> {
 
 /// Checks that every option of `fragment` survived `olddefconfig`.
 fn check_config(config: &str, fragment: &str) -> Result<()> {
+    let dropped = missing_options(config, fragment);
+    if !dropped.is_empty() {
+        bail!(
+            "kernel options did not survive olddefconfig (a dependency is missing):\n  {}",
+            dropped.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// The options of the config fragment `fragment` that the kernel configuration `config` does not
+/// have as the fragment says.
+pub fn missing_options(config: &str, fragment: &str) -> Vec<String> {
     let mut dropped = Vec::new();
     for line in fragment.lines().map(str::trim) {
         if let Some(opt) = line
@@ -519,13 +532,7 @@ fn check_config(config: &str, fragment: &str) -> Result<()> {
             dropped.push(line.to_string());
         }
     }
-    if !dropped.is_empty() {
-        bail!(
-            "kernel options did not survive olddefconfig (a dependency is missing):\n  {}",
-            dropped.join("\n  ")
-        );
-    }
-    Ok(())
+    dropped
 }
 
 /// Applies `spec`'s patches to the cached source tree, idempotently (a patch that reverses

@@ -28,6 +28,7 @@ PHONE_SOC_HEAPS_MODULE_MAKE_OPTS = \
 # Kernel options the heaps need, enabled in the kernel's configuration by
 # Buildroot (the kernel must also be built with Rust, CONFIG_RUST).
 define PHONE_SOC_HEAPS_LINUX_CONFIG_FIXUPS
+	$(call KCONFIG_ENABLE_OPT,CONFIG_MODULES)
 	$(call KCONFIG_ENABLE_OPT,CONFIG_CMA)
 	$(call KCONFIG_ENABLE_OPT,CONFIG_DMA_CMA)
 	$(call KCONFIG_ENABLE_OPT,CONFIG_DMABUF_HEAPS)
