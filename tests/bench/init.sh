@@ -1,7 +1,9 @@
 #!/bin/busybox sh
 # /init of the `cargo xtask bench` guest: load the test importer and the bench
 # board's module, record what the figures depend on, run the benchmark, power off.
-# /etc/heapgen/bench.conf holds "<our heap> <upstream heap>".
+# /etc/heapgen/bench.conf holds "<our heap> <upstream heap> [<cgroup>]": with a
+# cgroup path (relative to the cgroup2 root), the benchmark runs in that group,
+# created with the dmem controller enabled on every level above it.
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -30,7 +32,18 @@ echo "BENCH-INFO cmdline $(cat /proc/cmdline)"
 echo "BENCH-INFO heaps $(ls /dev/dma_heap | tr '\n' ' ')"
 echo "BENCH-INFO cma-pages $(cat /sys/kernel/mm/cma/reserved/available_pages 2>/dev/null)"
 
-read -r ours upstream </etc/heapgen/bench.conf
+read -r ours upstream cgroup </etc/heapgen/bench.conf
+if [ -n "$cgroup" ]; then
+	mount -t cgroup2 cgroup2 /sys/fs/cgroup || echo "BENCH-ERROR no cgroup2"
+	dir=/sys/fs/cgroup
+	for part in $(echo "$cgroup" | tr / ' '); do
+		echo +dmem >"$dir/cgroup.subtree_control" || echo "BENCH-ERROR +dmem in $dir"
+		dir=$dir/$part
+		mkdir -p "$dir"
+	done
+	echo $$ >"$dir/cgroup.procs" || echo "BENCH-ERROR cannot join $dir"
+	echo "BENCH-INFO cgroup $(cat /proc/self/cgroup)"
+fi
 echo "BENCH-BEGIN $ours $upstream"
 /tests/heapgen-bench "$ours" "$upstream"
 echo "BENCH-EXIT $?"

@@ -27,6 +27,9 @@ use std::{
 
 /// The benchmark board: one heap over the `cma=` area, 4 KiB alignment, no guards.
 const BENCH_BOARD: &str = "tests/bench/qemu-x86_64-bench.toml";
+/// The cgroup `--accounting` runs the benchmark in, two levels below the root like an Android
+/// app's `uid_<n>/pid_<n>`: every level is one more page counter to charge.
+const BENCH_CGROUP: &str = "uid_10000/pid_1";
 /// Upstream's CMA heap on the default (`cma=`) area.
 const UPSTREAM_HEAP: &str = "default_cma_region";
 /// The kernel command-line addition of every bench boot: no APIC timer calibration busy-wait
@@ -628,7 +631,7 @@ pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
     let mut board_file = repo_root().join(BENCH_BOARD);
     if opts.accounting {
         // The bench board's only region is its last table: the key lands in it. The buffers are
-        // charged to the root cgroup, where the benchmark runs.
+        // charged to the cgroup the benchmark runs in (`BENCH_CGROUP`).
         let text = fs::read_to_string(&board_file)?;
         board_file = work.join("bench-accounting.toml");
         fs::write(&board_file, format!("{text}accounting = true\n"))?;
@@ -675,7 +678,11 @@ pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
             init: repo_root().join("tests/bench/init.sh"),
             files: vec![(
                 "etc/heapgen/bench.conf".into(),
-                format!("{ours} {UPSTREAM_HEAP}\n"),
+                if opts.accounting {
+                    format!("{ours} {UPSTREAM_HEAP} {BENCH_CGROUP}\n")
+                } else {
+                    format!("{ours} {UPSTREAM_HEAP}\n")
+                },
             )],
         },
     )?;
@@ -722,7 +729,7 @@ pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
         "heapgen {}{} vs upstream {} on the same cma=128M area, Linux {}, emulated ({}):",
         ours,
         if opts.accounting {
-            " (accounting = true, charged to the root cgroup)"
+            " (accounting = true, charged to its cgroup uid_10000/pid_1)"
         } else {
             ""
         },
