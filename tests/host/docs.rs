@@ -26,6 +26,36 @@ fn every_schema_key_is_documented() {
     );
 }
 
+/// The debugfs files a heap publishes (`(c_str!("<name>"), &...)` in the runtime's `publish`
+/// functions) and the ABI document's `What:` lines name the same files.
+#[test]
+fn debugfs_abi_matches_what_the_runtime_publishes() {
+    let abi = std::fs::read_to_string(root().join("Documentation/ABI/testing/debugfs-heapgen"))
+        .expect("debugfs-heapgen");
+    let documented: std::collections::BTreeSet<String> = abi
+        .lines()
+        .filter_map(|l| l.strip_prefix("What:"))
+        .filter_map(|l| l.trim().strip_prefix("/sys/kernel/debug/heapgen/<heap>/"))
+        .filter(|name| !name.contains('/'))
+        .map(str::to_string)
+        .collect();
+    let mut published = std::collections::BTreeSet::new();
+    for file in ["stats.rs", "pool.rs"] {
+        let text = std::fs::read_to_string(root().join("heaps/runtime").join(file)).expect(file);
+        for piece in text.split("(c_str!(\"").skip(1) {
+            let name = piece.split('"').next().unwrap_or_default();
+            if piece[name.len()..].starts_with("\"), &") {
+                published.insert(name.to_string());
+            }
+        }
+    }
+    assert!(published.len() > 20, "found only {published:?}");
+    assert_eq!(
+        published, documented,
+        "heaps/runtime publishes (left) and Documentation/ABI/testing/debugfs-heapgen documents (right) different files"
+    );
+}
+
 #[test]
 fn every_rule_is_documented() {
     let rst = std::fs::read_to_string(root().join("Documentation/board-file.rst"))
