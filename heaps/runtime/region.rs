@@ -80,8 +80,9 @@ pub struct HeapData {
     quarantine: Arc<Mutex<KVec<Quarantined>>>,
     /// The region's dmem cgroup region, shared with its twin heap, when it is accounted.
     pub dmem: Option<Arc<dmem::Region>>,
-    /// Retries the quarantine in the background while it holds buffers.
-    retry: Later<HeapData>,
+    /// Retries the quarantine in the background while it holds buffers; only regions with hooks
+    /// can quarantine, so only their heaps have one.
+    retry: Option<Later<HeapData>>,
     /// The wait before the next background retry, in milliseconds.
     retry_delay_ms: AtomicU32,
 }
@@ -117,7 +118,9 @@ impl HeapData {
         // Cannot fail: one slot was reserved above.
         let _ = list.push_within_capacity(Quarantined { pages, layout });
         drop(list);
-        self.retry.schedule(self.retry_delay_ms.load(Relaxed));
+        if let Some(retry) = &self.retry {
+            retry.schedule(self.retry_delay_ms.load(Relaxed));
+        }
         None
     }
 
@@ -161,7 +164,9 @@ impl Run for HeapData {
             .saturating_mul(2)
             .min(RETRY_MAX_MS);
         self.retry_delay_ms.store(delay, Relaxed);
-        self.retry.schedule(delay);
+        if let Some(retry) = &self.retry {
+            retry.schedule(delay);
+        }
     }
 }
 
@@ -256,7 +261,10 @@ impl Registration {
                     module,
                     stats: Stats::default(),
                     dmem: dmem.clone(),
-                    retry: Later::new()?,
+                    retry: match region.hooks {
+                        Some(_) => Some(Later::new()?),
+                        None => None,
+                    },
                     retry_delay_ms: AtomicU32::new(RETRY_FIRST_MS),
                 };
                 pending.push(KBox::new(data, GFP_KERNEL)?, GFP_KERNEL)?;
@@ -271,7 +279,9 @@ impl Registration {
                         dma_heap::pin_module(module);
                     }
                     // The heap's state has its final address now.
-                    heap.data().retry.arm(heap.data());
+                    if let Some(retry) = &heap.data().retry {
+                        retry.arm(heap.data());
+                    }
                     if let Some(dir) = Dir::create(c_str!("heapgen"), None)
                         .and_then(|root| Dir::create(name, Some(root)))
                     {

@@ -24,7 +24,7 @@
 #include "heapgen_test.h"
 #include "kselftest_harness.h"
 
-#define STAT(name) hg_debugfs_u64(self->cfg.heap, name)
+#define STAT(name) hg_heap_stat(self->cfg.heap, name)
 
 FIXTURE(pool) {
 	struct heapgen_cfg cfg;

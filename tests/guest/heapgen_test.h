@@ -141,13 +141,18 @@ static inline uint64_t hg_pool_avoid(const struct heapgen_cfg *cfg, uint64_t len
 	return len;
 }
 
-static inline long long hg_debugfs_u64(const char *heap, const char *name)
+/* Reads the number in the file at the printf-style path; -1 if it cannot. */
+static inline long long __attribute__((format(printf, 1, 2)))
+hg_read_ll(const char *fmt, ...)
 {
 	char path[256];
 	long long v = -1;
+	va_list ap;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/sys/kernel/debug/heapgen/%s/%s", heap, name);
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
 	f = fopen(path, "r");
 	if (!f)
 		return -1;
@@ -155,6 +160,12 @@ static inline long long hg_debugfs_u64(const char *heap, const char *name)
 		v = -1;
 	fclose(f);
 	return v;
+}
+
+/* Reads the heap's counter /sys/kernel/debug/heapgen/<heap>/<name>; -1 if none. */
+static inline long long hg_heap_stat(const char *heap, const char *name)
+{
+	return hg_read_ll("/sys/kernel/debug/heapgen/%s/%s", heap, name);
 }
 
 /*
@@ -178,15 +189,15 @@ static inline long long hg_pool_settle(const char *area)
 			continue;
 		if (!strcmp(pool, "-") || (area && strcmp(area, cma)))
 			continue;
-		for (waited = 0; hg_debugfs_u64(heap, "pool_pending") > 0; waited++) {
+		for (waited = 0; hg_heap_stat(heap, "pool_pending") > 0; waited++) {
 			if (waited == 6000) {
 				fclose(f);
 				return -1;
 			}
 			usleep(10000);
 		}
-		if (hg_debugfs_u64(heap, "pool_pages") > 0)
-			total += hg_debugfs_u64(heap, "pool_pages");
+		if (hg_heap_stat(heap, "pool_pages") > 0)
+			total += hg_heap_stat(heap, "pool_pages");
 	}
 	fclose(f);
 	return total;
@@ -306,39 +317,12 @@ static inline int64_t hg_find_not(int buf_fd, uint64_t len, int byte)
 	return bad;
 }
 
-/* Reads the number in the file at the printf-style path; -1 if it cannot. */
-static inline long long __attribute__((format(printf, 1, 2)))
-hg_read_ll(const char *fmt, ...)
-{
-	char path[256];
-	long long v = -1;
-	va_list ap;
-	FILE *f;
-
-	va_start(ap, fmt);
-	vsnprintf(path, sizeof(path), fmt, ap);
-	va_end(ap);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
 /* Reads /sys/kernel/mm/cma/<area>/<name>; -1 if it cannot be read. */
 static inline long long hg_cma_counter(const char *area, const char *name)
 {
 	if (!area)
 		return -1;
 	return hg_read_ll("/sys/kernel/mm/cma/%s/%s", area, name);
-}
-
-/* Reads the heap's counter /sys/kernel/debug/heapgen/<heap>/<name>; -1 if none. */
-static inline long long hg_heap_stat(const char *heap, const char *name)
-{
-	return hg_read_ll("/sys/kernel/debug/heapgen/%s/%s", heap, name);
 }
 
 /*

@@ -4,7 +4,7 @@
 
 use crate::{
     ktap::{Case, Outcome},
-    util::{cache_root, run, step},
+    util::{self, cache_root, run, step},
 };
 use anyhow::{bail, Context, Result};
 use std::{fs, path::Path, path::PathBuf, process::Command};
@@ -74,10 +74,7 @@ pub fn check_fragment(dtsi: &Path, work: &Path) -> Result<()> {
 pub fn check_boards(boards: &[PathBuf], work: &Path) -> Vec<Case> {
     let mut cases = Vec::new();
     for board_file in boards {
-        let stem = board_file
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let stem = util::file_stem(board_file);
         let dir = work.join(&stem);
         let result = (|| -> Result<bool> {
             let _ = fs::remove_dir_all(&dir);

@@ -4,7 +4,7 @@
 use crate::{
     ktap::{self, Case, Outcome, Report},
     testbed::{self, Arch, Kernel, Spec, Variant},
-    util::{kernel_cmd, repo_root, run, step, tail},
+    util::{self, kernel_cmd, repo_root, run, step, tail},
 };
 use anyhow::{bail, Context, Result};
 use std::{
@@ -385,10 +385,7 @@ fn kbuild_only_checks(
     work: &Path,
     module: &str,
 ) -> Vec<ktap::Case> {
-    let stem = board_file
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let stem = util::file_stem(board_file);
     let dir = work.join("kbuild-only");
     let built = (|| -> Result<PathBuf> {
         let _ = fs::remove_dir_all(&dir);
@@ -488,10 +485,7 @@ pub fn expect_no_dmem_error(kernel: &Kernel, module_dir: &Path, module: &str) ->
 
 /// Runs the guest suite for one board; returns its report.
 pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Result<Report> {
-    let mut name = board_file
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let mut name = util::file_stem(board_file);
     if let Some(fault) = fault {
         name = format!("{name}-fault-{fault}");
     }

@@ -203,10 +203,7 @@ fn board_files() -> Result<Vec<PathBuf>> {
 fn build_every_board(boards: &[PathBuf]) -> Vec<Case> {
     let mut cases = Vec::new();
     for board_file in boards {
-        let stem = board_file
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let stem = util::file_stem(board_file);
         let result = (|| -> Result<String> {
             let board = heapgen::load(board_file)
                 .map_err(|d| anyhow::anyhow!("{} is not valid:\n{d}", board_file.display()))?;

@@ -144,3 +144,11 @@ pub fn have(program: &str) -> bool {
         .split(':')
         .any(|dir| Path::new(dir).join(program).is_file())
 }
+
+/// A file's name without its directories and extension (`qemu-arm64` for
+/// `board-configs/qemu-arm64.toml`), or "" for a path without a file name.
+pub fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
