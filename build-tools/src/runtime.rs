@@ -40,7 +40,7 @@ pub const FILES: &[RuntimeFile] = runtime_files![
     "region.rs",
     "shrinker.rs",
     "stats.rs",
-    "heapgen_bindings.h",
+    "heapgen_abi.h",
     "heapgen_helpers.c",
 ];
 

@@ -9,7 +9,9 @@
 use crate::prelude::*;
 use crate::{
     cma::CmaPages,
-    dma_buf::{Device, Direction, DmaBuf, DmaBufOps, KernelMapping, SgTable, VAddr, Vma},
+    dma_buf::{
+        Device, Direction, DmaBuf, DmaBufOps, Exportable, KernelMapping, SgTable, VAddr, Vma,
+    },
     dmem,
     hooks::HookBuffer,
     policy::{Layout, PolicyError, GUARD_CANARY, PAGE_SHIFT},
@@ -98,7 +100,7 @@ impl Buffer {
             stats.on_fallback();
         }
         let size = to_usize(layout.payload_len)?;
-        DmaBuf::export(buffer, heap.name, heap.module, size, fd_flags).inspect_err(|_| {
+        DmaBuf::export(buffer, heap.name, size, fd_flags).inspect_err(|_| {
             stats.on_failure(Failure::Other);
         })
     }
@@ -109,7 +111,7 @@ impl Buffer {
         heap: &'static HeapData,
         layout: Layout,
         charge: Option<dmem::Charge>,
-    ) -> Result<Pin<KBox<Self>>, (Failure, Error)> {
+    ) -> Result<Pin<KBox<Exportable<Self>>>, (Failure, Error)> {
         let classify = |e: Error| {
             let why = if e == ENOMEM {
                 Failure::NoMemory
@@ -121,23 +123,20 @@ impl Buffer {
             (why, e)
         };
         let (pages, fell_back) = Self::new_pages(heap, &layout).map_err(classify)?;
-        let buffer = KBox::pin_init(
-            pin_init!(Self {
-                heap,
-                pages,
-                layout,
-                fell_back,
-                _charge: charge,
-                hooked: AtomicBool::new(false),
-                vmapped: AtomicBool::new(false),
-                inner <- new_mutex!(Inner {
-                    attachments: KVec::new(),
-                    vmap_count: 0,
-                    kmap: None,
-                }),
+        let buffer = Exportable::new(pin_init!(Self {
+            heap,
+            pages,
+            layout,
+            fell_back,
+            _charge: charge,
+            hooked: AtomicBool::new(false),
+            vmapped: AtomicBool::new(false),
+            inner <- new_mutex!(Inner {
+                attachments: KVec::new(),
+                vmap_count: 0,
+                kmap: None,
             }),
-            GFP_KERNEL,
-        )
+        }? Error))
         .map_err(classify)?;
         // On failure the buffer is dropped with `hooked` false: its pages go back to CMA as they
         // are (the hook did not protect them, so there is nothing to release), uncounted.

@@ -6,21 +6,26 @@
 
 use crate::bindings;
 use core::ptr::NonNull;
-#[cfg(not(heapgen_has_cma_area_by_idx))]
-use kernel::ffi;
-use kernel::prelude::*;
+use kernel::{page::PAGE_SHIFT, prelude::*};
 
 /// The largest number of areas looked at when searching by name (`CONFIG_CMA_AREAS` is far lower).
 const MAX_AREAS: u32 = 64;
 
-/// Lowmem buffers are zeroed in chunks of this many pages (4 MiB), checking for a fatal signal
-/// between chunks, so that a killed task stops zeroing a large buffer early.
-const ZERO_CHUNK_PAGES: usize = 1024;
+/// Lowmem buffers are zeroed in chunks of this many bytes (4 MiB), checking for a fatal signal
+/// and rescheduling between chunks, so that a killed task stops zeroing a large buffer early and
+/// a large buffer does not hog the CPU on a non-preemptible kernel.
+const ZERO_CHUNK_BYTES: usize = 4 << 20;
 
 /// Whether the current task has a fatal signal pending.
 fn fatal_signal_pending() -> bool {
     // SAFETY: Reads the current task's signal state; always allowed in process context.
     unsafe { bindings::heapgen_fatal_signal_pending() }
+}
+
+/// Yields the CPU if a reschedule is due (`cond_resched`).
+fn cond_resched() {
+    // SAFETY: Called in process context without spinlocks held (allocation and release paths).
+    unsafe { bindings::heapgen_cond_resched() }
 }
 
 /// A CMA area of the running kernel.
@@ -40,45 +45,13 @@ unsafe impl Send for Cma {}
 unsafe impl Sync for Cma {}
 
 impl Cma {
-    /// Returns the area at `idx` in the kernel's list of reserved areas, if there is one.
-    #[cfg(heapgen_has_cma_area_by_idx)]
+    /// Returns the area at `idx` in the kernel's list of CMA areas, if there is one (the C shim
+    /// picks the kernel's way of listing them).
     fn by_idx(idx: u32) -> Option<Self> {
         // SAFETY: Any index is allowed; out-of-range indices return NULL.
-        let ptr = unsafe { bindings::dma_contiguous_get_area_by_idx(idx) };
+        let ptr = unsafe { bindings::heapgen_cma_area(idx) };
         // INVARIANT: A non-NULL result is a registered area.
         NonNull::new(ptr).map(|ptr| Self { ptr })
-    }
-
-    /// Returns the area at `idx` in the kernel's list of CMA areas, if there is one, for kernels
-    /// without `dma_contiguous_get_area_by_idx` (Linux 6.12, where Android's common kernel
-    /// exports `cma_for_each_area`).
-    #[cfg(not(heapgen_has_cma_area_by_idx))]
-    fn by_idx(idx: u32) -> Option<Self> {
-        struct Search {
-            idx: u32,
-            seen: u32,
-            found: *mut bindings::cma,
-        }
-        unsafe extern "C" fn visit(cma: *mut bindings::cma, data: *mut ffi::c_void) -> ffi::c_int {
-            // SAFETY: `data` is the `Search` that `by_idx` passes, alive and not otherwise
-            // accessed during `cma_for_each_area`.
-            let search = unsafe { &mut *data.cast::<Search>() };
-            if search.seen == search.idx {
-                search.found = cma;
-                return 1;
-            }
-            search.seen += 1;
-            0
-        }
-        let mut search = Search {
-            idx,
-            seen: 0,
-            found: core::ptr::null_mut(),
-        };
-        // SAFETY: `visit` only touches `search`, which outlives the call.
-        unsafe { bindings::cma_for_each_area(Some(visit), core::ptr::addr_of_mut!(search).cast()) };
-        // INVARIANT: `cma_for_each_area` only yields registered areas.
-        NonNull::new(search.found).map(|ptr| Self { ptr })
     }
 
     /// Every CMA area the module can see, in the kernel's order.
@@ -96,7 +69,7 @@ impl Cma {
     /// The area's name, as in `/sys/kernel/mm/cma/`.
     pub fn name(&self) -> &'static CStr {
         // SAFETY: `self.ptr` is a live area (type invariant).
-        let name = unsafe { bindings::cma_get_name(self.ptr.as_ptr()) };
+        let name = unsafe { bindings::heapgen_cma_name(self.ptr.as_ptr()) };
         // SAFETY: `cma_get_name` returns the area's NUL-terminated name, which lives as long as the
         // area, that is, for ever.
         unsafe { CStr::from_char_ptr(name) }
@@ -104,8 +77,8 @@ impl Cma {
 
     /// Allocates `count` contiguous pages aligned to `PAGE_SIZE << align_order`, quietly.
     pub fn alloc(&self, count: usize, align_order: u32) -> Option<CmaPages> {
-        // SAFETY: `self.ptr` is a live area; `no_warn` keeps a failure out of the log.
-        let first = unsafe { bindings::cma_alloc(self.ptr.as_ptr(), count, align_order, true) };
+        // SAFETY: `self.ptr` is a live area; the shim allocates quietly (`no_warn`).
+        let first = unsafe { bindings::heapgen_cma_alloc(self.ptr.as_ptr(), count, align_order) };
         // INVARIANT: A non-NULL result is `count` pages allocated from this area.
         NonNull::new(first).map(|first| CmaPages {
             cma: *self,
@@ -158,48 +131,48 @@ impl CmaPages {
         unsafe { bindings::heapgen_page_to_pfn(self.first.as_ptr()) }
     }
 
-    /// The `struct page` of page `index` (< count), for the scatterlist and vmap wrappers.
+    /// The `struct page` of page `index`, for the scatterlist, vmap and device wrappers.
+    ///
+    /// # Panics
+    ///
+    /// If `index` is not below [`CmaPages::count`].
     pub(crate) fn page(&self, index: usize) -> *mut bindings::page {
-        debug_assert!(index < self.count);
+        assert!(index < self.count, "page index out of the range");
         // SAFETY: `pfn() + index` is inside the allocated range, so it has a valid page struct.
         unsafe { bindings::heapgen_pfn_to_page(self.pfn() + index) }
     }
 
-    /// Whether the range is in highmem (no permanent kernel mapping).
-    pub fn is_highmem(&self) -> bool {
-        // SAFETY: `first` is a valid page; a CMA range never straddles the highmem boundary.
-        unsafe { bindings::heapgen_page_is_highmem(self.first.as_ptr()) }
-    }
-
-    /// The kernel's linear mapping of the whole range, or `None` for highmem.
+    /// The kernel's linear mapping of the whole range, or `None` for highmem (a CMA range never
+    /// straddles the highmem boundary, so its first page decides).
     pub fn linear_addr(&self) -> Option<NonNull<u8>> {
-        if self.is_highmem() {
-            return None;
-        }
-        // SAFETY: `first` is a valid lowmem page, which always has a linear address.
+        // SAFETY: `first` is a valid page; the shim returns NULL for highmem.
         NonNull::new(unsafe { bindings::heapgen_page_address(self.first.as_ptr()) }.cast())
     }
 
     /// Zeroes pages `start..start + count` with the kernel's `clear_pages`/`clear_highpage`, as
     /// upstream's CMA heap does. Stops early with `EINTR` when the task gets a fatal signal
-    /// (checked every page for highmem, every [`ZERO_CHUNK_PAGES`] for lowmem).
+    /// (checked every page for highmem, every [`ZERO_CHUNK_BYTES`] for lowmem).
     pub fn zero(&self, start: usize, count: usize) -> Result {
         let end = start.checked_add(count).ok_or(EINVAL)?;
         if end > self.count {
             return Err(EINVAL);
         }
         if let Some(base) = self.linear_addr() {
+            let chunk_pages = (ZERO_CHUNK_BYTES >> PAGE_SHIFT).max(1);
             let mut index = start;
             while index < end {
-                let chunk = core::cmp::min(end - index, ZERO_CHUNK_PAGES);
+                let chunk = core::cmp::min(end - index, chunk_pages);
                 // SAFETY: `base + index * PAGE_SIZE` is inside the owned, linearly mapped range.
-                let addr = unsafe { base.as_ptr().add(index << bindings::PAGE_SHIFT) };
+                let addr = unsafe { base.as_ptr().add(index << PAGE_SHIFT) };
                 // SAFETY: The `chunk` pages at `addr` are owned by `self` and mapped;
-                // `chunk <= ZERO_CHUNK_PAGES` fits the `unsigned int` count.
+                // `chunk <= chunk_pages` fits the `unsigned int` count.
                 unsafe { bindings::heapgen_clear_pages(addr.cast(), chunk as u32) };
                 index += chunk;
-                if index < end && fatal_signal_pending() {
-                    return Err(EINTR);
+                if index < end {
+                    if fatal_signal_pending() {
+                        return Err(EINTR);
+                    }
+                    cond_resched();
                 }
             }
             return Ok(());
@@ -210,6 +183,7 @@ impl CmaPages {
             if fatal_signal_pending() {
                 return Err(EINTR);
             }
+            cond_resched();
         }
         Ok(())
     }
@@ -242,8 +216,8 @@ impl CmaPages {
         len: usize,
         mut f: impl FnMut(usize, &mut [u64]) -> Option<R>,
     ) -> Result<Option<R>> {
-        let page_size = 1usize << bindings::PAGE_SHIFT;
-        let total = self.count << bindings::PAGE_SHIFT;
+        let page_size = 1usize << PAGE_SHIFT;
+        let total = self.count << PAGE_SHIFT;
         let end = offset.checked_add(len).ok_or(EINVAL)?;
         if offset % 8 != 0 || len % 8 != 0 || end > total {
             return Err(EINVAL);
@@ -266,7 +240,7 @@ impl CmaPages {
             let chunk = core::cmp::min(page_size - in_page, end - pos);
             let page = self.page(pos / page_size);
             // SAFETY: `page` belongs to the owned range.
-            let vaddr = unsafe { bindings::kmap_local_page(page) };
+            let vaddr = unsafe { bindings::heapgen_kmap_local_page(page) };
             // SAFETY: `vaddr` maps the whole page and `in_page + chunk <= PAGE_SIZE`, 8-byte
             // aligned; as above, nothing else accesses guard areas.
             let words = unsafe {
@@ -277,7 +251,7 @@ impl CmaPages {
             };
             let r = f(pos, words);
             // SAFETY: `vaddr` came from `kmap_local_page` just above.
-            unsafe { bindings::kunmap_local(vaddr) };
+            unsafe { bindings::heapgen_kunmap_local(vaddr) };
             if r.is_some() {
                 return Ok(r);
             }
@@ -294,6 +268,10 @@ impl Drop for CmaPages {
         }
         // SAFETY: The pages were allocated from `cma` with this count and are released only here
         // (type invariant; an empty value is skipped above).
-        unsafe { bindings::cma_release(self.cma.ptr.as_ptr(), self.first.as_ptr(), self.count) };
+        let released = unsafe {
+            bindings::heapgen_cma_release(self.cma.ptr.as_ptr(), self.first.as_ptr(), self.count)
+        };
+        // `cma_release` only refuses pages that are not the area's: a broken invariant.
+        debug_assert!(released);
     }
 }

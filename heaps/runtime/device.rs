@@ -7,7 +7,7 @@
 
 use crate::{bindings, cma::CmaPages};
 use core::ptr::NonNull;
-use kernel::prelude::*;
+use kernel::{page::PAGE_SHIFT, prelude::*};
 
 /// A platform device registered by the module for the DMA API, never unregistered (the module
 /// is pinned and its heaps live for ever).
@@ -44,7 +44,7 @@ impl DmaDevice {
         if count == 0 || end > pages.count() {
             return Err(EINVAL);
         }
-        let len = count << bindings::PAGE_SHIFT;
+        let len = count << PAGE_SHIFT;
         // SAFETY: The device is live (type invariant) and the pages belong to `pages`.
         kernel::error::to_result(unsafe {
             bindings::heapgen_dma_clean_pages(self.ptr.as_ptr(), pages.page(first), len)

@@ -7,8 +7,8 @@
 //! [`include/linux/dma-mapping.h`](srctree/include/linux/dma-mapping.h)
 
 use crate::{bindings, cma::CmaPages};
-use core::{marker::PhantomData, ptr::NonNull};
-use kernel::{prelude::*, sync::Arc, types::Opaque, ThisModule};
+use core::{ffi::c_void, marker::PhantomData, ops::Deref, ptr::NonNull};
+use kernel::{ffi::c_int, page::PAGE_SHIFT, prelude::*, sync::Arc};
 
 /// dma-buf exporters import the `DMA_BUF` symbol namespace (`MODULE_IMPORT_NS`; `module!` has no
 /// key for it on every kernel).
@@ -18,7 +18,7 @@ static IMPORT_NS: [u8; 18] = *b"import_ns=DMA_BUF\0";
 
 /// A DMA transfer direction (`enum dma_data_direction`).
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Direction(bindings::dma_data_direction);
+pub struct Direction(c_int);
 
 /// The device an importer attached with.
 ///
@@ -41,64 +41,41 @@ unsafe impl Sync for Device {}
 ///
 /// # Invariants
 ///
-/// `table` was set up by `sg_alloc_table` and describes pages of a [`CmaPages`] range that
+/// `ptr` is a table made by `heapgen_sg_table_contiguous` over pages of a [`CmaPages`] range that
 /// outlives it; it is freed exactly once, on drop.
 pub struct SgTable {
-    table: Opaque<bindings::sg_table>,
+    ptr: NonNull<bindings::sg_table>,
 }
 
-// SAFETY: The table is plain memory owned by this value; the DMA API may use it from any thread.
+// SAFETY: The table is memory owned by this value; the DMA API may use it from any thread.
 unsafe impl Send for SgTable {}
 // SAFETY: Mutation through `&self` (map, unmap, sync) is serialised by the dma-buf core and the
 // owning buffer's lock, as for every C exporter.
 unsafe impl Sync for SgTable {}
-
-/// The longest scatterlist entry built (entries hold an `unsigned int` length).
-const MAX_SEGMENT: usize = 1 << 31;
 
 impl SgTable {
     /// Builds a table over bytes `offset..offset + len` of `pages` (both page-aligned).
     ///
     /// The caller keeps `pages` alive for as long as the table.
     pub fn new_contiguous(pages: &CmaPages, offset: usize, len: usize) -> Result<Self> {
-        let page_size = 1usize << bindings::PAGE_SHIFT;
+        let page_size = 1usize << PAGE_SHIFT;
         if len == 0 || offset % page_size != 0 || len % page_size != 0 {
             return Err(EINVAL);
         }
-        if offset.checked_add(len).ok_or(EINVAL)? > pages.count() << bindings::PAGE_SHIFT {
+        if offset.checked_add(len).ok_or(EINVAL)? > pages.count() << PAGE_SHIFT {
             return Err(EINVAL);
         }
-        let nents = u32::try_from(len.div_ceil(MAX_SEGMENT)).map_err(|_| EINVAL)?;
-        // `sg_alloc_table` clears the table before anything else (`Opaque::zeroed` is not on
-        // every kernel).
-        let table = Opaque::<bindings::sg_table>::uninit();
-        // SAFETY: `table` is memory for an `sg_table`, which `sg_alloc_table` initialises.
-        kernel::error::to_result(unsafe {
-            bindings::sg_alloc_table(table.get(), nents, bindings::GFP_KERNEL)
-        })?;
-        // INVARIANT: The table is allocated; it is filled below before anyone sees it.
-        let this = Self { table };
-        // SAFETY: The table was allocated with `nents >= 1` entries.
-        let mut sg = unsafe { (*this.table.get()).sgl };
-        let mut done = 0;
-        while done < len {
-            let chunk = core::cmp::min(len - done, MAX_SEGMENT);
-            let page = pages.page((offset + done) >> bindings::PAGE_SHIFT);
-            // SAFETY: `sg` is one of the `nents` entries (one per `MAX_SEGMENT` bytes) and
-            // `chunk <= MAX_SEGMENT` fits its `unsigned int` length.
-            unsafe { bindings::heapgen_sg_set_page(sg, page, chunk as u32, 0) };
-            done += chunk;
-            if done < len {
-                // SAFETY: More entries follow `sg` in the table.
-                sg = unsafe { bindings::heapgen_sg_next(sg) };
-            }
-        }
-        Ok(this)
+        // SAFETY: The first page is inside `pages` and the `len` bytes from it too (checked
+        // above), all of them owned by `pages`.
+        let ptr =
+            unsafe { bindings::heapgen_sg_table_contiguous(pages.page(offset >> PAGE_SHIFT), len) };
+        // INVARIANT: A non-NULL result is a filled table over those pages.
+        NonNull::new(ptr).map(|ptr| Self { ptr }).ok_or(ENOMEM)
     }
 
     /// The raw table, for handing to importers.
     pub fn as_raw(&self) -> *mut bindings::sg_table {
-        self.table.get()
+        self.ptr.as_ptr()
     }
 
     /// Maps the table for DMA by `dev`; `skip_cpu_sync` for write-combined buffers.
@@ -141,8 +118,8 @@ impl SgTable {
 
 impl Drop for SgTable {
     fn drop(&mut self) {
-        // SAFETY: The table was allocated by `sg_alloc_table` and is freed only here.
-        unsafe { bindings::sg_free_table(self.table.get()) };
+        // SAFETY: The table came from `heapgen_sg_table_contiguous` and is freed only here.
+        unsafe { bindings::heapgen_sg_table_free(self.ptr.as_ptr()) };
     }
 }
 
@@ -151,40 +128,42 @@ impl Drop for SgTable {
 /// # Invariants
 ///
 /// Wraps a `vm_area_struct` that is being set up by an `mmap` callback, with the mmap lock held.
-#[repr(transparent)]
-pub struct Vma(Opaque<bindings::vm_area_struct>);
+pub struct Vma {
+    ptr: NonNull<bindings::vm_area_struct>,
+}
 
 impl Vma {
     /// # Safety
     ///
-    /// `ptr` is a VMA being set up in an `mmap` callback, valid for `'a`.
-    unsafe fn from_raw<'a>(ptr: *mut bindings::vm_area_struct) -> &'a Self {
-        // SAFETY: `Vma` is a transparent wrapper of the VMA, valid for `'a` by the caller.
-        unsafe { &*ptr.cast() }
+    /// `ptr` is a VMA being set up in an `mmap` callback, valid while the returned value is used
+    /// (the callback's duration).
+    unsafe fn from_raw(ptr: NonNull<bindings::vm_area_struct>) -> Self {
+        // INVARIANT: By the caller.
+        Self { ptr }
     }
 
     /// Whether the mapping is shared (`VM_SHARED` or `VM_MAYSHARE`); private ones are refused.
     pub fn is_shared(&self) -> bool {
         // SAFETY: The VMA is valid (type invariant).
-        unsafe { bindings::heapgen_vma_is_shared(self.0.get()) }
+        unsafe { bindings::heapgen_vma_is_shared(self.ptr.as_ptr()) }
     }
 
     /// The mapping's offset into the buffer, in pages.
     pub fn pgoff(&self) -> usize {
         // SAFETY: The VMA is valid (type invariant).
-        unsafe { bindings::heapgen_vma_pgoff(self.0.get()) }
+        unsafe { bindings::heapgen_vma_pgoff(self.ptr.as_ptr()) }
     }
 
     /// The mapping's length, in pages.
     pub fn pages(&self) -> usize {
         // SAFETY: The VMA is valid (type invariant).
-        unsafe { bindings::heapgen_vma_pages(self.0.get()) }
+        unsafe { bindings::heapgen_vma_pages(self.ptr.as_ptr()) }
     }
 
     /// Makes the mapping write-combined (for uncached buffers).
     pub fn set_writecombine(&self) {
         // SAFETY: The VMA is being set up, so its protection may still change.
-        unsafe { bindings::heapgen_vma_set_writecombine(self.0.get()) };
+        unsafe { bindings::heapgen_vma_set_writecombine(self.ptr.as_ptr()) };
     }
 
     /// Maps the whole VMA at once onto pages `first..first + pages()` of `pages`.
@@ -196,7 +175,7 @@ impl Vma {
         // SAFETY: The VMA is being set up with the mmap lock held, and the pfn range lies inside
         // `pages`, which the dma-buf keeps alive for as long as any mapping of it exists.
         kernel::error::to_result(unsafe {
-            bindings::heapgen_vma_remap_pfn(self.0.get(), pages.pfn() + first)
+            bindings::heapgen_vma_remap_pfn(self.ptr.as_ptr(), pages.pfn() + first)
         })
     }
 }
@@ -250,7 +229,7 @@ impl KernelMapping {
         if !writecombine {
             if let Some(base) = pages.linear_addr() {
                 // SAFETY: `first < count` pages into a linearly mapped range stays inside it.
-                let addr = unsafe { base.as_ptr().add(first << bindings::PAGE_SHIFT) };
+                let addr = unsafe { base.as_ptr().add(first << PAGE_SHIFT) };
                 return NonNull::new(addr)
                     .map(|a| Self::Linear(VAddr(a)))
                     .ok_or(EINVAL);
@@ -310,6 +289,45 @@ pub trait DmaBufOps: Send + Sync + Sized + 'static {
     fn vunmap(&self);
 }
 
+/// A buffer ready to be exported: the head through which the C shim finds the buffer's ops,
+/// followed by the buffer.
+///
+/// # Invariants
+///
+/// `head.ops` points to `Vtable::<T>::OPS`.
+#[pin_data]
+#[repr(C)]
+pub struct Exportable<T: DmaBufOps> {
+    /// First, as `heapgen_abi.h` requires of an exported buffer's private data.
+    head: bindings::heapgen_dma_buf_head,
+    #[pin]
+    buffer: T,
+}
+
+impl<T: DmaBufOps> Exportable<T> {
+    /// Allocates the buffer `init` initialises, ready to be exported.
+    pub fn new(init: impl PinInit<T, Error>) -> Result<Pin<KBox<Self>>> {
+        KBox::pin_init(
+            // INVARIANT: The head points to `T`'s ops table.
+            pin_init!(Self {
+                head: bindings::heapgen_dma_buf_head {
+                    ops: &Vtable::<T>::OPS,
+                },
+                buffer <- init,
+            }? Error),
+            GFP_KERNEL,
+        )
+    }
+}
+
+impl<T: DmaBufOps> Deref for Exportable<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.buffer
+    }
+}
+
 /// An exported dma-buf not yet handed to the dma-heap core.
 ///
 /// # Invariants
@@ -320,30 +338,25 @@ pub struct DmaBuf {
 }
 
 impl DmaBuf {
-    /// Exports `buffer` as a dma-buf of `size` bytes opened with `fd_flags`.
+    /// Exports `buffer` as a dma-buf of `size` bytes opened with `fd_flags`, named after
+    /// `exp_name` in `/sys/kernel/debug/dma_buf/bufinfo`.
     ///
     /// On failure `buffer` is dropped. On success the dma-buf owns it and drops it on release.
     pub fn export<T: DmaBufOps>(
-        buffer: Pin<KBox<T>>,
+        buffer: Pin<KBox<Exportable<T>>>,
         exp_name: &'static CStr,
-        module: &'static ThisModule,
         size: usize,
         fd_flags: u32,
     ) -> Result<Self> {
+        let flags = c_int::try_from(fd_flags).map_err(|_| EINVAL)?;
         // SAFETY: The buffer is only ever accessed through shared references and is turned back
-        // into a pinned box in `release`, so it is never moved.
+        // into a box in `release`, so it is never moved.
         let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(buffer) });
-        let info = bindings::dma_buf_export_info {
-            exp_name: exp_name.as_char_ptr(),
-            owner: module.as_ptr(),
-            ops: &Vtable::<T>::OPS,
-            size,
-            flags: fd_flags as i32,
-            resv: core::ptr::null_mut(),
-            priv_: raw.cast(),
+        // SAFETY: `raw` starts with its head (`repr(C)`, first field), whose ops are `T`'s and
+        // `'static`, as is the name; the shim keeps `raw` as the dma-buf's private data.
+        let ptr = unsafe {
+            bindings::heapgen_dma_buf_export(raw.cast(), exp_name.as_char_ptr(), size, flags)
         };
-        // SAFETY: `info` is valid for the call; its ops and name are `'static`.
-        let ptr = unsafe { bindings::dma_buf_export(&info) };
         match kernel::error::from_err_ptr(ptr) {
             // INVARIANT: A successful export returns a dma-buf with one reference, ours.
             Ok(ptr) => Ok(Self {
@@ -368,44 +381,64 @@ impl DmaBuf {
 impl Drop for DmaBuf {
     fn drop(&mut self) {
         // SAFETY: We hold one reference (type invariant).
-        unsafe { bindings::dma_buf_put(self.ptr.as_ptr()) };
+        unsafe { bindings::heapgen_dma_buf_put(self.ptr.as_ptr()) };
+    }
+}
+
+/// Maps a result to the C convention: 0 or a negative errno.
+fn to_errno(result: Result) -> c_int {
+    match result {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
     }
 }
 
 struct Vtable<T: DmaBufOps>(PhantomData<T>);
 
 impl<T: DmaBufOps> Vtable<T> {
-    const OPS: bindings::dma_buf_ops = bindings::dma_buf_ops {
+    const OPS: bindings::heapgen_dma_buf_ops = bindings::heapgen_dma_buf_ops {
         attach: Some(Self::attach),
         detach: Some(Self::detach),
-        map_dma_buf: Some(Self::map_dma_buf),
-        unmap_dma_buf: Some(Self::unmap_dma_buf),
-        release: Some(Self::release),
+        map: Some(Self::map),
+        unmap: Some(Self::unmap),
         begin_cpu_access: Some(Self::begin_cpu_access),
         end_cpu_access: Some(Self::end_cpu_access),
         mmap: Some(Self::mmap),
         vmap: Some(Self::vmap),
         vunmap: Some(Self::vunmap),
-        // SAFETY: All-zero is a valid `dma_buf_ops` (every callback `None`).
-        ..unsafe { core::mem::zeroed() }
+        release: Some(Self::release),
     };
 
     /// # Safety
     ///
-    /// `dmabuf` was exported by [`DmaBuf::export`] with a `T` and is not released yet.
-    unsafe fn buffer<'a>(dmabuf: *mut bindings::dma_buf) -> &'a T {
-        // SAFETY: By the caller, `priv` is the `T` `export` boxed, alive until `release`.
-        unsafe { &*(*dmabuf).priv_.cast::<T>() }
+    /// `buf` is the head of an [`Exportable<T>`] exported by [`DmaBuf::export`] and not released
+    /// yet, valid for `'a`.
+    unsafe fn buffer<'a>(buf: *mut bindings::heapgen_dma_buf_head) -> &'a T {
+        // SAFETY: By the caller, `buf` is the first field of a live `Exportable<T>` (`repr(C)`),
+        // so it points to the whole.
+        unsafe { &(*buf.cast::<Exportable<T>>()).buffer }
     }
 
+    /// # Safety
+    ///
+    /// `attach_priv` is the state [`Self::attach`] stored for a live attachment, valid for `'a`.
+    unsafe fn attachment<'a>(attach_priv: *mut c_void) -> &'a T::Attachment {
+        // SAFETY: By the caller: `attach` stored an `Arc<T::Attachment>` there, released only
+        // in `detach`.
+        unsafe { &*attach_priv.cast::<T::Attachment>() }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the C shim's `attach` op on a live buffer of ours, with `dev` the importer's
+    /// device and `attach_priv` the attachment's private pointer.
     unsafe extern "C" fn attach(
-        dmabuf: *mut bindings::dma_buf,
-        attachment: *mut bindings::dma_buf_attachment,
-    ) -> i32 {
+        buf: *mut bindings::heapgen_dma_buf_head,
+        dev: *mut bindings::device,
+        attach_priv: *mut *mut c_void,
+    ) -> c_int {
         // SAFETY: The dma-buf core calls `attach` on a live buffer of ours.
-        let buffer = unsafe { Self::buffer(dmabuf) };
-        // SAFETY: `attachment` is valid during the call.
-        let dev = unsafe { (*attachment).dev };
+        let buffer = unsafe { Self::buffer(buf) };
         let Some(dev) = NonNull::new(dev) else {
             return EINVAL.to_errno();
         };
@@ -413,129 +446,127 @@ impl<T: DmaBufOps> Vtable<T> {
         // detach at the latest (the buffer's list removes it there).
         match buffer.attach(Device { ptr: dev }) {
             Ok(att) => {
-                // SAFETY: `attachment` is valid; `priv` is ours to use until `detach`.
-                unsafe { (*attachment).priv_ = Arc::into_raw(att).cast_mut().cast() };
+                // SAFETY: `attach_priv` is the attachment's private pointer, ours until
+                // `detach`.
+                unsafe { *attach_priv = Arc::into_raw(att).cast_mut().cast() };
                 0
             }
             Err(e) => e.to_errno(),
         }
     }
 
+    /// # Safety
+    ///
+    /// Called once per successful [`Self::attach`], with the state it stored.
     unsafe extern "C" fn detach(
-        dmabuf: *mut bindings::dma_buf,
-        attachment: *mut bindings::dma_buf_attachment,
+        buf: *mut bindings::heapgen_dma_buf_head,
+        attach_priv: *mut c_void,
     ) {
         // SAFETY: The dma-buf core calls `detach` on a live buffer of ours.
-        let buffer = unsafe { Self::buffer(dmabuf) };
-        // SAFETY: `priv` holds the reference `attach` stored; detach is called once.
-        let att = unsafe { Arc::from_raw((*attachment).priv_.cast::<T::Attachment>()) };
+        let buffer = unsafe { Self::buffer(buf) };
+        // SAFETY: `attach_priv` holds the reference `attach` stored; detach is called once.
+        let att = unsafe { Arc::from_raw(attach_priv.cast::<T::Attachment>()) };
         buffer.detach(att);
     }
 
     /// # Safety
     ///
-    /// `attachment` is a live attachment to a buffer of ours.
-    unsafe fn attachment<'a>(
-        attachment: *mut bindings::dma_buf_attachment,
-    ) -> (&'a T, &'a T::Attachment) {
-        // SAFETY: By the caller, the attachment and its dma-buf are live and `priv` holds the
-        // state `attach` stored.
-        unsafe {
-            (
-                Self::buffer((*attachment).dmabuf),
-                &*(*attachment).priv_.cast::<T::Attachment>(),
-            )
-        }
-    }
-
-    unsafe extern "C" fn map_dma_buf(
-        attachment: *mut bindings::dma_buf_attachment,
-        dir: bindings::dma_data_direction,
+    /// Called on a live attachment of a live buffer of ours.
+    unsafe extern "C" fn map(
+        buf: *mut bindings::heapgen_dma_buf_head,
+        attach_priv: *mut c_void,
+        dir: c_int,
     ) -> *mut bindings::sg_table {
-        // SAFETY: The dma-buf core maps live attachments only.
-        let (buffer, att) = unsafe { Self::attachment(attachment) };
+        // SAFETY: The dma-buf core maps live attachments of live buffers only.
+        let (buffer, att) = unsafe { (Self::buffer(buf), Self::attachment(attach_priv)) };
         match buffer.map(att, Direction(dir)) {
             Ok(table) => table.as_raw(),
             Err(e) => e.to_ptr(),
         }
     }
 
-    unsafe extern "C" fn unmap_dma_buf(
-        attachment: *mut bindings::dma_buf_attachment,
-        _table: *mut bindings::sg_table,
-        dir: bindings::dma_data_direction,
+    /// # Safety
+    ///
+    /// Called on a live attachment of a live buffer of ours.
+    unsafe extern "C" fn unmap(
+        buf: *mut bindings::heapgen_dma_buf_head,
+        attach_priv: *mut c_void,
+        dir: c_int,
     ) {
-        // SAFETY: The dma-buf core unmaps live attachments only.
-        let (buffer, att) = unsafe { Self::attachment(attachment) };
+        // SAFETY: The dma-buf core unmaps live attachments of live buffers only.
+        let (buffer, att) = unsafe { (Self::buffer(buf), Self::attachment(attach_priv)) };
         buffer.unmap(att, Direction(dir));
     }
 
-    unsafe extern "C" fn release(dmabuf: *mut bindings::dma_buf) {
-        // SAFETY: `priv` is the box `export` leaked; the last reference is gone, so nothing else
+    /// # Safety
+    ///
+    /// Called once, when the last reference to the buffer is gone.
+    unsafe extern "C" fn release(buf: *mut bindings::heapgen_dma_buf_head) {
+        // SAFETY: `buf` is the box `export` leaked; the last reference is gone, so nothing else
         // uses it and it is reclaimed exactly once.
-        drop(unsafe { KBox::from_raw((*dmabuf).priv_.cast::<T>()) });
+        drop(unsafe { KBox::from_raw(buf.cast::<Exportable<T>>()) });
     }
 
+    /// # Safety
+    ///
+    /// Called on a live buffer of ours.
     unsafe extern "C" fn begin_cpu_access(
-        dmabuf: *mut bindings::dma_buf,
-        dir: bindings::dma_data_direction,
-    ) -> i32 {
+        buf: *mut bindings::heapgen_dma_buf_head,
+        dir: c_int,
+    ) -> c_int {
         // SAFETY: Called on a live buffer of ours.
-        let buffer = unsafe { Self::buffer(dmabuf) };
-        match buffer.begin_cpu_access(Direction(dir)) {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
-        }
+        let buffer = unsafe { Self::buffer(buf) };
+        to_errno(buffer.begin_cpu_access(Direction(dir)))
     }
 
+    /// # Safety
+    ///
+    /// Called on a live buffer of ours.
     unsafe extern "C" fn end_cpu_access(
-        dmabuf: *mut bindings::dma_buf,
-        dir: bindings::dma_data_direction,
-    ) -> i32 {
+        buf: *mut bindings::heapgen_dma_buf_head,
+        dir: c_int,
+    ) -> c_int {
         // SAFETY: Called on a live buffer of ours.
-        let buffer = unsafe { Self::buffer(dmabuf) };
-        match buffer.end_cpu_access(Direction(dir)) {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
-        }
+        let buffer = unsafe { Self::buffer(buf) };
+        to_errno(buffer.end_cpu_access(Direction(dir)))
     }
 
+    /// # Safety
+    ///
+    /// Called on a live buffer of ours, with `vma` being set up by this mmap call.
     unsafe extern "C" fn mmap(
-        dmabuf: *mut bindings::dma_buf,
+        buf: *mut bindings::heapgen_dma_buf_head,
         vma: *mut bindings::vm_area_struct,
-    ) -> i32 {
+    ) -> c_int {
         // SAFETY: Called on a live buffer of ours.
-        let buffer = unsafe { Self::buffer(dmabuf) };
-        // SAFETY: `vma` is being set up by this mmap call, with the mmap lock held.
+        let buffer = unsafe { Self::buffer(buf) };
+        let Some(vma) = NonNull::new(vma) else {
+            return EINVAL.to_errno();
+        };
+        // SAFETY: `vma` is being set up by this mmap call, with the mmap lock held, for the
+        // duration of the call.
         let vma = unsafe { Vma::from_raw(vma) };
-        match buffer.mmap(vma) {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
-        }
+        to_errno(buffer.mmap(&vma))
     }
 
-    unsafe extern "C" fn vmap(
-        dmabuf: *mut bindings::dma_buf,
-        map: *mut bindings::iosys_map,
-    ) -> i32 {
+    /// # Safety
+    ///
+    /// Called on a live buffer of ours.
+    unsafe extern "C" fn vmap(buf: *mut bindings::heapgen_dma_buf_head) -> *mut c_void {
         // SAFETY: Called on a live buffer of ours.
-        let buffer = unsafe { Self::buffer(dmabuf) };
+        let buffer = unsafe { Self::buffer(buf) };
         match buffer.vmap() {
-            Ok(addr) => {
-                // SAFETY: `map` is valid for the call.
-                unsafe { bindings::heapgen_iosys_map_set_vaddr(map, addr.0.as_ptr().cast()) };
-                0
-            }
-            Err(e) => e.to_errno(),
+            Ok(addr) => addr.0.as_ptr().cast(),
+            Err(e) => e.to_ptr(),
         }
     }
 
-    unsafe extern "C" fn vunmap(dmabuf: *mut bindings::dma_buf, map: *mut bindings::iosys_map) {
+    /// # Safety
+    ///
+    /// Called on a live buffer of ours, once per successful [`Self::vmap`].
+    unsafe extern "C" fn vunmap(buf: *mut bindings::heapgen_dma_buf_head) {
         // SAFETY: Called on a live buffer of ours.
-        let buffer = unsafe { Self::buffer(dmabuf) };
+        let buffer = unsafe { Self::buffer(buf) };
         buffer.vunmap();
-        // SAFETY: `map` is valid for the call; clearing it is what `iosys_map_clear` does for a
-        // system-memory mapping.
-        unsafe { *map = core::mem::zeroed() };
     }
 }

@@ -5,7 +5,7 @@
 //! C header: [`include/linux/dma-heap.h`](srctree/include/linux/dma-heap.h)
 
 use crate::{bindings, dma_buf::DmaBuf};
-use core::{marker::PhantomData, ptr::NonNull};
+use core::marker::PhantomData;
 use kernel::prelude::*;
 
 /// dma-heap exporters import the `DMA_BUF_HEAP` symbol namespace (Linux 7.x; Android's 6.12
@@ -21,6 +21,19 @@ pub trait HeapOps: Send + Sync + Sized + 'static {
     fn allocate(&'static self, len: usize, fd_flags: u32, heap_flags: u64) -> Result<DmaBuf>;
 }
 
+/// A heap's private data as the C shim sees it: the head through which it finds the heap's ops,
+/// followed by the allocator.
+///
+/// # Invariants
+///
+/// `head.ops` points to `Vtable::<T>::OPS`.
+#[repr(C)]
+struct Registered<T: HeapOps> {
+    /// First, as `heapgen_abi.h` requires of a heap's private data.
+    head: bindings::heapgen_dma_heap_head,
+    data: KBox<T>,
+}
+
 /// A registered heap: `/dev/dma_heap/<name>`.
 ///
 /// dma-heaps cannot be unregistered, so a `Heap` has no `Drop`: the heap, its name and its
@@ -28,37 +41,31 @@ pub trait HeapOps: Send + Sync + Sized + 'static {
 ///
 /// # Invariants
 ///
-/// `ptr` is a heap returned by `dma_heap_add` whose drvdata is a `&'static T`.
+/// `data` is the allocator of a heap registered by `dma_heap_add`, leaked with it.
 pub struct Heap<T: HeapOps> {
-    ptr: NonNull<bindings::dma_heap>,
-    _data: PhantomData<&'static T>,
+    data: &'static T,
 }
-
-// SAFETY: A registered heap is never freed and its C API is thread-safe.
-unsafe impl<T: HeapOps> Send for Heap<T> {}
-// SAFETY: See `Send`.
-unsafe impl<T: HeapOps> Sync for Heap<T> {}
 
 struct Vtable<T: HeapOps>(PhantomData<T>);
 
 impl<T: HeapOps> Vtable<T> {
-    const OPS: bindings::dma_heap_ops = bindings::dma_heap_ops {
+    const OPS: bindings::heapgen_dma_heap_ops = bindings::heapgen_dma_heap_ops {
         allocate: Some(Self::allocate),
     };
 
     /// # Safety
     ///
-    /// Called by the dma-heap core on a heap registered by [`Heap::register`] with a `T`.
+    /// Called by the C shim's `allocate` op with the head of a heap registered by
+    /// [`Heap::register`] with a `T`.
     unsafe extern "C" fn allocate(
-        heap: *mut bindings::dma_heap,
+        heap: *mut bindings::heapgen_dma_heap_head,
         len: usize,
         fd_flags: u32,
         heap_flags: u64,
     ) -> *mut bindings::dma_buf {
-        // SAFETY: `heap` is a live heap registered by `Heap::register::<T>`.
-        let data = unsafe { bindings::dma_heap_get_drvdata(heap) };
-        // SAFETY: Its drvdata is the `&'static T` passed to `Heap::register`.
-        let data = unsafe { &*data.cast::<T>() };
+        // SAFETY: By the caller, `heap` is the first field of a leaked `Registered<T>`
+        // (`repr(C)`), so it points to the whole, which lives for ever.
+        let data: &'static T = unsafe { &(*heap.cast::<Registered<T>>()).data };
         match data.allocate(len, fd_flags, heap_flags) {
             Ok(buf) => buf.into_raw(),
             Err(e) => e.to_ptr(),
@@ -72,24 +79,30 @@ impl<T: HeapOps> Heap<T> {
     /// On success `data` is leaked: the dma-heap core keeps it, and the name, for ever. On failure
     /// `data` is dropped.
     pub fn register(name: &'static CStr, data: KBox<T>) -> Result<Self> {
-        let data = KBox::into_raw(data);
-        let info = bindings::dma_heap_export_info {
-            name: name.as_char_ptr(),
-            ops: &Vtable::<T>::OPS,
-            priv_: data.cast(),
-        };
-        // SAFETY: `info` is valid for the call; the name and ops are `'static` and the private
-        // data is leaked on success, as the dma-heap core requires.
-        let ptr = unsafe { bindings::dma_heap_add(&info) };
+        // INVARIANT: The head points to `T`'s ops table.
+        let registered = KBox::new(
+            Registered {
+                head: bindings::heapgen_dma_heap_head {
+                    ops: &Vtable::<T>::OPS,
+                },
+                data,
+            },
+            GFP_KERNEL,
+        )?;
+        let raw = KBox::into_raw(registered);
+        // SAFETY: `raw` starts with its head (`repr(C)`, first field) and the name is `'static`;
+        // both are leaked on success, as the dma-heap core keeps them.
+        let ptr = unsafe { bindings::heapgen_dma_heap_add(name.as_char_ptr(), raw.cast()) };
         match kernel::error::from_err_ptr(ptr) {
-            // INVARIANT: `dma_heap_add` succeeded with `data` as drvdata.
-            Ok(ptr) => Ok(Self {
-                ptr: NonNull::new(ptr).ok_or(EINVAL)?,
-                _data: PhantomData,
-            }),
+            Ok(_) => {
+                // SAFETY: `raw` is leaked for good: it lives, unmoved, until the machine stops.
+                let data: &'static T = unsafe { &(*raw).data };
+                // INVARIANT: Registered above, and leaked.
+                Ok(Self { data })
+            }
             Err(e) => {
-                // SAFETY: The heap was not registered, so nothing else refers to `data`.
-                drop(unsafe { KBox::from_raw(data) });
+                // SAFETY: The heap was not registered, so nothing else refers to `raw`.
+                drop(unsafe { KBox::from_raw(raw) });
                 Err(e)
             }
         }
@@ -97,24 +110,13 @@ impl<T: HeapOps> Heap<T> {
 
     /// The allocator behind the heap.
     pub fn data(&self) -> &'static T {
-        // SAFETY: `ptr` is a live heap (type invariant).
-        let data = unsafe { bindings::dma_heap_get_drvdata(self.ptr.as_ptr()) };
-        // SAFETY: Its drvdata is the leaked `T` (type invariant).
-        unsafe { &*data.cast::<T>() }
-    }
-
-    /// The heap's name, as the dma-heap core records it.
-    pub fn name(&self) -> &'static CStr {
-        // SAFETY: `ptr` is a live heap (type invariant).
-        let name = unsafe { bindings::dma_heap_get_name(self.ptr.as_ptr()) };
-        // SAFETY: The name is the `'static` string passed to `register`.
-        unsafe { CStr::from_char_ptr(name) }
+        self.data
     }
 }
 
-/// Pins `module` so that it can never be unloaded: its heaps cannot be unregistered, so unloading
-/// would leave them pointing at freed code. `rmmod` then fails with `EAGAIN`, by design.
-pub fn pin_module(module: &'static ThisModule) {
-    // SAFETY: `module` is this module, which is live while its init runs.
-    unsafe { bindings::__module_get(module.as_ptr()) };
+/// Pins this module so that it can never be unloaded: its heaps cannot be unregistered, so
+/// unloading would leave them pointing at freed code. `rmmod` then fails with `EAGAIN`, by design.
+pub fn pin_module() {
+    // SAFETY: Takes a reference on this module, which is live while it runs.
+    unsafe { bindings::heapgen_module_pin() };
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Work run later: a callback on the kernel's unbound workqueue after a delay.
+//! Work run later: a callback on the kernel's default unbound workqueue after a delay.
 //!
 //! The kernel crate of Linux 6.12 has no delayed work, so this wraps a `struct delayed_work` of
 //! the C helpers. The callback's target is set once ([`Later::arm`]) after it has its final
@@ -35,6 +35,9 @@ unsafe impl<T: Run> Send for Later<T> {}
 // SAFETY: See `Send`; `arm` and `schedule` take `&self` and are thread-safe.
 unsafe impl<T: Run> Sync for Later<T> {}
 
+/// # Safety
+///
+/// `data` is the `&'static T` set by [`Later::arm`].
 unsafe extern "C" fn run<T: Run>(data: *mut c_void) {
     // SAFETY: The C side calls this only with the non-NULL data set by `Later::arm`, a
     // `&'static T`.

@@ -3,8 +3,10 @@
 //! The runtime's prelude: the kernel crate's, plus the [`KVec`] methods older kernel crates
 //! lack, so that the heap code is the same on every supported kernel.
 //!
-//! The generated Kbuild probes the kernel crate and passes `--cfg heapgen_has_vec_<method>` for
-//! each method it has; [`VecExt`] supplies the others (all four on Linux 6.12).
+//! [`VecExt`] implements them with what every supported kernel crate has. Where a kernel crate
+//! has an inherent method of the same name and signature (`retain`, `drain_all` and `pop` on
+//! Linux 7.x), method resolution picks the inherent one; Linux 6.12 gets these. No build flag
+//! selects between them.
 //!
 //! Rust source: [`rust/kernel/alloc/kvec.rs`](srctree/rust/kernel/alloc/kvec.rs)
 
@@ -15,32 +17,40 @@ pub use self::vec_ext::VecExt as _;
 mod vec_ext {
     use kernel::alloc::{Allocator, Vec};
 
-    /// The `Vec` methods of newer kernel crates, for kernel crates that lack them. Where the
-    /// kernel crate has a method, the `--cfg` leaves it out here and the inherent one is used.
+    /// The `Vec` methods of newer kernel crates, for kernel crates that lack them.
+    // Unused on kernels whose crate has the inherent methods.
+    #[allow(dead_code)]
     pub trait VecExt<T> {
         /// Keeps only the elements for which `f` returns `true`, in order.
-        #[cfg(not(heapgen_has_vec_retain))]
         fn retain(&mut self, f: impl FnMut(&mut T) -> bool);
 
         /// Moves every element out, leaving the vector empty.
-        #[cfg(not(heapgen_has_vec_drain_all))]
         fn drain_all(&mut self) -> impl Iterator<Item = T>;
 
-        /// Appends `v` if there is room without allocating; hands it back otherwise.
-        #[cfg(not(heapgen_has_vec_push_within_capacity))]
-        fn push_within_capacity(&mut self, v: T) -> core::result::Result<(), T>;
-
         /// Removes the last element and returns it, or `None` when empty.
-        #[cfg(not(heapgen_has_vec_pop))]
         fn pop(&mut self) -> Option<T>;
 
-        /// [`push_within_capacity`](Self::push_within_capacity) that hands the element back as
-        /// itself on every kernel (newer kernel crates wrap it in a `PushError`).
+        /// Appends `v` if there is room without allocating; hands it back otherwise (newer
+        /// kernel crates' `push_within_capacity` wraps it in a `PushError`, older ones have
+        /// none).
         fn push_or_return(&mut self, v: T) -> core::result::Result<(), T>;
     }
 
+    /// Shortens `v` to `new_len` elements without dropping the others (`Vec::set_len` of Linux
+    /// 6.12, through the raw parts, which every supported kernel crate has).
+    ///
+    /// # Safety
+    ///
+    /// `new_len <= v.len()`; the caller takes care of elements `new_len..len`.
+    unsafe fn forget_tail<T, A: Allocator>(v: &mut Vec<T, A>, new_len: usize) {
+        let (ptr, len, capacity) = core::mem::replace(v, Vec::new()).into_raw_parts();
+        debug_assert!(new_len <= len);
+        // SAFETY: The parts came from a vector of this allocator; `new_len <= len` elements of
+        // it are initialised.
+        *v = unsafe { Vec::from_raw_parts(ptr, new_len, capacity) };
+    }
+
     impl<T, A: Allocator> VecExt<T> for Vec<T, A> {
-        #[cfg(not(heapgen_has_vec_retain))]
         fn retain(&mut self, mut f: impl FnMut(&mut T) -> bool) {
             let len = self.len();
             let mut kept = 0;
@@ -59,34 +69,15 @@ mod vec_ext {
             // SAFETY: `kept <= len`, and elements `kept..len` are initialised; shortening the
             // vector first makes them unreachable through it, so each is dropped exactly once.
             unsafe {
-                self.set_len(kept);
+                forget_tail(self, kept);
                 core::ptr::drop_in_place(tail);
             }
         }
 
-        #[cfg(not(heapgen_has_vec_drain_all))]
         fn drain_all(&mut self) -> impl Iterator<Item = T> {
             core::mem::replace(self, Vec::new()).into_iter()
         }
 
-        #[cfg(not(heapgen_has_vec_push_within_capacity))]
-        fn push_within_capacity(&mut self, v: T) -> core::result::Result<(), T> {
-            if self.len() == self.capacity() {
-                return Err(v);
-            }
-            // There is room, so `push` does not allocate and cannot fail.
-            let _ = self.push(v, kernel::alloc::flags::GFP_NOWAIT);
-            Ok(())
-        }
-
-        fn push_or_return(&mut self, v: T) -> core::result::Result<(), T> {
-            #[cfg(heapgen_has_vec_push_within_capacity)]
-            return self.push_within_capacity(v).map_err(|e| e.0);
-            #[cfg(not(heapgen_has_vec_push_within_capacity))]
-            return VecExt::push_within_capacity(self, v);
-        }
-
-        #[cfg(not(heapgen_has_vec_pop))]
         fn pop(&mut self) -> Option<T> {
             let len = self.len();
             if len == 0 {
@@ -95,9 +86,18 @@ mod vec_ext {
             // SAFETY: Element `len - 1` is initialised; shortening the vector first makes it
             // unreachable through the vector, so reading it out moves it exactly once.
             unsafe {
-                self.set_len(len - 1);
+                forget_tail(self, len - 1);
                 Some(core::ptr::read(self.as_mut_ptr().add(len - 1)))
             }
+        }
+
+        fn push_or_return(&mut self, v: T) -> core::result::Result<(), T> {
+            if self.len() == self.capacity() {
+                return Err(v);
+            }
+            // There is room, so `push` does not allocate and cannot fail.
+            let _ = self.push(v, kernel::alloc::flags::GFP_NOWAIT);
+            Ok(())
         }
     }
 }

@@ -70,8 +70,6 @@ pub struct HeapData {
     pub uncached: bool,
     /// For write-combined heaps: the device used to write caches back after zeroing.
     pub cache_device: Option<DmaDevice>,
-    /// The module, which owns every exported buffer's ops.
-    pub module: &'static ThisModule,
     /// Counters.
     pub stats: Stats,
     /// The heap's pool, when its region has one (see [`pool`]).
@@ -116,7 +114,7 @@ impl HeapData {
             return None;
         }
         // Cannot fail: one slot was reserved above.
-        let _ = list.push_within_capacity(Quarantined { pages, layout });
+        let _ = list.push_or_return(Quarantined { pages, layout });
         drop(list);
         if let Some(retry) = &self.retry {
             retry.schedule(self.retry_delay_ms.load(Relaxed));
@@ -182,7 +180,7 @@ pub struct Registration {
 }
 
 impl Registration {
-    /// Registers one heap per region and variant, then pins `module`. Each heap's counters
+    /// Registers one heap per region and variant, then pins the module. Each heap's counters
     /// appear under `/sys/kernel/debug/heapgen/<heap>/`.
     ///
     /// Everything that can fail without side effects (finding every CMA area, allocating every
@@ -190,7 +188,7 @@ impl Registration {
     /// nothing and the module fails to load with a message that names the region and the area.
     /// Heaps cannot be unregistered: once the first one is registered the module pins itself, and
     /// a later registration failure (a name taken by another driver) is reported and skipped.
-    pub fn new(regions: &'static [Region], module: &'static ThisModule) -> Result<Self> {
+    pub fn new(regions: &'static [Region]) -> Result<Self> {
         let mut pending = KVec::new();
         let cache_device = if regions.iter().any(|r| r.uncached_heap.is_some()) {
             Some(
@@ -258,7 +256,6 @@ impl Registration {
                     uncached,
                     cache_device,
                     pool,
-                    module,
                     stats: Stats::default(),
                     dmem: dmem.clone(),
                     retry: match region.hooks {
@@ -276,7 +273,7 @@ impl Registration {
             match Heap::register(name, data) {
                 Ok(heap) => {
                     if heaps.is_empty() {
-                        dma_heap::pin_module(module);
+                        dma_heap::pin_module();
                     }
                     // The heap's state has its final address now.
                     if let Some(retry) = &heap.data().retry {
@@ -304,7 +301,7 @@ impl Registration {
                         pool.kick();
                     }
                     // Cannot fail: the capacity was reserved above.
-                    let _ = heaps.push_within_capacity(heap);
+                    let _ = heaps.push_or_return(heap);
                 }
                 Err(e) if heaps.is_empty() => {
                     pr_err!("heap {:?}: registration failed: {:?}\n", name, e);

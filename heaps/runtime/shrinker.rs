@@ -7,7 +7,7 @@
 
 use crate::bindings;
 use core::ffi::c_void;
-use kernel::{ffi::c_ulong, prelude::*};
+use kernel::prelude::*;
 
 /// A cache that gives memory back under pressure. Objects are counted in pages.
 pub trait Shrink: Sync + 'static {
@@ -26,16 +26,22 @@ pub trait Shrink: Sync + 'static {
 /// it.
 pub struct Shrinker;
 
-unsafe extern "C" fn count<T: Shrink>(data: *mut c_void) -> c_ulong {
+/// # Safety
+///
+/// `data` is the `&'static T` [`Shrinker::register`] passed to the C shim.
+unsafe extern "C" fn count<T: Shrink>(data: *mut c_void) -> usize {
     // SAFETY: `data` is the `&'static T` passed to `heapgen_shrinker_register` by `register`.
     let cache = unsafe { &*data.cast::<T>() };
-    cache.count() as c_ulong
+    cache.count()
 }
 
-unsafe extern "C" fn scan<T: Shrink>(data: *mut c_void, nr: c_ulong) -> c_ulong {
+/// # Safety
+///
+/// As for [`count`].
+unsafe extern "C" fn scan<T: Shrink>(data: *mut c_void, nr: usize) -> usize {
     // SAFETY: As in `count`.
     let cache = unsafe { &*data.cast::<T>() };
-    cache.scan(nr as usize) as c_ulong
+    cache.scan(nr)
 }
 
 impl Shrinker {

@@ -8,8 +8,10 @@
 //! - `cargo xtask demo`: generate the example board, boot it, show its heaps.
 //! - `cargo xtask bench [--mode icount|tcg] [--boots N] [--accounting]`: our heap vs upstream's,
 //!   emulated.
+//! - `cargo xtask bindings`: regenerate the runtime's raw bindings from `heapgen_abi.h`.
 
 mod bench;
+mod bindings;
 mod devicetree;
 mod e2e;
 mod ecosystem;
@@ -77,7 +79,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
     Ok(args)
 }
 
-const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench> [--arch x86_64|arm64] [--kernel 6.12|7.2] [--cc gcc|llvm] [--debug-kernel] [--full] [--board FILE]... [--mode icount|tcg] [--boots N] [--accounting]";
+const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench|bindings> [--arch x86_64|arm64] [--kernel 6.12|7.2] [--cc gcc|llvm] [--debug-kernel] [--full] [--board FILE]... [--mode icount|tcg] [--boots N] [--accounting]";
 
 /// The kernels `cargo xtask test` runs end to end: 7.2 on x86_64 and arm64 with GCC, 7.2 with
 /// LLVM (the debug kernel: KASAN, lockdep, kmemleak) and 6.12 LTS with the GKI exports.
@@ -144,6 +146,7 @@ fn main() {
         "test" => cmd_test(args.full),
         "bench" => bench::cmd_bench(args.arch.unwrap_or(Arch::X86_64)),
         "demo" => cmd_demo(),
+        "bindings" => bindings::cmd_bindings(),
         _ => bail!("{USAGE}"),
     });
     if let Err(e) = result {
@@ -294,6 +297,16 @@ fn cmd_test(full: bool) -> Result<()> {
         ],
     );
     host_step(&mut report, "test", &["test", "--workspace"]);
+    report.cases.push(Case {
+        name: "host/bindings-fresh".to_string(),
+        outcome: match bindings::check() {
+            Ok(()) => Outcome::Pass,
+            Err(e) => {
+                eprintln!("FAIL host/bindings-fresh: {e:#}");
+                Outcome::Fail(format!("{e:#}"))
+            }
+        },
+    });
     report.cases.extend(ecosystem::run());
     let boards = board_files()?;
     // Every board's generated module builds against its architecture's test-bed kernel with

@@ -119,9 +119,9 @@ struct Heaps {
 }
 
 impl kernel::Module for Heaps {
-    fn init(module: &'static ThisModule) -> Result<Self> {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
         Ok(Self {
-            _heaps: region::Registration::new(&REGIONS, module)?,
+            _heaps: region::Registration::new(&REGIONS)?,
         })
     }
 }

@@ -25,8 +25,9 @@ use policy::{Alignment, Policy};
 use region::Region;
 
 // Accounting charges the kernel's dmem cgroup controller, absent from kernels
-// without CONFIG_CGROUP_DMEM (the generated Kbuild sets `heapgen_has_dmem`).
-#[cfg(not(heapgen_has_dmem))]
+// without CONFIG_CGROUP_DMEM (the kernel passes `--cfg CONFIG_<option>` for
+// every enabled option to every Rust object, modules included).
+#[cfg(not(CONFIG_CGROUP_DMEM))]
 compile_error!(
     "region `framebuffer` sets `accounting = true`, which needs a kernel with the dmem cgroup controller (CONFIG_CGROUP_DMEM=y, Linux 6.14 or later)"
 );
@@ -130,9 +131,9 @@ struct Heaps {
 }
 
 impl kernel::Module for Heaps {
-    fn init(module: &'static ThisModule) -> Result<Self> {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
         Ok(Self {
-            _heaps: region::Registration::new(&REGIONS, module)?,
+            _heaps: region::Registration::new(&REGIONS)?,
         })
     }
 }
