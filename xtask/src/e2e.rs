@@ -2,6 +2,7 @@
 //! kernel, boot QEMU with an initramfs that runs the tests, and parse what the guest printed.
 
 use crate::{
+    invocation::{self, Style},
     ktap::{self, Case, Outcome, Report},
     testbed::{self, Arch, Kernel, Spec, Variant},
     util::{self, kernel_cmd, repo_root, run, step, tail},
@@ -376,57 +377,63 @@ pub fn make_dtb(module_dir: &Path, work: &Path) -> Result<PathBuf> {
     Ok(dtb)
 }
 
-/// Buildroot and Kleaf build a module with Kbuild alone: generate the board again, delete the
-/// Makefile, build with `make -C $KDIR M=<dir> modules`; then check that `heapgen kmi-symbols`
-/// reads the kernel symbols the built module needs (the Android symbol list).
-fn kbuild_only_checks(
+/// The module in `module_dir` built as Buildroot's `kernel-module` infrastructure and as Kleaf's
+/// `ddk_module` build it (the booted one is built as Yocto does); then `heapgen kmi-symbols` must
+/// read the kernel symbols the Kleaf-built module needs (the Android symbol list).
+fn other_invocations(
     kernel: &Kernel,
-    board_file: &Path,
+    module_dir: &Path,
     work: &Path,
+    board: &str,
     module: &str,
 ) -> Vec<ktap::Case> {
-    let stem = util::file_stem(board_file);
-    let dir = work.join("kbuild-only");
-    let built = (|| -> Result<PathBuf> {
-        let _ = fs::remove_dir_all(&dir);
-        generate(board_file, &dir)?;
-        fs::remove_file(dir.join("Makefile"))?;
-        build_module(kernel, &dir, module, &[])
-    })();
+    let label = kernel.spec.label();
     let mut cases = Vec::new();
-    let outcome = match &built {
-        Ok(_) => Outcome::Pass,
-        Err(e) => Outcome::Fail(format!("{e:#}")),
-    };
-    cases.push(ktap::Case {
-        name: format!("build/{stem}/kbuild-only"),
-        outcome,
-    });
-    if let Ok(ko) = built {
-        let outcome = match run(Command::new(repo_root().join("target/debug/heapgen"))
-            .arg("kmi-symbols")
-            .arg(&ko))
-        {
-            Ok(out) => {
-                let missing: Vec<&str> =
-                    ["cma_alloc", "cma_release", "dma_heap_add", "dma_buf_export"]
-                        .into_iter()
-                        .filter(|sym| !out.lines().any(|l| l.trim() == *sym))
-                        .collect();
-                if missing.is_empty() {
-                    Outcome::Pass
-                } else {
-                    Outcome::Fail(format!("kmi-symbols misses {}:\n{out}", missing.join(", ")))
-                }
-            }
-            Err(e) => Outcome::Fail(format!("{e:#}")),
-        };
+    for style in [Style::Buildroot, Style::Kleaf] {
+        let built = invocation::build(
+            kernel,
+            module_dir,
+            &work.join("invocations"),
+            module,
+            style,
+            &[],
+        );
         cases.push(ktap::Case {
-            name: format!("build/{stem}/kmi-symbols"),
-            outcome,
+            name: format!("build/{label}/{board}/{}", style.name()),
+            outcome: match &built {
+                Ok(_) => Outcome::Pass,
+                Err(e) => Outcome::Fail(format!("{e:#}")),
+            },
         });
+        if let (Style::Kleaf, Ok(ko)) = (style, built) {
+            cases.push(ktap::Case {
+                name: format!("build/{label}/{board}/kmi-symbols"),
+                outcome: kmi_symbols_outcome(&ko),
+            });
+        }
     }
     cases
+}
+
+/// Whether `heapgen kmi-symbols` finds the kernel functions every heapgen module calls in `ko`.
+pub fn kmi_symbols_outcome(ko: &Path) -> Outcome {
+    match run(Command::new(repo_root().join("target/debug/heapgen"))
+        .arg("kmi-symbols")
+        .arg(ko))
+    {
+        Ok(out) => {
+            let missing: Vec<&str> = ["cma_alloc", "cma_release", "dma_heap_add", "dma_buf_export"]
+                .into_iter()
+                .filter(|sym| !out.lines().any(|l| l.trim() == *sym))
+                .collect();
+            if missing.is_empty() {
+                Outcome::Pass
+            } else {
+                Outcome::Fail(format!("kmi-symbols misses {}:\n{out}", missing.join(", ")))
+            }
+        }
+        Err(e) => Outcome::Fail(format!("{e:#}")),
+    }
 }
 
 /// What the generated crate root says when a board with `accounting` is built against a kernel
@@ -520,7 +527,6 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
         fs::remove_dir_all(&module_dir)?;
         board = generate(&board_file, &module_dir)?;
     }
-    let board_file = board_file.as_path();
     step(format!(
         "{name}: building {}.ko against {}",
         board.module, kernel.release
@@ -534,7 +540,15 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
             )]
         })
         .unwrap_or_default();
-    let ko = build_module(kernel, &module_dir, &board.module, &extra)?;
+    // Built as Yocto's module.bbclass builds it (the other build systems' ways below).
+    let ko = invocation::build(
+        kernel,
+        &module_dir,
+        &work.join("invocations"),
+        &board.module,
+        Style::Yocto,
+        &extra,
+    )?;
     let importer = build_importer(kernel, &work)?;
     let programs = work.join("programs");
     build_guest_programs(kernel, &programs)?;
@@ -569,9 +583,13 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
     let mut report = ktap::parse(&console, timed_out);
     report.cases.extend(extra_cases);
     if fault.is_none() {
-        report
-            .cases
-            .extend(kbuild_only_checks(kernel, board_file, &work, &board.module));
+        report.cases.extend(other_invocations(
+            kernel,
+            &module_dir,
+            &work,
+            &name,
+            &board.module,
+        ));
     }
     step(format!(
         "{name}: guest ran {}s: {} passed, {} failed, {} skipped (console: {})",

@@ -8,6 +8,8 @@
 //! - `cargo xtask demo`: generate the example board, boot it, show its heaps.
 //! - `cargo xtask bench [--mode icount|tcg] [--boots N] [--accounting]`: our heap vs upstream's,
 //!   emulated.
+//! - `cargo xtask build [--board F]...`: build every board's module (or the given ones) the
+//!   ways Yocto, Buildroot and Kleaf build it, without booting.
 //! - `cargo xtask bindings`: regenerate the runtime's raw bindings from `heapgen_abi.h`.
 
 mod bench;
@@ -15,6 +17,7 @@ mod bindings;
 mod devicetree;
 mod e2e;
 mod ecosystem;
+mod invocation;
 mod ktap;
 mod testbed;
 mod util;
@@ -79,7 +82,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
     Ok(args)
 }
 
-const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench|bindings> [--arch x86_64|arm64] [--kernel 6.12|7.2] [--cc gcc|llvm] [--debug-kernel] [--full] [--board FILE]... [--mode icount|tcg] [--boots N] [--accounting]";
+const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench|bindings|build> [--arch x86_64|arm64] [--kernel 6.12|7.2] [--cc gcc|llvm] [--debug-kernel] [--full] [--board FILE]... [--mode icount|tcg] [--boots N] [--accounting]";
 
 /// The kernels `cargo xtask test` runs end to end: 7.2 on x86_64 and arm64 with GCC, 7.2 with
 /// LLVM (the debug kernel: KASAN, lockdep, kmemleak) and 6.12 LTS with the GKI exports.
@@ -147,6 +150,17 @@ fn main() {
         "bench" => bench::cmd_bench(args.arch.unwrap_or(Arch::X86_64)),
         "demo" => cmd_demo(),
         "bindings" => bindings::cmd_bindings(),
+        "build" => {
+            let boards = if args.boards.is_empty() {
+                board_files()?
+            } else {
+                args.boards.clone()
+            };
+            let report = Report {
+                cases: build_every_board(&boards),
+            };
+            finish(&report)
+        }
         _ => bail!("{USAGE}"),
     });
     if let Err(e) = result {
@@ -200,24 +214,62 @@ fn board_files() -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-/// Generates and builds (without booting) every board's module against the default test-bed
-/// kernel of its architecture, and checks that kernel against the board's generated kernel config
-/// fragment.
+/// Generates every board's module and builds it (without booting) against the default test-bed
+/// kernel of its architecture in each build system's way ([`invocation::Style`]), with zero
+/// warnings; checks that kernel against the board's generated kernel config fragment, and the
+/// Android symbol list of the Kleaf-built module.
 fn build_every_board(boards: &[PathBuf]) -> Vec<Case> {
     let mut cases = Vec::new();
     for board_file in boards {
         let stem = util::file_stem(board_file);
-        let result = (|| -> Result<String> {
+        let prepared = (|| -> Result<(heapgen::ir::Board, testbed::Kernel, PathBuf)> {
             let board = heapgen::load(board_file)
                 .map_err(|d| anyhow::anyhow!("{} is not valid:\n{d}", board_file.display()))?;
             let arch = Arch::parse(board.arch.as_str())?;
             let kernel = testbed::ensure_kernel(arch, Variant::Default)?;
-            let dir = repo_root().join("target/build").join(&stem);
-            let _ = std::fs::remove_dir_all(&dir);
-            e2e::generate(board_file, &dir)?;
-            e2e::build_module(&kernel, &dir, &board.module, &[])?;
-            // The generated kernel config fragment holds for the kernel the module runs on.
-            let fragment = dir.join(format!("{}-heaps.config", board.name));
+            let work = repo_root().join("target/build").join(&stem);
+            let _ = std::fs::remove_dir_all(&work);
+            e2e::generate(board_file, &work.join("generated"))?;
+            Ok((board, kernel, work))
+        })();
+        let (board, kernel, work) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("FAIL build/{stem}: {e:#}");
+                cases.push(Case {
+                    name: format!("build/{stem}"),
+                    outcome: Outcome::Fail(format!("{e:#}")),
+                });
+                continue;
+            }
+        };
+        let prefix = format!("build/{}/{stem}", kernel.arch.name());
+        let generated = work.join("generated");
+        let mut push = |name: String, outcome: Outcome| {
+            if let Outcome::Fail(why) = &outcome {
+                eprintln!("FAIL {name}: {why}");
+            }
+            cases.push(Case { name, outcome });
+        };
+        for style in invocation::Style::ALL {
+            let built = invocation::build(&kernel, &generated, &work, &board.module, style, &[]);
+            let name = format!("{prefix}/{}", style.name());
+            match built {
+                Ok(ko) => {
+                    push(name, Outcome::Pass);
+                    if style == invocation::Style::Kleaf {
+                        push(
+                            format!("{prefix}/kmi-symbols"),
+                            e2e::kmi_symbols_outcome(&ko),
+                        );
+                    }
+                }
+                Err(e) => push(name, Outcome::Fail(format!("{e:#}"))),
+            }
+        }
+        // The generated kernel config fragment holds for the kernel the module runs on.
+        let fragment = (|| -> Result<()> {
+            let fragment = generated.join(format!("{}-heaps.config", board.name));
             let missing = testbed::missing_options(
                 &std::fs::read_to_string(kernel.build.join(".config"))?,
                 &std::fs::read_to_string(&fragment)?,
@@ -229,16 +281,15 @@ fn build_every_board(boards: &[PathBuf]) -> Vec<Case> {
                     missing.join(", ")
                 );
             }
-            Ok(arch.name().to_string())
+            Ok(())
         })();
-        let (name, outcome) = match result {
-            Ok(arch) => (format!("build/{arch}/{stem}"), Outcome::Pass),
-            Err(e) => {
-                eprintln!("FAIL build/{stem}: {e:#}");
-                (format!("build/{stem}"), Outcome::Fail(format!("{e:#}")))
-            }
-        };
-        cases.push(Case { name, outcome });
+        push(
+            format!("{prefix}/config-fragment"),
+            match fragment {
+                Ok(()) => Outcome::Pass,
+                Err(e) => Outcome::Fail(format!("{e:#}")),
+            },
+        );
     }
     cases
 }
