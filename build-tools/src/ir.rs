@@ -47,6 +47,9 @@ pub struct Board {
     pub br2_external: String,
     /// sha256 of the board file's bytes, lower-case hex.
     pub source_sha256: String,
+    /// The board file's bytes (shipped with the build-system trees, for regenerating there).
+    #[serde(skip)]
+    pub source_contents: Vec<u8>,
     /// The heapgen version that produced this IR.
     pub heapgen_version: String,
     /// Regions in board-file order.

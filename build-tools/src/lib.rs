@@ -215,6 +215,7 @@ pub fn load_str_in(
     };
     match validate::validate(&raw, source, &render::sha256_hex(bytes)) {
         Ok((mut board, warnings)) if diags.is_empty() => {
+            board.source_contents = bytes.to_vec();
             for hook in &mut board.hook_files {
                 let at = dir.join(&hook.source);
                 match std::fs::read(&at) {

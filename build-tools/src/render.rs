@@ -50,7 +50,7 @@ pub const RESERVED_DTSI: Template = template!("reserved-memory.dtsi.j2");
 
 /// `yocto/recipes-kernel/<board>-heaps/<board>-heaps_<version>.bb`, the module recipe.
 pub const YOCTO_MODULE: Template = template!("yocto-module.bb.j2");
-/// `yocto/recipes-devtools/heapgen/heapgen_<version>.bb`, the host tool recipe.
+/// `yocto/recipes-devtools/heapgen/heapgen-native_<version>.bb`, the host tool recipe.
 pub const YOCTO_HEAPGEN: Template = template!("yocto-heapgen.bb.j2");
 /// `yocto/recipes-devtools/heapgen/heapgen-crates.inc`, the crates of heapgen's Cargo.lock.
 pub const YOCTO_HEAPGEN_CRATES: Template = template!("yocto-heapgen-crates.inc.j2");
@@ -66,10 +66,15 @@ pub const BR_EXTERNAL_MK: Template = template!("buildroot-external.mk.j2");
 pub const BR_PACKAGE_CONFIG: Template = template!("buildroot-package-Config.in.j2");
 /// `buildroot/package/<board>-heaps/<board>-heaps.mk`.
 pub const BR_PACKAGE_MK: Template = template!("buildroot-package.mk.j2");
-/// `buildroot/package/heapgen/Config.in.host`.
-pub const BR_HEAPGEN_CONFIG: Template = template!("buildroot-heapgen-Config.in.host.j2");
-/// `buildroot/package/heapgen/heapgen.mk`.
-pub const BR_HEAPGEN_MK: Template = template!("buildroot-heapgen.mk.j2");
+/// `buildroot/package/<board>-heaps/<board>-heaps.hash`.
+pub const BR_PACKAGE_HASH: Template = template!("buildroot-package.hash.j2");
+/// `buildroot/package/heapgen-rust-src/heapgen-rust-src.mk`, the Rust library sources the
+/// kernel's Rust support needs (`RUST_LIB_SRC`), which Buildroot's Rust packages do not install.
+pub const BR_RUST_SRC_MK: Template = template!("buildroot-rust-src.mk.j2");
+/// `yocto/README.md`.
+pub const YOCTO_README: Template = template!("yocto-README.md.j2");
+/// `yocto/SECURITY.md`.
+pub const YOCTO_SECURITY: Template = template!("yocto-SECURITY.md.j2");
 /// `BUILD.bazel`, the Kleaf `ddk_module`.
 pub const BUILD_BAZEL: Template = template!("BUILD.bazel.j2");
 /// `android/sepolicy/<module>.te`, the heap device types.
@@ -100,13 +105,19 @@ pub const TEMPLATES: &[Template] = &[
     BR_EXTERNAL_MK,
     BR_PACKAGE_CONFIG,
     BR_PACKAGE_MK,
-    BR_HEAPGEN_CONFIG,
-    BR_HEAPGEN_MK,
+    BR_PACKAGE_HASH,
+    BR_RUST_SRC_MK,
+    YOCTO_README,
+    YOCTO_SECURITY,
     BUILD_BAZEL,
     SEPOLICY_TE,
     FILE_CONTEXTS,
     ABI_SYMBOL_LIST,
 ];
+
+/// The GNU GPL version 2 (the FSF's text, as Debian's base-files install it), the license of
+/// every generated module, shipped in its tree as `COPYING`.
+pub const COPYING: &str = include_str!("../../COPYING");
 
 /// heapgen's own `Cargo.lock`, which its Yocto recipe fetches crates by.
 pub const CARGO_LOCK: &str = include_str!("../../Cargo.lock");
@@ -185,6 +196,15 @@ pub fn kmi_symbol_list_path(board: &Board) -> String {
         Arch::X86_64 => "x86_64",
     };
     format!("android/abi_gki_{arch}_{}", board.module)
+}
+
+/// MD5 of `data`, lower-case hex (what BitBake's `LIC_FILES_CHKSUM` takes).
+pub fn md5_hex(data: &[u8]) -> String {
+    use md5::Md5;
+    Md5::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `0x` + lower-case hex: `4096` -> `0x1000`.
@@ -369,8 +389,31 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
         kmi_path.clone(),
     ];
     bazel_exports.sort();
+    // What the module is built from (the files a build system needs), and the board file with
+    // its hooks (for regenerating the module at build time).
+    let mut module_sources: Vec<String> = [
+        "COPYING".to_string(),
+        "Kbuild".to_string(),
+        "Makefile".to_string(),
+        format!("{}_main.rs", board.module),
+        format!("99-{}-heaps.rules", board.name),
+    ]
+    .into_iter()
+    .chain(runtime::FILES.iter().map(|f| f.name.to_string()))
+    .chain(board.hook_files.iter().map(|h| h.path.clone()))
+    .collect();
+    module_sources.sort();
+    let mut board_sources: Vec<String> = std::iter::once(board.source_file.clone())
+        .chain(board.hook_files.iter().map(|h| h.source.clone()))
+        .collect();
+    board_sources.sort();
+    board_sources.dedup();
     let ctx = context! {
         board => Value::from(Serde(board)),
+        module_sources => &module_sources,
+        board_sources => &board_sources,
+        copying_md5 => md5_hex(COPYING.as_bytes()),
+        copying_sha256 => sha256_hex(COPYING.as_bytes()),
         version => version,
         runtime_modules => runtime_modules,
         repository => REPOSITORY,
@@ -386,6 +429,7 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
         Ok(env.get_template(t.id)?.render(&ctx)?.into_bytes())
     };
     let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("COPYING".into(), COPYING.as_bytes().to_vec()),
         ("Kbuild".into(), render(&KBUILD)?),
         ("Makefile".into(), render(&MAKEFILE)?),
         (format!("{}_main.rs", board.module), render(&MODULE_MAIN)?),
@@ -403,43 +447,75 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
     if !board.reserved.is_empty() {
         files.push(("reserved-memory.dtsi".into(), render(&RESERVED_DTSI)?));
     }
+    for f in runtime::FILES {
+        files.push((
+            f.name.to_string(),
+            runtime_file_contents(f, version).into_bytes(),
+        ));
+    }
+    // Hook files verbatim (no header): a compile error in one points at its own lines.
+    for h in &board.hook_files {
+        files.push((h.path.clone(), h.contents.clone()));
+    }
+    // The build systems' trees carry copies of the module's sources, so that they build without
+    // fetching heapgen or anything else.
+    let config_fragment = format!("{}-heaps.config", board.name);
+    let copies = |prefix: &str| -> Vec<(String, Vec<u8>)> {
+        files
+            .iter()
+            .filter(|(p, _)| module_sources.contains(p) || *p == config_fragment)
+            .map(|(p, c)| (format!("{prefix}/{p}"), c.clone()))
+            .collect()
+    };
     let pkg = format!("{}-heaps", board.name);
+    let mut extra = Vec::new();
     for target in &options.targets {
         match target {
-            Target::Yocto => files.extend([
-                ("yocto/conf/layer.conf".into(), render(&YOCTO_LAYER_CONF)?),
-                (
-                    format!("yocto/recipes-kernel/{pkg}/{pkg}_{version}.bb"),
-                    render(&YOCTO_MODULE)?,
-                ),
-                (
-                    format!("yocto/recipes-devtools/heapgen/heapgen_{version}.bb"),
-                    render(&YOCTO_HEAPGEN)?,
-                ),
-                (YOCTO_CRATES_INC.to_string(), render(&YOCTO_HEAPGEN_CRATES)?),
-            ]),
-            Target::Buildroot => files.extend([
-                ("buildroot/external.desc".into(), render(&BR_EXTERNAL_DESC)?),
-                ("buildroot/Config.in".into(), render(&BR_EXTERNAL_CONFIG)?),
-                ("buildroot/external.mk".into(), render(&BR_EXTERNAL_MK)?),
-                (
-                    format!("buildroot/package/{pkg}/Config.in"),
-                    render(&BR_PACKAGE_CONFIG)?,
-                ),
-                (
-                    format!("buildroot/package/{pkg}/{pkg}.mk"),
-                    render(&BR_PACKAGE_MK)?,
-                ),
-                (
-                    "buildroot/package/heapgen/Config.in.host".into(),
-                    render(&BR_HEAPGEN_CONFIG)?,
-                ),
-                (
-                    "buildroot/package/heapgen/heapgen.mk".into(),
-                    render(&BR_HEAPGEN_MK)?,
-                ),
-            ]),
-            Target::Android => files.extend([
+            Target::Yocto => {
+                let recipe = format!("yocto/recipes-kernel/{pkg}");
+                extra.extend([
+                    ("yocto/README.md".into(), render(&YOCTO_README)?),
+                    ("yocto/SECURITY.md".into(), render(&YOCTO_SECURITY)?),
+                    ("yocto/conf/layer.conf".into(), render(&YOCTO_LAYER_CONF)?),
+                    (
+                        format!("{recipe}/{pkg}_{version}.bb"),
+                        render(&YOCTO_MODULE)?,
+                    ),
+                    (
+                        format!("yocto/recipes-devtools/heapgen/heapgen-native_{version}.bb"),
+                        render(&YOCTO_HEAPGEN)?,
+                    ),
+                    (YOCTO_CRATES_INC.to_string(), render(&YOCTO_HEAPGEN_CRATES)?),
+                    (
+                        format!("{recipe}/files/board/{}", board.source_file),
+                        board.source_contents.clone(),
+                    ),
+                ]);
+                extra.extend(copies(&format!("{recipe}/files")));
+                for h in &board.hook_files {
+                    extra.push((
+                        format!("{recipe}/files/board/{}", h.source),
+                        h.contents.clone(),
+                    ));
+                }
+            }
+            Target::Buildroot => {
+                let dir = format!("buildroot/package/{pkg}");
+                extra.extend([
+                    ("buildroot/external.desc".into(), render(&BR_EXTERNAL_DESC)?),
+                    ("buildroot/Config.in".into(), render(&BR_EXTERNAL_CONFIG)?),
+                    ("buildroot/external.mk".into(), render(&BR_EXTERNAL_MK)?),
+                    (format!("{dir}/Config.in"), render(&BR_PACKAGE_CONFIG)?),
+                    (format!("{dir}/{pkg}.mk"), render(&BR_PACKAGE_MK)?),
+                    (format!("{dir}/{pkg}.hash"), render(&BR_PACKAGE_HASH)?),
+                    (
+                        "buildroot/package/heapgen-rust-src/heapgen-rust-src.mk".into(),
+                        render(&BR_RUST_SRC_MK)?,
+                    ),
+                ]);
+                extra.extend(copies(&format!("{dir}/src")));
+            }
+            Target::Android => extra.extend([
                 ("BUILD.bazel".into(), render(&BUILD_BAZEL)?),
                 (
                     format!("android/sepolicy/{}.te", board.module),
@@ -453,16 +529,7 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
             ]),
         }
     }
-    for f in runtime::FILES {
-        files.push((
-            f.name.to_string(),
-            runtime_file_contents(f, version).into_bytes(),
-        ));
-    }
-    // Hook files verbatim (no header): a compile error in one points at its own lines.
-    for h in &board.hook_files {
-        files.push((h.path.clone(), h.contents.clone()));
-    }
+    files.extend(extra);
     files.sort();
     if let Some(w) = files.windows(2).find(|w| w[0].0 == w[1].0) {
         return Err(Error::new(

@@ -1778,6 +1778,7 @@ pub fn validate(
         description,
         source: source.to_string(),
         source_sha256: source_sha256.to_string(),
+        source_contents: Vec::new(),
         heapgen_version: env!("CARGO_PKG_VERSION").to_string(),
         regions,
         heaps,
