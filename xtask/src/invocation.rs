@@ -65,7 +65,15 @@ pub fn build(
     let (out, ko) = match style {
         Style::Yocto => yocto(kernel, generated, &root, &stage, extra)?,
         Style::Buildroot => buildroot(kernel, generated, &root, &stage, extra)?,
-        Style::Kleaf => kleaf(kernel, generated, &root, &stage, module, extra)?,
+        Style::Kleaf => kleaf(
+            kernel,
+            generated,
+            &root,
+            &stage,
+            module,
+            extra,
+            &write_ddk_files,
+        )?,
     };
     let warnings: Vec<&str> = out
         .lines()
@@ -247,35 +255,52 @@ pub fn parse_build(text: &str) -> Result<DdkModule> {
 }
 
 /// The Kbuild `gen_makefiles.py` writes for a `ddk_module` with these `srcs` and `crate_root`
-/// and no conditional sources, defines, includes or options (as ours): every C source and the
-/// crate root (other `.rs` files are inputs only) and `ddk_modinfo.c`, which Kleaf adds to
-/// modules of more than one source, each reading the module's `.cflags` file.
+/// and no conditional sources, defines, includes or options (as ours): every C source, the crate
+/// root (other `.rs` files are inputs only) and `ddk_modinfo.c`, which Kleaf adds to modules of
+/// more than one source, are objects of the module; every source object (built or not) reads the
+/// module's `.cflags` file.
 pub fn ddk_kbuild(ddk: &DdkModule) -> Result<String> {
     let module = ddk
         .out
         .strip_suffix(".ko")
         .context("ddk_module's `out` does not end with .ko")?;
-    let mut objects: Vec<String> = Vec::new();
-    for src in &ddk.srcs {
-        if let Some(stem) = src.strip_suffix(".c") {
-            objects.push(format!("{stem}.o"));
+    let crate_root = ddk
+        .crate_root
+        .strip_suffix(".rs")
+        .context("crate_root is not a .rs file")?;
+    let object = |src: &str| -> Option<String> {
+        [".c", ".rs", ".S"]
+            .iter()
+            .find_map(|ext| src.strip_suffix(ext))
+            .map(|stem| format!("{stem}.o"))
+    };
+    let mut built: Vec<String> = ddk
+        .srcs
+        .iter()
+        .filter_map(|s| s.strip_suffix(".c").map(|stem| format!("{stem}.o")))
+        .collect();
+    built.push(format!("{crate_root}.o"));
+    built.push("ddk_modinfo.o".to_string());
+    let mut flagged: Vec<String> = Vec::new();
+    for o in ddk
+        .srcs
+        .iter()
+        .chain([&ddk.crate_root])
+        .filter_map(|s| object(s))
+        .chain(["ddk_modinfo.o".to_string()])
+    {
+        if !flagged.contains(&o) {
+            flagged.push(o);
         }
     }
-    objects.push(format!(
-        "{}.o",
-        ddk.crate_root
-            .strip_suffix(".rs")
-            .context("crate_root is not a .rs file")?
-    ));
-    objects.push("ddk_modinfo.o".to_string());
     let mut kbuild = format!(
         "# SPDX-License-Identifier: GPL-2.0\n\n# Build {module}.ko\nobj-m += {module}.o\n\n"
     );
-    for o in &objects {
+    for o in &built {
         kbuild += &format!("{module}-y += {o}\n");
     }
     kbuild += &format!("\n# Common flags for {module}.o\n");
-    for o in &objects {
+    for o in &flagged {
         kbuild +=
             &format!("CFLAGS_{o} += @$(obj)/{module}.cflags\n$(obj)/{o}: $(obj)/{module}.cflags\n");
     }
@@ -315,6 +340,50 @@ fn relative(path: &Path, base: &Path) -> PathBuf {
     rel
 }
 
+/// Writes the files `gen_makefiles.py` writes for `ddk` into `package` (our rendition of them).
+fn write_ddk_files(ddk: &DdkModule, package: &Path) -> Result<()> {
+    let module = ddk.out.trim_end_matches(".ko");
+    fs::write(package.join("Kbuild"), ddk_kbuild(ddk)?)?;
+    fs::write(package.join("Makefile"), DDK_MAKEFILE)?;
+    fs::write(package.join("ddk_modinfo.c"), DDK_MODINFO)?;
+    // Kbuild makes `$(obj)/<module>.cflags` from it (the `_shipped` copy rule).
+    fs::write(package.join(format!("{module}.cflags_shipped")), "\n")?;
+    Ok(())
+}
+
+/// A function writing Kleaf's generated build files for a `ddk_module` into its package.
+pub type DdkFiles<'a> = &'a dyn Fn(&DdkModule, &Path) -> Result<()>;
+
+/// Like [`build`] in the Kleaf style, with the build files `ddk_files` writes (Kleaf's own
+/// `gen_makefiles.py` in `cargo xtask integration`).
+pub fn build_kleaf_with(
+    kernel: &Kernel,
+    generated: &Path,
+    work: &Path,
+    module: &str,
+    ddk_files: DdkFiles<'_>,
+) -> Result<PathBuf> {
+    let root = work.join("kleaf");
+    let _ = fs::remove_dir_all(&root);
+    let stage = root.join("image");
+    let (out, _) = kleaf(kernel, generated, &root, &stage, module, &[], ddk_files)?;
+    if out
+        .lines()
+        .any(|l| l.contains("warning") || l.contains("WARNING"))
+    {
+        bail!(
+            "the Kleaf build of {module} gave warnings:\n{}",
+            tail(&out, 60)
+        );
+    }
+    find_file(&stage, &format!("{module}.ko"))?.with_context(|| {
+        format!(
+            "modules_install put no {module}.ko under {}",
+            stage.display()
+        )
+    })
+}
+
 /// Kleaf's `ddk_module` with `kernel_module`'s make invocations.
 fn kleaf(
     kernel: &Kernel,
@@ -323,6 +392,7 @@ fn kleaf(
     stage: &Path,
     module: &str,
     extra: &[String],
+    ddk_files: DdkFiles<'_>,
 ) -> Result<(String, PathBuf)> {
     let build = fs::read_to_string(generated.join("BUILD.bazel"))
         .context("the generated tree has no BUILD.bazel")?;
@@ -338,11 +408,7 @@ fn kleaf(
         fs::copy(generated.join(src), &to)
             .with_context(|| format!("BUILD.bazel lists {src}, which was not generated"))?;
     }
-    fs::write(package.join("Kbuild"), ddk_kbuild(&ddk)?)?;
-    fs::write(package.join("Makefile"), DDK_MAKEFILE)?;
-    fs::write(package.join("ddk_modinfo.c"), DDK_MODINFO)?;
-    // Kbuild makes `$(obj)/<module>.cflags` from it (the `_shipped` copy rule).
-    fs::write(package.join(format!("{module}.cflags_shipped")), "\n")?;
+    ddk_files(&ddk, &package)?;
     let ext_mod_rel = relative(&package, &kernel.src);
     // Kernels with `MO=` (6.13 and later) build external modules in a directory of their own,
     // as Kleaf does there.
@@ -422,7 +488,9 @@ ddk_module(
             "x_heaps-y += heapgen_helpers.o\nx_heaps-y += x_heaps_main.o\nx_heaps-y += ddk_modinfo.o\n"
         ));
         assert!(kbuild.contains("CFLAGS_x_heaps_main.o += @$(obj)/x_heaps.cflags\n"));
-        assert!(!kbuild.contains("a.o"));
+        // Non-root .rs files are inputs, not objects; Kleaf still gives them flags.
+        assert!(!kbuild.contains("-y += a.o"));
+        assert!(kbuild.contains("CFLAGS_a.o += @$(obj)/x_heaps.cflags\n"));
     }
 
     #[test]

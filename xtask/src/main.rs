@@ -10,6 +10,8 @@
 //!   emulated.
 //! - `cargo xtask build [--board F]...`: build every board's module (or the given ones) the
 //!   ways Yocto, Buildroot and Kleaf build it, without booting.
+//! - `cargo xtask integration [--kleaf DIR] [--buildroot DIR] [--oe-core DIR --bitbake DIR]`:
+//!   the build systems' own tools on every board's generated files.
 //! - `cargo xtask bindings`: regenerate the runtime's raw bindings from `heapgen_abi.h`.
 
 mod bench;
@@ -17,6 +19,7 @@ mod bindings;
 mod devicetree;
 mod e2e;
 mod ecosystem;
+mod integration;
 mod invocation;
 mod ktap;
 mod testbed;
@@ -35,6 +38,7 @@ struct Args {
     cc: Cc,
     full: bool,
     boards: Vec<PathBuf>,
+    trees: integration::Trees,
 }
 
 impl Args {
@@ -57,6 +61,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
         cc: Cc::Gcc,
         full: false,
         boards: Vec::new(),
+        trees: integration::Trees::default(),
     };
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -71,6 +76,12 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
             "--board" => args
                 .boards
                 .push(PathBuf::from(it.next().unwrap_or_default())),
+            "--kleaf" => args.trees.kleaf = Some(PathBuf::from(it.next().unwrap_or_default())),
+            "--buildroot" => {
+                args.trees.buildroot = Some(PathBuf::from(it.next().unwrap_or_default()))
+            }
+            "--oe-core" => args.trees.oe_core = Some(PathBuf::from(it.next().unwrap_or_default())),
+            "--bitbake" => args.trees.bitbake = Some(PathBuf::from(it.next().unwrap_or_default())),
             // `cargo xtask bench` reads these itself (bench::Options::from_args).
             "--mode" | "--boots" => {
                 it.next();
@@ -82,7 +93,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
     Ok(args)
 }
 
-const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench|bindings|build> [--arch x86_64|arm64] [--kernel 6.12|7.2] [--cc gcc|llvm] [--debug-kernel] [--full] [--board FILE]... [--mode icount|tcg] [--boots N] [--accounting]";
+const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench|bindings|build|integration> [--arch x86_64|arm64] [--kernel 6.12|7.2] [--cc gcc|llvm] [--debug-kernel] [--full] [--board FILE]... [--mode icount|tcg] [--boots N] [--accounting] [--kleaf DIR] [--buildroot DIR] [--oe-core DIR --bitbake DIR]";
 
 /// The kernels `cargo xtask test` runs end to end: 7.2 on x86_64 and arm64 with GCC, 7.2 with
 /// LLVM (the debug kernel: KASAN, lockdep, kmemleak) and 6.12 LTS with the GKI exports.
@@ -150,6 +161,7 @@ fn main() {
         "bench" => bench::cmd_bench(args.arch.unwrap_or(Arch::X86_64)),
         "demo" => cmd_demo(),
         "bindings" => bindings::cmd_bindings(),
+        "integration" => finish(&integration::cmd_integration(&args.trees)?),
         "build" => {
             let boards = if args.boards.is_empty() {
                 board_files()?

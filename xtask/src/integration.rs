@@ -1,0 +1,339 @@
+//! `cargo xtask integration`: the build systems' own tools on every board's generated files.
+//!
+//! The tools are not in any registry CI can install from, so this runs when given their
+//! sources (the `fetch` of a public repository, or an integrator's checkout):
+//!
+//! - `--kleaf DIR` (a checkout of Kleaf, `build/kernel`): Kleaf's own `gen_makefiles.py` writes
+//!   the Kbuild, Makefile and flag files of every board's `ddk_module` from the generated
+//!   `BUILD.bazel`, exactly as the `ddk_module` rule passes them; the module is built with them
+//!   against the test-bed kernel of its architecture; the Kbuild must equal the one `cargo xtask
+//!   test` writes in Kleaf's style; and every attribute the BUILD file passes must be a parameter
+//!   of Kleaf's `ddk_module` macro.
+//! - `--buildroot DIR`: Buildroot's `utils/check-package` on every br2-external tree, then
+//!   Buildroot configured with all of them at once, every heap package enabled, and
+//!   `<pkg>-show-info` and `printvars` read back.
+//! - `--oe-core DIR --bitbake DIR`: a build directory with every generated layer; `bitbake -p`,
+//!   `bitbake -e <module recipe>` and `yocto-check-layer` on each layer, as an unprivileged
+//!   user (BitBake refuses root), offline (`BB_NO_NETWORK`).
+//!
+//! Whatever was not given is reported as skipped, with the flag that would run it.
+
+use crate::{
+    e2e,
+    invocation::{self, DdkModule},
+    ktap::{Case, Outcome, Report},
+    testbed::{self, Arch, Variant},
+    util::{self, cache_root, repo_root, run, step},
+};
+use anyhow::{bail, Context, Result};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+/// Where the build systems' sources are.
+#[derive(Debug, Default)]
+pub struct Trees {
+    /// A Kleaf checkout (`build/kernel`, with `kleaf/impl/ddk/`).
+    pub kleaf: Option<PathBuf>,
+    /// A Buildroot checkout.
+    pub buildroot: Option<PathBuf>,
+    /// An OpenEmbedded-Core checkout.
+    pub oe_core: Option<PathBuf>,
+    /// A BitBake checkout.
+    pub bitbake: Option<PathBuf>,
+}
+
+/// Pinned Python packages the tools need: Kleaf's scripts use absl.
+const ABSL_PY: &str = "absl-py==2.3.1";
+
+/// The version of a source tree: `git describe`, else "unknown".
+fn describe(dir: &Path) -> String {
+    run(Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["describe", "--always", "--tags", "--dirty"]))
+    .map(|s| s.trim().to_string())
+    .unwrap_or_else(|_| "unknown".to_string())
+}
+
+/// A case from a result, printing failures.
+fn case(name: String, result: Result<()>) -> Case {
+    let outcome = match result {
+        Ok(()) => Outcome::Pass,
+        Err(e) => {
+            let why = format!("{e:#}");
+            eprintln!("FAIL {name}: {why}");
+            Outcome::Fail(why)
+        }
+    };
+    Case { name, outcome }
+}
+
+fn skipped(name: &str, why: &str) -> Case {
+    println!("skip {name}: {why}");
+    Case {
+        name: name.to_string(),
+        outcome: Outcome::Skip(why.to_string()),
+    }
+}
+
+/// A Python venv under the cache with `packages`, created or completed when needed.
+fn venv(name: &str, packages: &[&str]) -> Result<PathBuf> {
+    let venv = cache_root().join(name);
+    let stamp = venv.join(".heapgen-requirements");
+    let wanted = packages.join("\n");
+    if fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
+        return Ok(venv);
+    }
+    step(format!(
+        "installing {} into {}",
+        packages.join(" "),
+        venv.display()
+    ));
+    if !venv.join("bin/python3").exists() {
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    }
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(packages))?;
+    fs::write(&stamp, wanted)?;
+    Ok(venv)
+}
+
+/// Every board in board-configs/, generated with every target into `target/integration/`.
+fn generate_boards() -> Result<Vec<(String, heapgen::ir::Board, PathBuf)>> {
+    let mut out = Vec::new();
+    let mut boards: Vec<PathBuf> = fs::read_dir(repo_root().join("board-configs"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    boards.sort();
+    for board_file in boards {
+        let stem = util::file_stem(&board_file);
+        let dir = repo_root().join("target/integration").join(&stem);
+        let _ = fs::remove_dir_all(&dir);
+        let board = e2e::generate(&board_file, &dir)?;
+        out.push((stem, board, dir));
+    }
+    Ok(out)
+}
+
+/// `cargo xtask integration`.
+pub fn cmd_integration(trees: &Trees) -> Result<Report> {
+    let boards = generate_boards()?;
+    let mut report = Report::default();
+    match &trees.kleaf {
+        Some(dir) => report.cases.extend(kleaf(dir, &boards)),
+        None => report.cases.push(skipped(
+            "integration/kleaf",
+            "no --kleaf DIR (a Kleaf checkout) given",
+        )),
+    }
+    match &trees.buildroot {
+        Some(dir) => report.cases.extend(buildroot(dir, &boards)),
+        None => report.cases.push(skipped(
+            "integration/buildroot",
+            "no --buildroot DIR (a Buildroot checkout) given",
+        )),
+    }
+    match (&trees.oe_core, &trees.bitbake) {
+        (Some(oe_core), Some(bitbake)) => report.cases.extend(yocto(oe_core, bitbake, &boards)),
+        _ => report.cases.push(skipped(
+            "integration/yocto",
+            "no --oe-core DIR and --bitbake DIR (OpenEmbedded-Core and BitBake checkouts) given",
+        )),
+    }
+    Ok(report)
+}
+
+/// The parameters of Kleaf's `ddk_module` macro, read from its definition.
+fn ddk_module_parameters(kleaf: &Path) -> Result<Vec<String>> {
+    let path = kleaf.join("kleaf/impl/ddk/ddk_module.bzl");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let def = text
+        .split("\ndef ddk_module(")
+        .nth(1)
+        .context("ddk_module.bzl defines no ddk_module")?;
+    let params = def.split("):").next().unwrap_or_default();
+    Ok(params
+        .split(',')
+        .map(|p| p.split('=').next().unwrap_or_default().trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect())
+}
+
+/// The attributes a generated BUILD file passes to `ddk_module`.
+fn build_attributes(build: &str) -> Vec<String> {
+    build
+        .split("\nddk_module(")
+        .nth(1)
+        .and_then(|call| call.split("\n)").next())
+        .map(|call| {
+            call.lines()
+                .filter_map(|l| l.strip_prefix("    "))
+                .filter(|l| !l.starts_with(' '))
+                .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Kleaf's `gen_makefiles.py` on one board's `ddk_module`, as the rule runs it: the sources as
+/// `<package>/<file>` (headers left out), no options. Writes into `out`.
+fn gen_makefiles(python: &Path, kleaf: &Path, ddk: &DdkModule, out: &Path) -> Result<()> {
+    const PACKAGE: &str = "vendor/heapgen";
+    let work = out.with_extension("inputs");
+    let _ = fs::remove_dir_all(&work);
+    let _ = fs::remove_dir_all(out);
+    fs::create_dir_all(&work)?;
+    let in_package = |f: &String| format!("{PACKAGE}/{f}");
+    let srcs: Vec<String> = ddk
+        .srcs
+        .iter()
+        .filter(|f| !f.ends_with(".h"))
+        .map(in_package)
+        .collect();
+    let json = serde_json::json!([
+        { "files": srcs },
+        { "files": [in_package(&ddk.crate_root)], "type": "crate_root" },
+    ]);
+    fs::write(work.join("srcs.json"), serde_json::to_string_pretty(&json)?)?;
+    for f in ["copts", "removed_copts", "asopts", "linkopts"] {
+        fs::write(work.join(format!("{f}.json")), "[]")?;
+    }
+    run(Command::new(python)
+        .arg(kleaf.join("kleaf/impl/ddk/gen_makefiles.py"))
+        .arg("--kernel-module-srcs-json")
+        .arg(work.join("srcs.json"))
+        .arg("--kernel-module-out")
+        .arg(&ddk.out)
+        .arg("--output-makefiles")
+        .arg(out)
+        .arg("--package")
+        .arg(PACKAGE)
+        .arg("--produce-top-level-makefile")
+        .arg("--copts-file")
+        .arg(work.join("copts.json"))
+        .arg("--removed-copts-file")
+        .arg(work.join("removed_copts.json"))
+        .arg("--asopts-file")
+        .arg(work.join("asopts.json"))
+        .arg("--linkopts-file")
+        .arg(work.join("linkopts.json")))
+    .context("running Kleaf's gen_makefiles.py")?;
+    Ok(())
+}
+
+/// Lines that are neither blank nor comments.
+fn significant(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
+fn kleaf(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Vec<Case> {
+    println!("Kleaf: {} ({})", dir.display(), describe(dir));
+    let mut cases = Vec::new();
+    let python = match venv("venv-integration", &[ABSL_PY]) {
+        Ok(v) => v.join("bin/python3"),
+        Err(e) => return vec![case("integration/kleaf/setup".into(), Err(e))],
+    };
+    let params = ddk_module_parameters(dir);
+    for (stem, board, generated) in boards {
+        let name = |what: &str| format!("integration/kleaf/{stem}/{what}");
+        let build = match fs::read_to_string(generated.join("BUILD.bazel")) {
+            Ok(b) => b,
+            Err(e) => {
+                cases.push(case(name("BUILD.bazel"), Err(e.into())));
+                continue;
+            }
+        };
+        cases.push(case(
+            name("ddk_module-attributes"),
+            params
+                .as_ref()
+                .map_err(|e| anyhow::anyhow!("{e:#}"))
+                .and_then(|params| {
+                    let unknown: Vec<String> = build_attributes(&build)
+                        .into_iter()
+                        // Common to every Bazel rule (Kleaf's macro passes **kwargs on).
+                        .filter(|a| a != "visibility" && !params.contains(a))
+                        .collect();
+                    if unknown.is_empty() {
+                        Ok(())
+                    } else {
+                        bail!("ddk_module has no parameter {}", unknown.join(", "))
+                    }
+                }),
+        ));
+        let ddk = match invocation::parse_build(&build) {
+            Ok(d) => d,
+            Err(e) => {
+                cases.push(case(name("BUILD.bazel"), Err(e)));
+                continue;
+            }
+        };
+        let made = generated.with_extension("kleaf-makefiles");
+        let result = gen_makefiles(&python, dir, &ddk, &made);
+        let ok = result.is_ok();
+        cases.push(case(name("gen_makefiles"), result));
+        if !ok {
+            continue;
+        }
+        cases.push(case(
+            name("kbuild-as-in-cargo-xtask-test"),
+            (|| -> Result<()> {
+                let real = fs::read_to_string(made.join("Kbuild"))?;
+                let ours = invocation::ddk_kbuild(&ddk)?;
+                if significant(&real) != significant(&ours) {
+                    bail!("Kleaf writes\n{real}\ncargo xtask test writes\n{ours}");
+                }
+                Ok(())
+            })(),
+        ));
+        let built = (|| -> Result<()> {
+            let arch = Arch::parse(board.arch.as_str())?;
+            let kernel = testbed::ensure_kernel(arch, Variant::Default)?;
+            let copy_made = |_: &DdkModule, package: &Path| -> Result<()> {
+                run(Command::new("cp")
+                    .arg("-a")
+                    .arg(format!("{}/.", made.display()))
+                    .arg(package))?;
+                Ok(())
+            };
+            let work = generated.with_extension("kleaf-build");
+            let ko =
+                invocation::build_kleaf_with(&kernel, generated, &work, &board.module, &copy_made)?;
+            step(format!("{stem}: Kleaf's files built {}", ko.display()));
+            Ok(())
+        })();
+        cases.push(case(name("build"), built));
+    }
+    cases
+}
+
+fn buildroot(_dir: &Path, _boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Vec<Case> {
+    vec![skipped("integration/buildroot", "not written yet")]
+}
+
+fn yocto(
+    _oe_core: &Path,
+    _bitbake: &Path,
+    _boards: &[(String, heapgen::ir::Board, PathBuf)],
+) -> Vec<Case> {
+    vec![skipped("integration/yocto", "not written yet")]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_attributes_passed_to_ddk_module() {
+        let build = "load(\"x\", \"ddk_module\")\n\nddk_module(\n    name = \"m\",\n    srcs = [\n        \"a.c\",\n    ],\n    out = \"m.ko\",\n)\n";
+        assert_eq!(build_attributes(build), ["name", "srcs", "out"]);
+    }
+}
