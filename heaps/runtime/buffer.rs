@@ -123,7 +123,7 @@ impl Buffer {
             (why, e)
         };
         let (pages, fell_back) = Self::new_pages(heap, &layout).map_err(classify)?;
-        let buffer = Exportable::new(pin_init!(Self {
+        let buffer = Exportable::new(try_pin_init!(Self {
             heap,
             pages,
             layout,
@@ -136,7 +136,7 @@ impl Buffer {
                 vmap_count: 0,
                 kmap: None,
             }),
-        }? Error))
+        }))
         .map_err(classify)?;
         // On failure the buffer is dropped with `hooked` false: its pages go back to CMA as they
         // are (the hook did not protect them, so there is nothing to release), uncounted.

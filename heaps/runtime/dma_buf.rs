@@ -309,12 +309,12 @@ impl<T: DmaBufOps> Exportable<T> {
     pub fn new(init: impl PinInit<T, Error>) -> Result<Pin<KBox<Self>>> {
         KBox::pin_init(
             // INVARIANT: The head points to `T`'s ops table.
-            pin_init!(Self {
+            try_pin_init!(Self {
                 head: bindings::heapgen_dma_buf_head {
                     ops: &Vtable::<T>::OPS,
                 },
                 buffer <- init,
-            }? Error),
+            }),
             GFP_KERNEL,
         )
     }
