@@ -315,8 +315,283 @@ fn kleaf(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Vec<Ca
     cases
 }
 
-fn buildroot(_dir: &Path, _boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Vec<Case> {
-    vec![skipped("integration/buildroot", "not written yet")]
+/// Python packages Buildroot's `utils/check-package` imports (it runs flake8 on Python files and
+/// python-magic to tell file types); `shellcheck` comes from Debian.
+const CHECK_PACKAGE_PY: &[&str] = &["flake8==7.3.0", "python-magic==0.4.27"];
+
+/// The Debian packages Buildroot's own dependency check and check-package need here.
+const BUILDROOT_DEBS: &[&str] = &[
+    "bc",
+    "cpio",
+    "file",
+    "libmagic1",
+    "patch",
+    "perl",
+    "python3-venv",
+    "rsync",
+    "shellcheck",
+    "unzip",
+    "wget",
+];
+
+/// Installs missing Debian packages (as root).
+fn ensure_debs(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| {
+            !Command::new("dpkg-query")
+                .args(["-W", "-f=${Status}", p])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("ok installed"))
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    step(format!("installing {}", missing.join(" ")));
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    Ok(())
+}
+
+/// Every file below `dir`, relative to it, sorted.
+fn files_below(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir)?.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `make` in the Buildroot tree `br` with output `out`, offline: in a network namespace of its
+/// own when that can be made (root), so that a download would fail rather than happen.
+fn br_make(br: &Path, out: &Path, dl: &Path, args: &[String]) -> Result<String> {
+    run(&mut br_command(br, out, dl, args))
+}
+
+/// The command [`br_make`] runs.
+fn br_command(br: &Path, out: &Path, dl: &Path, args: &[String]) -> Command {
+    let offline = Command::new("unshare")
+        .args(["-n", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut cmd = if offline {
+        let mut c = Command::new("unshare");
+        c.args(["-n", "make"]);
+        c
+    } else {
+        Command::new("make")
+    };
+    cmd.args(["-s", "--no-print-directory", "-C"])
+        .arg(br)
+        .arg(format!("O={}", out.display()))
+        .arg(format!("BR2_DL_DIR={}", dl.display()))
+        .args(args)
+        .env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS");
+    cmd
+}
+
+/// The default configuration of Buildroot's QEMU board of an architecture.
+fn br_defconfig(arch: heapgen::ir::Arch) -> &'static str {
+    match arch.as_str() {
+        "arm64" => "qemu_aarch64_virt_defconfig",
+        _ => "qemu_x86_64_defconfig",
+    }
+}
+
+fn buildroot(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Vec<Case> {
+    println!("Buildroot: {} ({})", dir.display(), describe(dir));
+    let mut cases = Vec::new();
+    let setup = (|| -> Result<PathBuf> {
+        ensure_debs(BUILDROOT_DEBS)?;
+        venv("venv-check-package", CHECK_PACKAGE_PY)
+    })();
+    let venv = match setup {
+        Ok(v) => v,
+        Err(e) => return vec![case("integration/buildroot/setup".into(), Err(e))],
+    };
+    let path = format!(
+        "{}:{}",
+        venv.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for (stem, _, generated) in boards {
+        let tree = generated.join("buildroot");
+        cases.push(case(
+            format!("integration/buildroot/{stem}/check-package"),
+            (|| -> Result<()> {
+                let out = run(Command::new(venv.join("bin/python3"))
+                    .arg(dir.join("utils/check-package"))
+                    .arg("-b")
+                    .args(files_below(&tree)?)
+                    .current_dir(&tree)
+                    .env("PATH", &path))?;
+                if !out.lines().any(|l| l.trim() == "0 warnings generated") {
+                    bail!("check-package:\n{out}");
+                }
+                Ok(())
+            })(),
+        ));
+    }
+    // One configuration per architecture, with every tree of it at once (as an integrator with
+    // several boards would), every heap package enabled.
+    let mut arches: Vec<heapgen::ir::Arch> = boards.iter().map(|(_, b, _)| b.arch).collect();
+    arches.sort_by_key(|a| a.as_str());
+    arches.dedup();
+    for arch in arches {
+        let ours: Vec<&(String, heapgen::ir::Board, PathBuf)> =
+            boards.iter().filter(|(_, b, _)| b.arch == arch).collect();
+        let name = |what: &str| format!("integration/buildroot/{}/{what}", arch.as_str());
+        let work = repo_root()
+            .join("target/integration/buildroot")
+            .join(arch.as_str());
+        let (out, dl) = (work.join("output"), work.join("dl"));
+        let configured = (|| -> Result<()> {
+            let _ = fs::remove_dir_all(&work);
+            fs::create_dir_all(&dl)?;
+            // Buildroot runs git in external trees inside a git work tree: use copies.
+            let mut externals = Vec::new();
+            for (stem, _, generated) in &ours {
+                let copy = work.join("external").join(stem);
+                fs::create_dir_all(copy.parent().unwrap_or(&work))?;
+                run(Command::new("cp")
+                    .arg("-a")
+                    .arg(generated.join("buildroot"))
+                    .arg(&copy))?;
+                externals.push(copy.display().to_string());
+            }
+            br_make(
+                dir,
+                &out,
+                &dl,
+                &[
+                    format!("BR2_EXTERNAL={}", externals.join(":")),
+                    br_defconfig(arch).to_string(),
+                ],
+            )?;
+            let config = out.join(".config");
+            let mut text = fs::read_to_string(&config)?;
+            for (_, board, _) in &ours {
+                text += &format!("BR2_PACKAGE_{}=y\n", board.module.to_ascii_uppercase());
+            }
+            fs::write(&config, text)?;
+            br_make(dir, &out, &dl, &["olddefconfig".to_string()])?;
+            let text = fs::read_to_string(&config)?;
+            for (_, board, _) in &ours {
+                let symbol = format!("BR2_PACKAGE_{}=y", board.module.to_ascii_uppercase());
+                if !text.lines().any(|l| l == symbol) {
+                    bail!("{symbol} did not survive olddefconfig (a dependency is not met)");
+                }
+            }
+            br_make(dir, &out, &dl, &["dependencies".to_string()])?;
+            Ok(())
+        })();
+        let ok = configured.is_ok();
+        cases.push(case(name("configure"), configured));
+        if !ok {
+            continue;
+        }
+        let mut packages: Vec<String> = ours
+            .iter()
+            .map(|(_, b, _)| format!("{}-heaps", b.name))
+            .collect();
+        packages.push("host-heapgen-rust-src".to_string());
+        for package in &packages {
+            cases.push(case(
+                name(&format!("{package}-show-info")),
+                (|| -> Result<()> {
+                    let text = br_make(dir, &out, &dl, &[format!("{package}-show-info")])?;
+                    let info: serde_json::Value = serde_json::from_str(&text)
+                        .with_context(|| format!("{package}-show-info is not JSON:\n{text}"))?;
+                    let entry = &info[package.as_str()];
+                    let deps: Vec<&str> = entry["dependencies"]
+                        .as_array()
+                        .map(|d| d.iter().filter_map(|v| v.as_str()).collect())
+                        .unwrap_or_default();
+                    if package.starts_with("host-") {
+                        let source = entry["downloads"][0]["source"].as_str().unwrap_or("");
+                        if !source.starts_with("rustc-") || !source.ends_with("-src.tar.xz") {
+                            bail!("{package} does not download rustc's source tarball: {source}");
+                        }
+                    } else if !deps.contains(&"linux") {
+                        bail!("{package} does not depend on linux: {deps:?}");
+                    }
+                    Ok(())
+                })(),
+            ));
+        }
+        cases.push(case(
+            name("linux-rust"),
+            (|| -> Result<()> {
+                // The kernel's configuration waits for the Rust tools, and its build finds
+                // libclang: read back from Buildroot's own make database and variables.
+                let vars = br_make(
+                    dir,
+                    &out,
+                    &dl,
+                    &[
+                        "printvars".to_string(),
+                        "VARS=LINUX_MAKE_ENV LINUX_DIR HOST_HEAPGEN_RUST_SRC_HASH_FILES"
+                            .to_string(),
+                    ],
+                )?;
+                if !vars.contains("LIBCLANG_PATH=") {
+                    bail!("LINUX_MAKE_ENV has no LIBCLANG_PATH:\n{vars}");
+                }
+                if !vars.contains("package/rust/rust.hash") {
+                    bail!("host-heapgen-rust-src is not checked against rust.hash:\n{vars}");
+                }
+                let linux_dir = vars
+                    .lines()
+                    .find_map(|l| l.strip_prefix("LINUX_DIR="))
+                    .context("no LINUX_DIR")?
+                    .to_string();
+                // `-q` only asks whether the goal is up to date (its exit status says no);
+                // `-p` prints the rules make read.
+                let db = br_command(
+                    dir,
+                    &out,
+                    &dl,
+                    &["-p".into(), "-q".into(), "linux-show-info".into()],
+                )
+                .output()?;
+                let db = String::from_utf8_lossy(&db.stdout);
+                let rule = db
+                    .lines()
+                    .find(|l| l.starts_with(&format!("{linux_dir}/.stamp_dotconfig:")))
+                    .context("no rule for the kernel's .stamp_dotconfig")?;
+                for tool in ["host-rustc", "host-rust-bindgen", "host-heapgen-rust-src"] {
+                    if !rule.split_whitespace().any(|w| w == tool) {
+                        bail!("the kernel's configuration does not wait for {tool}: {rule}");
+                    }
+                }
+                Ok(())
+            })(),
+        ));
+        cases.push(case(
+            name("offline"),
+            (|| -> Result<()> {
+                if fs::read_dir(&dl)?.next().is_some() {
+                    bail!("something was downloaded into {}", dl.display());
+                }
+                Ok(())
+            })(),
+        ));
+    }
+    cases
 }
 
 fn yocto(

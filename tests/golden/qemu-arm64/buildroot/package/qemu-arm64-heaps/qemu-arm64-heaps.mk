@@ -36,18 +36,3 @@ endif
 
 $(eval $(kernel-module))
 $(eval $(generic-package))
-
-# The kernel must be built with Rust. Its build finds rustc and bindgen by
-# name in the host directory (first in its PATH), libclang through
-# LIBCLANG_PATH, and the Rust library sources below rustc's sysroot, where
-# host-heapgen-rust-src installs them. A br2-external tree cannot add
-# dependencies to the Linux package, so they are added to the step that
-# configures the kernel (which checks that Rust is available), once however
-# many heapgen trees are used.
-ifeq ($(BR2_PACKAGE_QEMU_ARM64_HEAPS),y)
-ifeq ($(HEAPGEN_LINUX_RUST),)
-HEAPGEN_LINUX_RUST = y
-$(LINUX_DIR)/.stamp_dotconfig: | host-rustc host-rust-bindgen host-heapgen-rust-src
-LINUX_MAKE_ENV += LIBCLANG_PATH=$(HOST_DIR)/lib
-endif
-endif
