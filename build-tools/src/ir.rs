@@ -38,6 +38,8 @@ pub struct Board {
     pub arch: Arch,
     /// One-line human description.
     pub description: String,
+    /// Who maintains the board, `Name <email>`, if the board file says.
+    pub maintainer: Option<String>,
     /// The board file path as given on the command line, relative, with `/` separators.
     pub source: String,
     /// The board file's name without its directories (`qemu-arm64.toml`): what build-system

@@ -31,7 +31,7 @@ impl<T> Sp<T> {
 /// Keys of the document root.
 pub const ROOT_KEYS: &[&str] = &["schema-version", "board", "defaults", "region"];
 /// Keys of `[board]`.
-pub const BOARD_KEYS: &[&str] = &["name", "arch", "description"];
+pub const BOARD_KEYS: &[&str] = &["name", "arch", "description", "maintainer"];
 /// Keys of `[defaults]`.
 pub const DEFAULTS_KEYS: &[&str] = &[
     "alignment",
@@ -91,6 +91,8 @@ pub struct RawBoardSection {
     pub arch: Option<Sp<String>>,
     /// `description`.
     pub description: Option<Sp<String>>,
+    /// `maintainer`.
+    pub maintainer: Option<Sp<String>>,
 }
 
 /// How a region's buffers are aligned, as written.
@@ -342,6 +344,7 @@ impl Walker {
                 "name" => b.name = self.string(&p, v),
                 "arch" => b.arch = self.string(&p, v),
                 "description" => b.description = self.string(&p, v),
+                "maintainer" => b.maintainer = self.string(&p, v),
                 _ => unreachable!("filtered by entries()"),
             }
         }

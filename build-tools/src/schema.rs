@@ -87,6 +87,9 @@ struct Board {
     arch: Arch,
     /// One line describing the board.
     description: Option<String>,
+    /// Who maintains the board file and what is generated from it, `Name <email>`.
+    #[schemars(regex(pattern = r"^[^<>\n]*<[^<>@\s]+@[^<>@\s]+>$"))]
+    maintainer: Option<String>,
 }
 
 /// A size-order alignment: each buffer is aligned to the order of its size, capped at `max`.

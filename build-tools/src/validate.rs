@@ -767,6 +767,7 @@ pub fn validate(
     let mut board_name = None;
     let mut arch = None;
     let mut description = String::new();
+    let mut maintainer = None;
     let board_span = raw.board.as_ref().map_or(top.clone(), |b| b.span.clone());
     match &raw.board {
         None => v.err(Diagnostic::new(
@@ -833,6 +834,21 @@ pub fn validate(
                     ));
                 } else {
                     description = d.value.trim().to_string();
+                }
+            }
+            if let Some(m) = &b.value.maintainer {
+                match maintainer_address(&m.value) {
+                    Some(_) => maintainer = Some(m.value.trim().to_string()),
+                    None => v.err(
+                        Diagnostic::new(
+                            "board-maintainer",
+                            "board.maintainer",
+                            m.span.clone(),
+                            "the maintainer must be a name and an email address, one line",
+                            "not `Name <user@host>`",
+                        )
+                        .with_help("e.g. `maintainer = \"Jane Doe <jane@example.com>\"`"),
+                    ),
                 }
             }
         }
@@ -1776,6 +1792,7 @@ pub fn validate(
         name,
         arch,
         description,
+        maintainer,
         source: source.to_string(),
         source_sha256: source_sha256.to_string(),
         source_contents: Vec::new(),
@@ -1786,6 +1803,22 @@ pub fn validate(
         hook_files,
     };
     Ok((board, v.warnings))
+}
+
+/// The address of a `Name <user@host>` maintainer line, or `None` when it is not of that form
+/// (one line, a name, an address with one `@` and no spaces or angle brackets).
+fn maintainer_address(value: &str) -> Option<&str> {
+    let value = value.trim();
+    if value.chars().any(char::is_control) {
+        return None;
+    }
+    let (name, rest) = value.split_once('<')?;
+    let address = rest.strip_suffix('>')?;
+    let (user, host) = address.split_once('@')?;
+    let plain =
+        |s: &str| !s.is_empty() && !s.contains(|c: char| c.is_whitespace() || "<>@".contains(c));
+    (!name.trim().is_empty() && !name.contains('>') && plain(user) && plain(host))
+        .then_some(address)
 }
 
 /// The kernel options a board's module needs: the Rust, CMA and dma-buf heap support of every
@@ -2134,6 +2167,29 @@ mod tests {
         let d = run(&text).unwrap_err();
         assert_eq!(d[0].rule, "board-arch");
         assert_eq!(d[0].help.as_deref(), Some("did you mean `arm64`?"));
+    }
+
+    #[test]
+    fn rule_board_maintainer() {
+        for bad in [
+            "Jane",
+            "<jane@example.com>",
+            "Jane <jane>",
+            "Jane <ja ne@x.org>",
+            "J <a@b>\nx",
+        ] {
+            let text = format!(
+                "{ARM}maintainer = {}\n{}",
+                toml::Value::String(bad.to_string()),
+                region("r", "a", "h", "")
+            );
+            assert_eq!(rules(&text), ["board-maintainer"], "{bad:?}");
+        }
+        let text = format!(
+            "{ARM}maintainer = \"Jane Doe <jane@example.com>\"\n{}",
+            region("r", "a", "h", "")
+        );
+        assert!(rules(&text).is_empty());
     }
 
     #[test]

@@ -594,12 +594,255 @@ fn buildroot(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Ve
     cases
 }
 
+/// The Debian packages BitBake's and OE-core's sanity checks need, and `locales`.
+const YOCTO_DEBS: &[&str] = &[
+    "build-essential",
+    "bzip2",
+    "chrpath",
+    "cpio",
+    "diffstat",
+    "file",
+    "gawk",
+    "git",
+    "locales",
+    "lz4",
+    "patch",
+    "rpcsvc-proto",
+    "wget",
+    "xz-utils",
+    "zstd",
+];
+
+/// The unprivileged user BitBake runs as (it refuses root).
+const YOCTO_USER: &str = "heapgen-bitbake";
+
+/// `local.conf` for parsing and signatures without a network.
+const LOCAL_CONF: &str = r#"# written by cargo xtask integration
+CONF_VERSION = "2"
+MACHINE = "qemuarm64"
+BB_NUMBER_THREADS = "2"
+BB_NUMBER_PARSE_THREADS = "2"
+# Offline: no fetch, no connectivity check, no uninative download.
+BB_NO_NETWORK = "1"
+CONNECTIVITY_CHECK_URIS = ""
+SANITY_TESTED_DISTROS = ""
+INHERIT_DISTRO:remove = "uninative"
+# module-rust.bbclass skips module recipes unless the kernel is built with Rust.
+KERNEL_FEATURES:append = " rust"
+"#;
+
+/// The machine set up for BitBake: packages, the en_US.UTF-8 locale, the user.
+fn yocto_setup() -> Result<()> {
+    ensure_debs(YOCTO_DEBS)?;
+    let locales = run(Command::new("locale").arg("-a"))?;
+    if !locales
+        .lines()
+        .any(|l| l.eq_ignore_ascii_case("en_US.utf8"))
+    {
+        step("generating the en_US.UTF-8 locale");
+        let gen = "/etc/locale.gen";
+        let text = fs::read_to_string(gen).unwrap_or_default();
+        fs::write(gen, format!("{text}\nen_US.UTF-8 UTF-8\n"))?;
+        run(&mut Command::new("locale-gen"))?;
+    }
+    if !Command::new("id")
+        .arg(YOCTO_USER)
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        step(format!(
+            "creating the user {YOCTO_USER} (BitBake refuses to run as root)"
+        ));
+        run(Command::new("useradd").args(["-m", "-s", "/bin/bash", YOCTO_USER]))?;
+    }
+    Ok(())
+}
+
+/// A command run as [`YOCTO_USER`] in an OE build environment (`oe-init-build-env`), with a
+/// clean environment. `PYTHONHASHSEED=0` keeps set-derived variables in a stable order, so that
+/// the parse cache is reused from one command to the next.
+fn as_builder(oe_core: &Path, bitbake: &Path, build: &Path, args: &[String]) -> Command {
+    let script = r#"cd "$0" && . ./oe-init-build-env "$1" "$2" >/dev/null || exit 2
+export BB_ENV_PASSTHROUGH_ADDITIONS="$BB_ENV_PASSTHROUGH_ADDITIONS PYTHONHASHSEED"
+shift 2; exec "$@""#;
+    let mut cmd = Command::new("runuser");
+    cmd.args(["-u", YOCTO_USER, "--", "env", "-i"])
+        .arg(format!("HOME=/home/{YOCTO_USER}"))
+        .arg(format!("USER={YOCTO_USER}"))
+        .args([
+            "PATH=/usr/local/bin:/usr/bin:/bin",
+            "LANG=en_US.UTF-8",
+            "LC_ALL=en_US.UTF-8",
+            "PYTHONHASHSEED=0",
+            "bash",
+            "-c",
+            script,
+        ])
+        .arg(oe_core)
+        .arg(build)
+        .arg(bitbake)
+        .args(args);
+    cmd
+}
+
+/// Writes `bblayers.conf` with OE-core's `meta` and `layers`.
+fn write_bblayers(oe_core: &Path, build: &Path, layers: &[PathBuf]) -> Result<()> {
+    let mut text = format!(
+        "# written by cargo xtask integration\nBBPATH = \"${{TOPDIR}}\"\nBBFILES ?= \"\"\nBBLAYERS ?= \" \\\n  {}/meta \\\n",
+        oe_core.display()
+    );
+    for l in layers {
+        text += &format!("  {} \\\n", l.display());
+    }
+    text += "  \"\n";
+    fs::write(build.join("conf/bblayers.conf"), text)?;
+    Ok(())
+}
+
 fn yocto(
-    _oe_core: &Path,
-    _bitbake: &Path,
-    _boards: &[(String, heapgen::ir::Board, PathBuf)],
+    oe_core: &Path,
+    bitbake: &Path,
+    boards: &[(String, heapgen::ir::Board, PathBuf)],
 ) -> Vec<Case> {
-    vec![skipped("integration/yocto", "not written yet")]
+    println!(
+        "OE-core: {} ({}); BitBake: {} ({})",
+        oe_core.display(),
+        describe(oe_core),
+        bitbake.display(),
+        describe(bitbake)
+    );
+    // Outside the repository (whose directories the build user may not enter): the system's
+    // temporary directory, kept between runs for BitBake's parse cache.
+    let work = std::env::temp_dir().join("heapgen-integration-yocto");
+    let build = work.join("build");
+    let layers_dir = work.join("layers");
+    // The layers, copied where the unprivileged user can read them, and the build directory.
+    let prepared = (|| -> Result<Vec<PathBuf>> {
+        yocto_setup()?;
+        let _ = fs::remove_dir_all(&layers_dir);
+        fs::create_dir_all(build.join("conf"))?;
+        let mut layers = Vec::new();
+        for (stem, _, generated) in boards {
+            let layer = layers_dir.join(format!("meta-{stem}-heaps"));
+            fs::create_dir_all(&layers_dir)?;
+            run(Command::new("cp")
+                .arg("-a")
+                .arg(generated.join("yocto"))
+                .arg(&layer))?;
+            layers.push(layer);
+        }
+        fs::write(build.join("conf/local.conf"), LOCAL_CONF)?;
+        write_bblayers(oe_core, &build, &layers)?;
+        // Readable and writable by the build user, the way down included.
+        run(Command::new("chown")
+            .arg("-R")
+            .arg(format!("{YOCTO_USER}:"))
+            .arg(&work))?;
+        Ok(layers)
+    })();
+    let layers = match prepared {
+        Ok(l) => l,
+        Err(e) => return vec![case("integration/yocto/setup".into(), Err(e))],
+    };
+    let bb = |args: &[&str]| -> Result<String> {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        run(&mut as_builder(oe_core, bitbake, &build, &args))
+    };
+    let mut cases = Vec::new();
+    cases.push(case(
+        "integration/yocto/bitbake-p".into(),
+        bb(&["bitbake", "-p"]).and_then(|out| {
+            let problems: Vec<&str> = out
+                .lines()
+                .filter(|l| l.starts_with("ERROR") || l.starts_with("WARNING"))
+                .collect();
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                bail!("bitbake -p:\n{}", problems.join("\n"))
+            }
+        }),
+    ));
+    for (stem, board, _) in boards {
+        let recipe = format!("{}-heaps", board.name);
+        cases.push(case(
+            format!("integration/yocto/{stem}/bitbake-e"),
+            bb(&["bitbake", "-e", &recipe]).and_then(|env| {
+                let var = |name: &str| {
+                    env.lines()
+                        .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                        .unwrap_or_default()
+                        .trim_matches('"')
+                        .to_string()
+                };
+                let src_uri = var("SRC_URI");
+                if src_uri.is_empty()
+                    || src_uri
+                        .split_whitespace()
+                        .any(|u| !u.starts_with("file://"))
+                {
+                    bail!("the module recipe fetches more than its own files: SRC_URI={src_uri}");
+                }
+                if var("S") != var("UNPACKDIR") {
+                    bail!("S={} is not UNPACKDIR={}", var("S"), var("UNPACKDIR"));
+                }
+                if !var("DEPENDS")
+                    .split_whitespace()
+                    .any(|d| d == "rust-native")
+                {
+                    bail!(
+                        "the module recipe does not build with rust-native: DEPENDS={}",
+                        var("DEPENDS")
+                    );
+                }
+                Ok(())
+            }),
+        ));
+    }
+    cases.push(case(
+        "integration/yocto/heapgen-native-skipped".into(),
+        (|| -> Result<()> {
+            // Without HEAPGEN_SRC_URI the build-time generator is skipped, with our reason.
+            let out = as_builder(
+                oe_core,
+                bitbake,
+                &build,
+                &["bitbake".into(), "-e".into(), "heapgen-native".into()],
+            )
+            .output()?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            if !text.contains("HEAPGEN_SRC_URI is not set") {
+                bail!(
+                    "heapgen-native is not skipped for want of HEAPGEN_SRC_URI:\n{}",
+                    util::tail(&text, 20)
+                );
+            }
+            Ok(())
+        })(),
+    ));
+    // yocto-check-layer adds each layer itself: only OE-core in BBLAYERS.
+    let checked = (|| -> Result<()> {
+        write_bblayers(oe_core, &build, &[])?;
+        run(Command::new("chown")
+            .arg(format!("{YOCTO_USER}:"))
+            .arg(build.join("conf/bblayers.conf")))?;
+        let mut args = vec![
+            "yocto-check-layer".to_string(),
+            "-o".to_string(),
+            work.join("yocto-check-layer.log").display().to_string(),
+        ];
+        args.extend(layers.iter().map(|l| l.display().to_string()));
+        let out = as_builder(oe_core, bitbake, &build, &args).output()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            bail!("yocto-check-layer:\n{}", util::tail(&text, 60));
+        }
+        Ok(())
+    })();
+    cases.push(case("integration/yocto/yocto-check-layer".into(), checked));
+    cases
 }
 
 #[cfg(test)]
