@@ -100,7 +100,7 @@ impl Buffer {
             stats.on_fallback();
         }
         let size = to_usize(layout.payload_len)?;
-        DmaBuf::export(buffer, heap.name, size, fd_flags).inspect_err(|_| {
+        DmaBuf::export(buffer, heap.name, size, fd_flags, !heap.protected).inspect_err(|_| {
             stats.on_failure(Failure::Other);
         })
     }
@@ -190,6 +190,13 @@ impl Buffer {
         };
         prepare(&pages, layout, heap.cache_device)?;
         Ok((pages, fell_back))
+    }
+
+    /// Whether the CPU's caches are left alone when the buffer is handed between the CPU and
+    /// devices: write-combined buffers have no cached alias to maintain, and the CPU never
+    /// accesses protected ones (maintenance there could write into secure memory).
+    fn skip_cpu_sync(&self) -> bool {
+        self.heap.uncached || self.heap.protected
     }
 
     /// The buffer as its region's hooks see it.
@@ -319,7 +326,7 @@ impl DmaBufOps for Buffer {
 
     fn map<'a>(&self, att: &'a Attachment, dir: Direction) -> Result<&'a SgTable> {
         att.table
-            .map(att.dev, dir, self.heap.uncached)
+            .map(att.dev, dir, self.skip_cpu_sync())
             .map_err(|_| ENOMEM)?;
         att.mapped.store(true, Ordering::Relaxed);
         Ok(&att.table)
@@ -327,11 +334,11 @@ impl DmaBufOps for Buffer {
 
     fn unmap(&self, att: &Attachment, dir: Direction) {
         att.mapped.store(false, Ordering::Relaxed);
-        att.table.unmap(att.dev, dir, self.heap.uncached);
+        att.table.unmap(att.dev, dir, self.skip_cpu_sync());
     }
 
     fn begin_cpu_access(&self, dir: Direction) -> Result {
-        if self.heap.uncached {
+        if self.skip_cpu_sync() {
             return Ok(());
         }
         let inner = self.inner.lock();
@@ -347,7 +354,7 @@ impl DmaBufOps for Buffer {
     }
 
     fn end_cpu_access(&self, dir: Direction) -> Result {
-        if self.heap.uncached {
+        if self.skip_cpu_sync() {
             return Ok(());
         }
         let inner = self.inner.lock();

@@ -294,7 +294,7 @@ pub trait DmaBufOps: Send + Sync + Sized + 'static {
 ///
 /// # Invariants
 ///
-/// `head.ops` points to `Vtable::<T>::OPS`.
+/// `head.ops` points to `Vtable::<T>::OPS` or `Vtable::<T>::OPS_NO_VMAP`.
 #[pin_data]
 #[repr(C)]
 pub struct Exportable<T: DmaBufOps> {
@@ -339,7 +339,9 @@ pub struct DmaBuf {
 
 impl DmaBuf {
     /// Exports `buffer` as a dma-buf of `size` bytes opened with `fd_flags`, named after
-    /// `exp_name` in `/sys/kernel/debug/dma_buf/bufinfo`.
+    /// `exp_name` in `/sys/kernel/debug/dma_buf/bufinfo`. Without `kernel_map`, the dma-buf has
+    /// no `vmap` operation: importers cannot map it into the kernel (`dma_buf_vmap` fails with
+    /// `EINVAL`, without the warning a failing `vmap` operation gives).
     ///
     /// On failure `buffer` is dropped. On success the dma-buf owns it and drops it on release.
     pub fn export<T: DmaBufOps>(
@@ -347,11 +349,17 @@ impl DmaBuf {
         exp_name: &'static CStr,
         size: usize,
         fd_flags: u32,
+        kernel_map: bool,
     ) -> Result<Self> {
         let flags = c_int::try_from(fd_flags).map_err(|_| EINVAL)?;
         // SAFETY: The buffer is only ever accessed through shared references and is turned back
         // into a box in `release`, so it is never moved.
         let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(buffer) });
+        if !kernel_map {
+            // SAFETY: `raw` is a live, exclusively owned `Exportable<T>`; its head is not
+            // structurally pinned. INVARIANT: the head points to one of `T`'s tables.
+            unsafe { (*raw).head.ops = &Vtable::<T>::OPS_NO_VMAP };
+        }
         // SAFETY: `raw` starts with its head (`repr(C)`, first field), whose ops are `T`'s and
         // `'static`, as is the name; the shim keeps `raw` as the dma-buf's private data.
         let ptr = unsafe {
@@ -407,6 +415,14 @@ impl<T: DmaBufOps> Vtable<T> {
         vmap: Some(Self::vmap),
         vunmap: Some(Self::vunmap),
         release: Some(Self::release),
+    };
+
+    /// [`Self::OPS`] without kernel mappings: the C shim then exports the dma-buf with no
+    /// `vmap` operation.
+    const OPS_NO_VMAP: bindings::heapgen_dma_buf_ops = bindings::heapgen_dma_buf_ops {
+        vmap: None,
+        vunmap: None,
+        ..Self::OPS
     };
 
     /// # Safety

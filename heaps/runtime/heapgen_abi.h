@@ -137,8 +137,8 @@ struct heapgen_dma_buf_head {
 	const struct heapgen_dma_buf_ops *ops;
 };
 
-/* Exports buf as a dma-buf of size bytes owned by this module; an ERR_PTR on
- * failure. */
+/* Exports buf as a dma-buf of size bytes owned by this module, without a
+ * vmap operation when buf's ops have none; an ERR_PTR on failure. */
 struct dma_buf *heapgen_dma_buf_export(struct heapgen_dma_buf_head *buf,
 				       const char *exp_name, size_t size,
 				       int fd_flags);

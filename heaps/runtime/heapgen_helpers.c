@@ -407,6 +407,20 @@ static const struct dma_buf_ops heapgen_dma_buf_ops = {
 	.release = heapgen_dma_buf_release,
 };
 
+/* For buffers the kernel must not map (protected ones): no vmap at all, so
+ * that dma_buf_vmap() fails with -EINVAL instead of warning about a failing
+ * vmap operation, as on upstream's protected heaps. */
+static const struct dma_buf_ops heapgen_dma_buf_ops_no_vmap = {
+	.attach = heapgen_dma_buf_attach,
+	.detach = heapgen_dma_buf_detach,
+	.map_dma_buf = heapgen_dma_buf_map,
+	.unmap_dma_buf = heapgen_dma_buf_unmap,
+	.begin_cpu_access = heapgen_dma_buf_begin_cpu_access,
+	.end_cpu_access = heapgen_dma_buf_end_cpu_access,
+	.mmap = heapgen_dma_buf_mmap,
+	.release = heapgen_dma_buf_release,
+};
+
 struct dma_buf *heapgen_dma_buf_export(struct heapgen_dma_buf_head *buf,
 				       const char *exp_name, size_t size,
 				       int fd_flags)
@@ -414,7 +428,8 @@ struct dma_buf *heapgen_dma_buf_export(struct heapgen_dma_buf_head *buf,
 	DEFINE_DMA_BUF_EXPORT_INFO(exp_info);
 
 	exp_info.exp_name = exp_name;
-	exp_info.ops = &heapgen_dma_buf_ops;
+	exp_info.ops = buf->ops->vmap ? &heapgen_dma_buf_ops :
+					&heapgen_dma_buf_ops_no_vmap;
 	exp_info.size = size;
 	exp_info.flags = fd_flags;
 	exp_info.priv = buf;

@@ -96,6 +96,14 @@ pub trait StrategyHooks {
     /// The hooks' name, used in statistics paths and in log messages.
     const NAME: &'static CStr;
 
+    /// Whether the region's buffers are protected: meant for a secure device, never accessed
+    /// by the CPU. A protected buffer's payload is written back from the CPU caches (once
+    /// zeroed) before `after_alloc`, so that no dirty line is evicted into it later; the buffer
+    /// is exported without a kernel mapping operation (an importer's `vmap` fails with
+    /// `EINVAL`, as on upstream's protected heaps); and neither `DMA_BUF_IOCTL_SYNC` nor an
+    /// importer's DMA mapping does CPU cache maintenance on it.
+    const PROTECTED: bool = false;
+
     /// Called once a buffer is allocated, zeroed and guarded, before it is exported (e.g. to
     /// protect it). An error fails the allocation.
     fn after_alloc(_buffer: &HookBuffer<'_>) -> Result {
@@ -113,7 +121,9 @@ pub trait StrategyHooks {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// Whether a kernel importer may `vmap` the buffer; `false` fails `vmap` with `EPERM`.
+    /// Whether a kernel importer may `vmap` the buffer; `false` fails `vmap` with `EPERM`. The
+    /// dma-buf core warns (once) when a `vmap` fails: refuse every kernel mapping of a region's
+    /// buffers with [`StrategyHooks::PROTECTED`] instead.
     fn may_vmap(_buffer: &HookBuffer<'_>) -> bool {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
@@ -129,6 +139,8 @@ pub trait StrategyHooks {
 pub struct Ops {
     /// [`StrategyHooks::NAME`].
     pub name: &'static CStr,
+    /// [`StrategyHooks::PROTECTED`].
+    pub protected: bool,
     after_alloc: Option<fn(&HookBuffer<'_>) -> Result>,
     before_release: Option<fn(&HookBuffer<'_>) -> Result>,
     may_mmap: Option<fn(&HookBuffer<'_>) -> bool>,
@@ -141,6 +153,7 @@ impl Ops {
     pub const fn new<T: StrategyHooks>() -> Self {
         Self {
             name: T::NAME,
+            protected: T::PROTECTED,
             after_alloc: if T::HAS_AFTER_ALLOC {
                 Some(T::after_alloc)
             } else {

@@ -113,8 +113,9 @@ pub(crate) fn prepare(pages: &CmaPages, layout: &Layout, cache: Option<DmaDevice
     if !cfg!(heapgen_fault_no_zero) {
         pages.zero(first, count)?;
     }
-    // An uncached buffer is mapped write-combined: write back the zeroes still in the CPU
-    // caches now, so that no dirty line is evicted over later writes through that mapping.
+    // An uncached buffer is mapped write-combined, and a protected one goes to a secure device:
+    // write back the zeroes still in the CPU caches now, so that no dirty line is evicted over
+    // later writes through that mapping, or into secure memory.
     if let Some(dev) = cache {
         dev.clean(pages, first, count)?;
     }

@@ -68,7 +68,11 @@ pub struct HeapData {
     pub fallback: KVec<Cma>,
     /// Whether CPU mappings are write-combined.
     pub uncached: bool,
-    /// For write-combined heaps: the device used to write caches back after zeroing.
+    /// Whether the region's buffers are protected (its hooks say so): never mapped by the kernel,
+    /// no CPU cache maintenance once handed out.
+    pub protected: bool,
+    /// For write-combined and protected heaps: the device used to write caches back after
+    /// zeroing.
     pub cache_device: Option<DmaDevice>,
     /// Counters.
     pub stats: Stats,
@@ -189,11 +193,24 @@ impl Registration {
     /// Heaps cannot be unregistered: once the first one is registered the module pins itself, and
     /// a later registration failure (a name taken by another driver) is reported and skipped.
     pub fn new(regions: &'static [Region]) -> Result<Self> {
+        // Fault builds for the test harness's self-tests (never set otherwise): a kernel warning
+        // and a lockdep report the harness must catch.
+        #[cfg(heapgen_fault_warn)]
+        kernel::warn_on!(true);
+        #[cfg(heapgen_fault_lockdep)]
+        fault_lock_inversion()?;
         let mut pending = KVec::new();
-        let cache_device = if regions.iter().any(|r| r.uncached_heap.is_some()) {
+        let protected = |r: &Region| r.hooks.is_some_and(|h| h.protected);
+        let cache_device = if regions
+            .iter()
+            .any(|r| r.uncached_heap.is_some() || protected(r))
+        {
             Some(
                 DmaDevice::create(c_str!("heapgen-uncached")).inspect_err(|e| {
-                    pr_err!("cannot register the device for uncached heaps: {:?}\n", e)
+                    pr_err!(
+                        "cannot register the device for cache maintenance: {:?}\n",
+                        e
+                    )
                 })?,
             )
         } else {
@@ -242,7 +259,11 @@ impl Registration {
                 let mut areas = KVec::with_capacity(fallback.len(), GFP_KERNEL)?;
                 areas.extend_from_slice(&fallback, GFP_KERNEL)?;
                 let quarantine = Arc::pin_init(new_mutex!(KVec::new()), GFP_KERNEL)?;
-                let cache_device = if uncached { cache_device } else { None };
+                let cache_device = if uncached || protected(region) {
+                    cache_device
+                } else {
+                    None
+                };
                 let pool = match &region.pool {
                     Some(config) => Some(Pool::new(config, &region.policy, cma, cache_device)?),
                     None => None,
@@ -254,6 +275,7 @@ impl Registration {
                     fallback: areas,
                     quarantine,
                     uncached,
+                    protected: protected(region),
                     cache_device,
                     pool,
                     stats: Stats::default(),
@@ -321,6 +343,20 @@ impl Registration {
     pub fn heaps(&self) -> &[Heap<HeapData>] {
         &self.heaps
     }
+}
+
+/// Takes two locks in one order, then in the other: lockdep reports a possible deadlock.
+#[cfg(heapgen_fault_lockdep)]
+fn fault_lock_inversion() -> Result {
+    let a = KBox::pin_init(new_mutex!(()), GFP_KERNEL)?;
+    let b = KBox::pin_init(new_mutex!(()), GFP_KERNEL)?;
+    {
+        let _a = a.lock();
+        let _b = b.lock();
+    }
+    let _b = b.lock();
+    let _a = a.lock();
+    Ok(())
 }
 
 /// Publishes a region's own hook counters under `<heap>/hooks/<name>/`.

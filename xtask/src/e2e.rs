@@ -300,7 +300,9 @@ pub fn boot(b: &Boot<'_>, log: &Path) -> Result<(String, bool)> {
         cmd.arg("-dtb").arg(dtb);
     }
     cmd.arg("-append")
-        .arg(format!("{console} panic=-1 loglevel=4 {}", b.append));
+        // Every message level reaches the console the harness scans: warnings, WARN splats
+        // and lockdep reports are KERN_WARNING or lower.
+        .arg(format!("{console} panic=-1 ignore_loglevel {}", b.append));
     let file = fs::File::create(log)?;
     let mut child = cmd
         .stdin(Stdio::null())
@@ -653,6 +655,33 @@ pub fn cmd_e2e(spec: Spec, boards: &[PathBuf]) -> Result<Report> {
         }
     }
     Ok(all)
+}
+
+/// Harness self-test: a module built to trigger a real kernel report (`--cfg heapgen_fault_warn`,
+/// a `WARN_ON`, or `--cfg heapgen_fault_lockdep`, a lock-order inversion on a lockdep kernel)
+/// must make the run fail with a console case naming the report.
+pub fn selftest_kernel_report(spec: Spec, fault: &str, report: &str) -> ktap::Case {
+    let name = format!("harness/{}/detects-a-{fault}-report", spec.label());
+    let result = testbed::ensure(spec).and_then(|k| run_board(&k, &test_boards(spec.arch)[0], Some(fault)));
+    let outcome = match result {
+        Ok(r) => {
+            let caught = r.cases.iter().find(|c| {
+                c.name == "kernel/console"
+                    && matches!(&c.outcome, Outcome::Fail(why) if why.contains(report))
+            });
+            match caught {
+                Some(c) => {
+                    step(format!("harness self-test: {fault} caught: {:?}", c.outcome));
+                    Outcome::Pass
+                }
+                None => Outcome::Fail(format!(
+                    "a module that triggers a {fault} report passed: no console failure naming `{report}`"
+                )),
+            }
+        }
+        Err(e) => Outcome::Fail(format!("{e:#}")),
+    };
+    ktap::Case { name, outcome }
 }
 
 /// Harness self-test: a heap built not to zero its buffers must make the suite fail, and the

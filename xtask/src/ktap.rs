@@ -60,6 +60,7 @@ impl Report {
 
 /// Console lines that mean the kernel is unhappy, whatever the tests said.
 const KERNEL_REPORTS: &[&str] = &[
+    "------------[ cut here ]------------",
     "Oops",
     "BUG:",
     "WARNING:",

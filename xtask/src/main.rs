@@ -396,11 +396,27 @@ fn cmd_test(full: bool) -> Result<()> {
     }
     // The harness itself: a heap that does not zero must fail the suite (one kernel is enough;
     // the harness code is the same).
-    let case = e2e::selftest_no_zero(Arch::X86_64, Variant::Default);
-    if let Outcome::Fail(why) = &case.outcome {
-        eprintln!("FAIL {}: {why}", case.name);
+    let x86 = |variant, cc| Spec {
+        series: Series::V7_2,
+        arch: Arch::X86_64,
+        variant,
+        cc,
+    };
+    for case in [
+        e2e::selftest_no_zero(Arch::X86_64, Variant::Default),
+        // And a real kernel warning, and a real lockdep report (the debug kernel has lockdep).
+        e2e::selftest_kernel_report(x86(Variant::Default, Cc::Gcc), "warn", "cut here"),
+        e2e::selftest_kernel_report(
+            x86(Variant::Debug, Cc::Llvm),
+            "lockdep",
+            "possible circular locking",
+        ),
+    ] {
+        if let Outcome::Fail(why) = &case.outcome {
+            eprintln!("FAIL {}: {why}", case.name);
+        }
+        report.cases.push(case);
     }
-    report.cases.push(case);
     finish(&report)
 }
 
