@@ -231,7 +231,7 @@ unsafe extern "C" {
         fn_: ::core::option::Option<unsafe extern "C" fn(data: *mut ffi::c_void)>,
     ) -> *mut heapgen_later;
     pub fn heapgen_later_arm(later: *mut heapgen_later, data: *mut ffi::c_void);
-    pub fn heapgen_later_schedule(later: *mut heapgen_later, delay_ms: ffi::c_uint);
+    pub fn heapgen_later_schedule(later: *mut heapgen_later, delay_ms: ffi::c_uint) -> bool;
     pub fn heapgen_later_free(later: *mut heapgen_later);
     pub fn heapgen_dmem_register(
         size: u64,

@@ -191,7 +191,8 @@ struct shrinker *heapgen_shrinker_register(const char *name,
 struct heapgen_later;
 struct heapgen_later *heapgen_later_new(void (*fn)(void *data));
 void heapgen_later_arm(struct heapgen_later *later, void *data);
-void heapgen_later_schedule(struct heapgen_later *later,
+/* Whether this call queued it (false: queued already). */
+bool heapgen_later_schedule(struct heapgen_later *later,
 			    unsigned int delay_ms);
 void heapgen_later_free(struct heapgen_later *later);
 

@@ -589,7 +589,7 @@ void heapgen_later_arm(struct heapgen_later *l, void *data)
 	smp_store_release(&l->data, data);
 }
 
-void heapgen_later_schedule(struct heapgen_later *l, unsigned int delay_ms)
+bool heapgen_later_schedule(struct heapgen_later *l, unsigned int delay_ms)
 {
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 17, 0)
 	struct workqueue_struct *wq = system_dfl_wq;
@@ -597,7 +597,7 @@ void heapgen_later_schedule(struct heapgen_later *l, unsigned int delay_ms)
 	struct workqueue_struct *wq = system_unbound_wq;
 #endif
 
-	queue_delayed_work(wq, &l->work, msecs_to_jiffies(delay_ms));
+	return queue_delayed_work(wq, &l->work, msecs_to_jiffies(delay_ms));
 }
 
 void heapgen_later_free(struct heapgen_later *l)

@@ -72,10 +72,11 @@ impl<T: Run> Later<T> {
         };
     }
 
-    /// Queues a run in `delay_ms` milliseconds, unless one is queued already.
-    pub fn schedule(&self, delay_ms: u32) {
+    /// Queues a run in `delay_ms` milliseconds, unless one is queued already. Returns whether
+    /// this call queued it.
+    pub fn schedule(&self, delay_ms: u32) -> bool {
         // SAFETY: `self.ptr` is live (type invariant).
-        unsafe { bindings::heapgen_later_schedule(self.ptr.as_ptr(), delay_ms) };
+        unsafe { bindings::heapgen_later_schedule(self.ptr.as_ptr(), delay_ms) }
     }
 }
 

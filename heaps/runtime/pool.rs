@@ -8,7 +8,7 @@
 //! zeroed (and, for a write-combined heap, written back from the CPU caches). A request whose
 //! payload size (the request rounded up to the granule) equals a class is served from the pool
 //! without zeroing (a *hit*); an empty class is a *miss*, served from CMA as usual. A work item on
-//! the unbound system workqueue does everything slow in the background: it refills each class
+//! the kernel's default unbound workqueue does everything slow in the background: it refills each class
 //! to `depth` after hits and misses and zeroes released buffers before they can be handed out
 //! again.
 //!
@@ -26,6 +26,7 @@ use crate::{
     cma::{Cma, CmaPages},
     debugfs::Dir,
     device::DmaDevice,
+    later::{Later, Run},
     policy::{Layout, Policy},
     prelude::*,
     shrinker::Shrink,
@@ -34,7 +35,6 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use kernel::{
     c_str, new_mutex,
     sync::{Arc, Mutex},
-    workqueue::{self, impl_has_work, new_work, Work, WorkItem},
 };
 
 /// A region's pool as the board file describes it.
@@ -83,8 +83,8 @@ pub struct Pool {
     /// Set when an allocation found the area exhausted: no new memory is taken from CMA until an
     /// allocation from CMA succeeds again.
     starved: AtomicBool,
-    #[pin]
-    work: Work<Pool>,
+    /// The work item, on the kernel's default unbound workqueue.
+    later: Later<Pool>,
     /// Allocations served from the pool.
     pub hits: AtomicU64,
     /// Allocations of a class size that found the class empty.
@@ -97,10 +97,6 @@ pub struct Pool {
     pub pending: AtomicU64,
     /// Buffers returned to CMA by the shrinker or because the area was exhausted.
     pub drained: AtomicU64,
-}
-
-impl_has_work! {
-    impl HasWork<Self> for Pool { self.work }
 }
 
 /// Zeroes a buffer's payload, writes it back from the CPU caches for a write-combined heap and
@@ -163,6 +159,7 @@ impl Pool {
                 GFP_KERNEL,
             )?;
         }
+        let later = Later::new()?;
         Arc::pin_init(
             pin_init!(Self {
                 cma,
@@ -172,7 +169,7 @@ impl Pool {
                 classes <- new_mutex!(classes),
                 fill <- new_mutex!(()),
                 starved: AtomicBool::new(false),
-                work <- new_work!("heapgen::Pool::work"),
+                later,
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
                 refills: AtomicU64::new(0),
@@ -190,10 +187,16 @@ impl Pool {
         self.layouts.iter().position(|l| l == layout)
     }
 
+    /// Points the work item at the pool once it has its final address (the heap's state is
+    /// leaked at registration); [`Pool::kick`] does nothing useful before.
+    pub fn arm(&'static self) {
+        self.later.arm(self);
+    }
+
     /// Queues the work item (refill and zeroing), unless it is queued already.
-    pub fn kick(self: &Arc<Self>) {
+    pub fn kick(&self) {
         self.pending.fetch_add(1, Relaxed);
-        if workqueue::system_unbound().enqueue(self.clone()).is_err() {
+        if !self.later.schedule(0) {
             // Already queued: that run will see this request's state.
             self.pending.fetch_sub(1, Relaxed);
         }
@@ -364,12 +367,10 @@ impl Pool {
     }
 }
 
-impl WorkItem for Pool {
-    type Pointer = Arc<Pool>;
-
-    fn run(this: Arc<Pool>) {
-        this.refill();
-        this.pending.fetch_sub(1, Relaxed);
+impl Run for Pool {
+    fn run(&'static self) {
+        self.refill();
+        self.pending.fetch_sub(1, Relaxed);
     }
 }
 

@@ -301,6 +301,9 @@ impl Registration {
                     if let Some(retry) = &heap.data().retry {
                         retry.arm(heap.data());
                     }
+                    if let Some(pool) = heap.data().pool.as_deref() {
+                        pool.arm();
+                    }
                     if let Some(dir) = Dir::create(c_str!("heapgen"), None)
                         .and_then(|root| Dir::create(name, Some(root)))
                     {

@@ -662,7 +662,8 @@ pub fn cmd_e2e(spec: Spec, boards: &[PathBuf]) -> Result<Report> {
 /// must make the run fail with a console case naming the report.
 pub fn selftest_kernel_report(spec: Spec, fault: &str, report: &str) -> ktap::Case {
     let name = format!("harness/{}/detects-a-{fault}-report", spec.label());
-    let result = testbed::ensure(spec).and_then(|k| run_board(&k, &test_boards(spec.arch)[0], Some(fault)));
+    let result =
+        testbed::ensure(spec).and_then(|k| run_board(&k, &test_boards(spec.arch)[0], Some(fault)));
     let outcome = match result {
         Ok(r) => {
             let caught = r.cases.iter().find(|c| {

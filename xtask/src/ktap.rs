@@ -77,6 +77,7 @@ const KERNEL_REPORTS: &[&str] = &[
     "rcu_sched self-detected stall",
     "soft lockup",
     "hung_task",
+    "enqueued on deprecated workqueue",
 ];
 
 /// Strips a `[   1.234567] ` printk timestamp.
