@@ -59,6 +59,35 @@ pub struct Buffer {
     inner: Mutex<Inner>,
 }
 
+/// Charges a buffer's footprint to `region`, when the memory is accounted. A cgroup over its
+/// limit fails with `ENOMEM` (the allocation fails as if the memory were not there).
+fn charge_area(
+    region: Option<&dmem::Region>,
+    layout: &Layout,
+) -> Result<Option<dmem::Charge>, (Failure, Error)> {
+    let Some(region) = region else {
+        return Ok(None);
+    };
+    region.try_charge(layout.total_len).map(Some).map_err(|e| {
+        if e == EAGAIN {
+            (Failure::CgroupLimit, ENOMEM)
+        } else {
+            (Failure::Other, e)
+        }
+    })
+}
+
+/// Pages for a buffer, and where they came from.
+struct Taken {
+    pages: CmaPages,
+    /// Whether they came from a fallback area.
+    fell_back: bool,
+    /// Whether they are ready (a pooled buffer: zeroed and guarded already).
+    ready: bool,
+    /// The charge that pays for them, if the memory is accounted.
+    charge: Option<dmem::Charge>,
+}
+
 /// Converts a policy layout value to `usize` (it was checked against `u64` arithmetic).
 fn to_usize(value: u64) -> Result<usize> {
     usize::try_from(value).map_err(|_| EINVAL)
@@ -77,20 +106,12 @@ impl Buffer {
             err
         })?;
         heap.retry_quarantine();
-        // Charged before any page is taken, for the whole footprint (padding and guards too):
-        // that is what the buffer removes from the area.
-        let charge = match heap.dmem.as_deref() {
-            Some(region) => Some(region.try_charge(layout.total_len).map_err(|e| {
-                if e == EAGAIN {
-                    stats.on_failure(Failure::CgroupLimit);
-                    ENOMEM
-                } else {
-                    stats.on_failure(Failure::Other);
-                    e
-                }
-            })?),
-            None => None,
-        };
+        // Charged before any page is taken from the heap's own area, for the whole footprint
+        // (padding and guards too): that is what the buffer removes from the area.
+        let charge = charge_area(heap.area.dmem.as_deref(), &layout).map_err(|(why, err)| {
+            stats.on_failure(why);
+            err
+        })?;
         let buffer = Self::new(heap, layout, charge).map_err(|(why, err)| {
             stats.on_failure(why);
             err
@@ -122,7 +143,15 @@ impl Buffer {
             };
             (why, e)
         };
-        let (pages, fell_back) = Self::new_pages(heap, &layout).map_err(classify)?;
+        let Taken {
+            pages,
+            fell_back,
+            ready,
+            charge,
+        } = Self::new_pages(heap, &layout, charge)?;
+        if !ready {
+            prepare(&pages, &layout, heap.cache_device).map_err(classify)?;
+        }
         let buffer = Exportable::new(try_pin_init!(Self {
             heap,
             pages,
@@ -149,9 +178,17 @@ impl Buffer {
         Ok(buffer)
     }
 
-    /// Takes the pages (from the heap's pool, its area or a fallback area), zeroed and guarded.
-    /// Returns them and whether they came from a fallback area.
-    fn new_pages(heap: &'static HeapData, layout: &Layout) -> Result<(CmaPages, bool)> {
+    /// Takes the pages: from the heap's pool, its own area or a fallback area. Pooled pages are
+    /// ready; others must be prepared (zeroed, guarded). Returns them, whether they came from a
+    /// fallback area, and the charge that pays for them: `charge`, taken for the heap's own
+    /// area, or, when the pages come from a fallback area, one to that area's dmem region (a
+    /// region's memory is charged to that region, whoever falls back on it). A fallback area
+    /// whose charge fails is skipped.
+    fn new_pages(
+        heap: &'static HeapData,
+        layout: &Layout,
+        charge: Option<dmem::Charge>,
+    ) -> Result<Taken, (Failure, Error)> {
         // A pooled buffer is ready: zeroed and guarded in the background (see `pool`).
         let pool = heap
             .pool
@@ -159,37 +196,46 @@ impl Buffer {
             .and_then(|pool| pool.class_of(layout).map(|class| (pool, class)));
         if let Some((pool, class)) = pool {
             if let Some(pages) = pool.take(class) {
-                return Ok((pages, false));
+                return Ok(Taken {
+                    pages,
+                    fell_back: false,
+                    ready: true,
+                    charge,
+                });
             }
         }
-        // The heap's own area first (after its pool's buffers when it is exhausted), then the
-        // fallback regions' areas in board-file order. The layout (alignment, padding, guards)
-        // is this heap's wherever the pages come from.
-        let count = to_usize(layout.total_pages())?;
-        let mut own = heap.cma.alloc(count, layout.align_order);
-        if own.is_none() {
-            if let Some(pool) = heap.pool.as_ref() {
-                if pool.starve() > 0 {
-                    own = heap.cma.alloc(count, layout.align_order);
+        // The heap's own area first, then the fallback regions' areas in board-file order. The
+        // layout (alignment, padding, guards) is this heap's wherever the pages come from.
+        let count = to_usize(layout.total_pages()).map_err(|e| (Failure::Invalid, e))?;
+        if let Some(pages) = heap.area.alloc(count, layout.align_order) {
+            return Ok(Taken {
+                pages,
+                fell_back: false,
+                ready: false,
+                charge,
+            });
+        }
+        drop(charge);
+        let mut why = Failure::NoMemory;
+        for area in heap.fallback.iter() {
+            let charge = match charge_area(area.dmem.as_deref(), layout) {
+                Ok(c) => c,
+                Err((Failure::CgroupLimit, _)) => {
+                    why = Failure::CgroupLimit;
+                    continue;
                 }
+                Err(e) => return Err(e),
+            };
+            if let Some(pages) = area.alloc(count, layout.align_order) {
+                return Ok(Taken {
+                    pages,
+                    fell_back: true,
+                    ready: false,
+                    charge,
+                });
             }
         }
-        let (pages, fell_back) = match own {
-            Some(pages) => {
-                if let Some(pool) = heap.pool.as_ref() {
-                    pool.fed();
-                }
-                (pages, false)
-            }
-            None => heap
-                .fallback
-                .iter()
-                .find_map(|area| area.alloc(count, layout.align_order))
-                .map(|pages| (pages, true))
-                .ok_or(ENOMEM)?,
-        };
-        prepare(&pages, layout, heap.cache_device)?;
-        Ok((pages, fell_back))
+        Err((why, ENOMEM))
     }
 
     /// Whether the CPU's caches are left alone when the buffer is handed between the CPU and

@@ -33,7 +33,7 @@ fn cond_resched() {
 /// # Invariants
 ///
 /// `ptr` points to a `struct cma` registered at boot; CMA areas are never freed.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Cma {
     ptr: NonNull<bindings::cma>,
 }

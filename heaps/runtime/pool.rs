@@ -16,10 +16,11 @@
 //! the heap's own area and their guard canaries are intact; they wait on a *dirty* list, which
 //! is never handed out, until the work item has zeroed them. Everything else goes back to CMA.
 //!
-//! The pool never makes an allocation fail that would succeed without it: when the area is
-//! exhausted, the allocating task waits for the work item's buffer in flight, returns every
-//! pooled buffer to CMA and tries again, and the pool takes no more memory from CMA until an
-//! allocation succeeds from CMA again. A shrinker returns pooled buffers to CMA under memory
+//! The pool never makes an allocation fail that would succeed without it: when an area is
+//! exhausted, the allocating task (of any heap over the area, the pool's own, its write-combined
+//! twin or a heap falling back on it) returns the pools' buffers over that area to CMA one at a
+//! time, trying again after each, and those pools take no more memory from CMA until an
+//! allocation succeeds from the area again without their help (`region::Area::alloc`). A shrinker returns pooled buffers to CMA under memory
 //! pressure; the pool refills at its next use.
 
 use crate::{
@@ -254,12 +255,13 @@ impl Pool {
         self.starved.store(false, Relaxed);
     }
 
-    /// The area is exhausted: waits for the buffer the work item is preparing, returns every
-    /// pooled buffer to CMA and stops refilling until [`Pool::fed`]. Returns the pages freed.
-    pub fn starve(&self) -> usize {
+    /// The area is exhausted: stops refilling until [`Pool::fed`], waits for the buffer the work
+    /// item is preparing, and returns one pooled buffer to CMA. Returns the pages freed (0 when
+    /// the pool is empty).
+    pub fn starve_one(&self) -> usize {
         self.starved.store(true, Relaxed);
         let _fill = self.fill.lock();
-        self.drain(usize::MAX)
+        self.drain(1)
     }
 
     /// Returns pooled buffers (dirty ones first) to CMA until at least `nr` pages are freed or

@@ -56,6 +56,51 @@ pub struct Region {
     pub accounting: Option<u64>,
 }
 
+/// A CMA area a heap allocates from, with what shares it: the pools of every heap that
+/// allocates from it, and the dmem cgroup region its pages are charged to (the region whose
+/// area it is, when that region is accounted).
+pub struct Area {
+    /// The area.
+    pub cma: Cma,
+    /// The pools of every heap of the board over this area.
+    pub pools: KVec<Arc<Pool>>,
+    /// The dmem cgroup region its pages are charged to.
+    pub dmem: Option<Arc<dmem::Region>>,
+}
+
+impl Area {
+    fn new(cma: Cma, dmem: Option<Arc<dmem::Region>>) -> Self {
+        Self {
+            cma,
+            pools: KVec::new(),
+            dmem,
+        }
+    }
+
+    /// Allocates `count` pages aligned to `PAGE_SIZE << align_order` from the area. When it is
+    /// exhausted, buffers of the pools over it go back to CMA one at a time, the allocation
+    /// retried after each, so that a pool never makes an allocation fail that would succeed
+    /// without it, and pools give back only what a request needs. (A request that does not fit
+    /// even then empties them; requests are bounded by the region's `max-alloc`, and the pools
+    /// refill once allocations succeed again.)
+    pub fn alloc(&self, count: usize, align_order: u32) -> Option<CmaPages> {
+        if let Some(pages) = self.cma.alloc(count, align_order) {
+            for pool in self.pools.iter() {
+                pool.fed();
+            }
+            return Some(pages);
+        }
+        for pool in self.pools.iter() {
+            while pool.starve_one() > 0 {
+                if let Some(pages) = self.cma.alloc(count, align_order) {
+                    return Some(pages);
+                }
+            }
+        }
+        None
+    }
+}
+
 /// One registered heap: a region, its CMA area and the heap's counters.
 pub struct HeapData {
     /// The region the heap serves.
@@ -63,9 +108,9 @@ pub struct HeapData {
     /// The heap's name.
     pub name: &'static CStr,
     /// The region's CMA area.
-    pub cma: Cma,
+    pub area: Area,
     /// The areas of the region's fallback regions, in order.
-    pub fallback: KVec<Cma>,
+    pub fallback: KVec<Area>,
     /// Whether CPU mappings are write-combined.
     pub uncached: bool,
     /// Whether the region's buffers are protected (its hooks say so): never mapped by the kernel,
@@ -80,8 +125,6 @@ pub struct HeapData {
     pub pool: Option<Arc<Pool>>,
     /// Pages of released buffers whose release hook failed (see [`hooks`]).
     quarantine: Arc<Mutex<KVec<Quarantined>>>,
-    /// The region's dmem cgroup region, shared with its twin heap, when it is accounted.
-    pub dmem: Option<Arc<dmem::Region>>,
     /// Retries the quarantine in the background while it holds buffers; only regions with hooks
     /// can quarantine, so only their heaps have one.
     retry: Option<Later<HeapData>>,
@@ -256,8 +299,11 @@ impl Registration {
             };
             for (name, uncached) in [(region.heap, false), (region.uncached_heap, true)] {
                 let Some(name) = name else { continue };
+                // Their pools and dmem regions are filled in below, once every heap exists.
                 let mut areas = KVec::with_capacity(fallback.len(), GFP_KERNEL)?;
-                areas.extend_from_slice(&fallback, GFP_KERNEL)?;
+                for cma in fallback.iter() {
+                    areas.push(Area::new(*cma, None), GFP_KERNEL)?;
+                }
                 let quarantine = Arc::pin_init(new_mutex!(KVec::new()), GFP_KERNEL)?;
                 let cache_device = if uncached || protected(region) {
                     cache_device
@@ -271,7 +317,7 @@ impl Registration {
                 let data = HeapData {
                     region,
                     name,
-                    cma,
+                    area: Area::new(cma, dmem.clone()),
                     fallback: areas,
                     quarantine,
                     uncached,
@@ -279,7 +325,6 @@ impl Registration {
                     cache_device,
                     pool,
                     stats: Stats::default(),
-                    dmem: dmem.clone(),
                     retry: match region.hooks {
                         Some(_) => Some(Later::new()?),
                         None => None,
@@ -287,6 +332,37 @@ impl Registration {
                     retry_delay_ms: AtomicU32::new(RETRY_FIRST_MS),
                 };
                 pending.push(KBox::new(data, GFP_KERNEL)?, GFP_KERNEL)?;
+            }
+        }
+        // Every area's pools, from the heaps over it; a fallback area's dmem region is that of
+        // the first region (in board-file order) over it.
+        let mut shared: KVec<(Cma, Option<Arc<Pool>>, Option<Arc<dmem::Region>>)> =
+            KVec::with_capacity(pending.len(), GFP_KERNEL)?;
+        for data in pending.iter() {
+            shared.push(
+                (data.area.cma, data.pool.clone(), data.area.dmem.clone()),
+                GFP_KERNEL,
+            )?;
+        }
+        for data in pending.iter_mut() {
+            let data = &mut **data;
+            for (own, area) in Iterator::chain(
+                core::iter::once((true, &mut data.area)),
+                data.fallback.iter_mut().map(|a| (false, a)),
+            ) {
+                let mut first = true;
+                for (cma, pool, dmem) in shared.iter() {
+                    if *cma != area.cma {
+                        continue;
+                    }
+                    if let Some(pool) = pool {
+                        area.pools.push(pool.clone(), GFP_KERNEL)?;
+                    }
+                    if !own && first {
+                        area.dmem = dmem.clone();
+                    }
+                    first = false;
+                }
             }
         }
         let mut heaps = KVec::with_capacity(pending.len(), GFP_KERNEL)?;
