@@ -292,4 +292,90 @@ TEST_F(cgroup, exit_uncharges)
 	EXPECT_EQ(0, usage(self));
 }
 
+/*
+ * The dmem region charged for the pages of CMA area @area: the accounting
+ * field of the first heap over @area in /etc/heapgen/heaps.conf that has one.
+ * Returns 0 and fills @region, or -1.
+ */
+static int area_region(const char *area, char *region, size_t len)
+{
+	FILE *f = fopen("/etc/heapgen/heaps.conf", "r");
+	char line[512], cma[128], acct[128];
+	int found = -1;
+
+	if (!f)
+		return -1;
+	while (found && fgets(line, sizeof(line), f)) {
+		if (line[0] == '#' ||
+		    sscanf(line, "%*s %*s %127s %*s %*s %*s %*s %*s %*s %*s %*s %*s %127s",
+			   cma, acct) != 2)
+			continue;
+		if (!strcmp(cma, area) && strcmp(acct, "-")) {
+			snprintf(region, len, "%s", acct);
+			found = 0;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * A heap that falls back on another region's area charges that region: with
+ * the fallback region's dmem.max at 0, a heap whose own area is full fails
+ * with ENOMEM (counted in fail_cgroup_limit) instead of taking the fallback
+ * region's memory, uncharged or charged to its own region.
+ */
+TEST(fallback_charges_the_fallback_region)
+{
+	static int fds[256];
+	struct heapgen_cfg cfg;
+	const char *list;
+	char fb[64], region[128], dir[64], file[128], text[160], pid[32];
+	long long fb_base, limited;
+	uint64_t chunk;
+	int heap_fd, n, i, err = 0;
+
+	hg_cfg_load(&cfg);
+	list = hg_env_str("HEAPGEN_FALLBACK");
+	if (!cfg.heap || !list)
+		SKIP(return, "heap %s has no fallback regions", cfg.heap ? cfg.heap : "?");
+	snprintf(fb, sizeof(fb), "%.*s", (int)strcspn(list, ","), list);
+	if (area_region(fb, region, sizeof(region)))
+		SKIP(return, "the fallback area %s of %s is not accounted", fb, cfg.heap);
+
+	snprintf(dir, sizeof(dir), CGROOT "/heapgen-fb-%d", getpid());
+	ASSERT_EQ(0, mkdir(dir, 0755)) TH_LOG("mkdir %s: %s", dir, strerror(errno));
+	snprintf(file, sizeof(file), "%s/cgroup.procs", dir);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	ASSERT_EQ(0, write_file(file, pid));
+	snprintf(file, sizeof(file), "%s/dmem.max", dir);
+	snprintf(text, sizeof(text), "%s 0", region);
+	ASSERT_EQ(0, write_file(file, text));
+
+	chunk = MiB(4);
+	if (cfg.max_alloc && chunk > cfg.max_alloc)
+		chunk = cfg.max_alloc;
+	chunk = hg_round_up(chunk, cfg.granule);
+	heap_fd = hg_heap_open(&cfg);
+	ASSERT_LE(0, heap_fd);
+	fb_base = hg_cma_in_use(fb);
+	limited = hg_heap_stat(cfg.heap, "fail_cgroup_limit");
+	for (n = 0; n < 256; n++) {
+		fds[n] = hg_alloc(heap_fd, chunk);
+		if (fds[n] < 0) {
+			err = fds[n];
+			break;
+		}
+	}
+	EXPECT_EQ(-ENOMEM, err) TH_LOG("%d buffers of %llu bytes", n, (unsigned long long)chunk);
+	EXPECT_EQ(fb_base, hg_cma_in_use(fb))
+		TH_LOG("%s took memory of %s past its region's limit", cfg.heap, fb);
+	EXPECT_EQ(limited + 1, hg_heap_stat(cfg.heap, "fail_cgroup_limit"));
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	close(heap_fd);
+	EXPECT_EQ(0, write_file(CGROOT "/cgroup.procs", pid));
+	EXPECT_EQ(0, rmdir(dir)) TH_LOG("rmdir %s: %s", dir, strerror(errno));
+}
+
 TEST_HARNESS_MAIN

@@ -240,4 +240,35 @@ TEST_F_TIMEOUT(pool, damaged_guard_not_pooled, 120)
 	warm_up(self);
 }
 
+/*
+ * Exhausting the area takes back every pool over it -- the write-combined
+ * twin's and other regions' included, not only the heap's own: once an
+ * allocation has failed, no pool over the area holds a page (a pool never
+ * makes an allocation fail that would succeed without it). The pools refill
+ * after the next allocation that succeeds without their help.
+ */
+TEST_F_TIMEOUT(pool, exhaustion_takes_back_every_pool_of_the_area, 600)
+{
+	static int fds[4096];
+	uint64_t size = hg_pool_avoid(&self->cfg, self->small);
+	int n, i, err = 0;
+
+	ASSERT_LT(0, hg_pool_settle(self->cfg.cma)) TH_LOG("no pooled pages over %s",
+							 self->cfg.cma);
+	for (n = 0; n < 4096; n++) {
+		fds[n] = hg_alloc(self->heap_fd, size);
+		if (fds[n] < 0) {
+			err = fds[n];
+			break;
+		}
+	}
+	EXPECT_EQ(-ENOMEM, err) TH_LOG("%d buffers of %llu bytes: %s", n,
+				       (unsigned long long)size, strerror(-err));
+	EXPECT_EQ(0, hg_pool_settle(self->cfg.cma))
+		TH_LOG("pools over %s hold pages after an allocation failed", self->cfg.cma);
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	warm_up(self);
+}
+
 TEST_HARNESS_MAIN

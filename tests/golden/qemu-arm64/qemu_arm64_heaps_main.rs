@@ -36,7 +36,7 @@ use region::Region;
 // every enabled option to every Rust object, modules included).
 #[cfg(not(CONFIG_CGROUP_DMEM))]
 compile_error!(
-    "region `display` sets `accounting = true`, which needs a kernel with the dmem cgroup controller (CONFIG_CGROUP_DMEM=y, Linux 6.14 or later)"
+    "region `video` sets `accounting = true`, which needs a kernel with the dmem cgroup controller (CONFIG_CGROUP_DMEM=y, Linux 6.14 or later)"
 );
 
 /// The ops table of `hooks/protected.rs`.
@@ -77,7 +77,8 @@ pub static REGIONS: [Region; 5] = [
         // Hooks: hooks/tracing.rs.
         hooks: Some(&HOOKS_TRACING),
         pool: None,
-        accounting: None,
+        // Charged to the allocating task's dmem cgroup, region `heapgen/video`.
+        accounting: Some(0x4000000),
     },
     // Region `camera` over the CMA area `camera@64000000`.
     Region {
