@@ -67,7 +67,7 @@ const KERNEL_REPORTS: &[&str] = &[
     "Kernel panic",
     "KASAN:",
     "UBSAN:",
-    "kmemleak:",
+    "suspected memory leak",
     "possible circular locking",
     "possible recursive locking",
     "inconsistent lock state",
@@ -272,6 +272,21 @@ HEAPGEN-E2E-END
             why.contains("WARNING:") && why.contains("mm/cma.c:42"),
             "{why}"
         );
+    }
+
+    #[test]
+    fn kmemleak_reports_fail_but_its_notices_do_not() {
+        // At full log level the debug kernels print kmemleak's start-up notices.
+        let notices = GOOD.replace(
+            "[    0.500000] heapgen: loaded",
+            "[    0.100000] kmemleak: Kernel memory leak detector initialized (mem pool available: 15209)\n[    0.200000] kmemleak: Automatic memory scanning thread started",
+        );
+        assert_eq!(parse(&notices, false).failed(), 0);
+        let leak = GOOD.replace(
+            "[    0.500000] heapgen: loaded",
+            "[   60.000000] kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug/kmemleak)",
+        );
+        assert_eq!(parse(&leak, false).failed(), 1);
     }
 
     #[test]
