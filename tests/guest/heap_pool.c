@@ -241,6 +241,46 @@ TEST_F_TIMEOUT(pool, damaged_guard_not_pooled, 120)
 }
 
 /*
+ * Fills the pool of every heap over @area but @self's own (its fixture filled
+ * it): one buffer of each class allocated and freed, from the classes of
+ * /etc/heapgen/heaps.conf. Returns how many such heaps there are.
+ */
+static int warm_others(struct _test_data_pool *self, const char *area)
+{
+	FILE *f = fopen("/etc/heapgen/heaps.conf", "r");
+	char line[512], heap[128], cma[128], pool[128], path[256];
+	int others = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		struct heapgen_cfg other = { 0 };
+		int heap_fd, i, fd;
+
+		if (line[0] == '#' ||
+		    sscanf(line, "%127s %*s %127s %*s %*s %*s %*s %*s %*s %*s %*s %127s",
+			   heap, cma, pool) != 3)
+			continue;
+		if (strcmp(cma, area) || !strcmp(pool, "-") || !strcmp(heap, self->cfg.heap))
+			continue;
+		hg_pool_parse(pool, &other);
+		snprintf(path, sizeof(path), "/dev/dma_heap/%s", heap);
+		heap_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (heap_fd < 0)
+			continue;
+		others++;
+		for (i = 0; i < other.pool_classes; i++) {
+			fd = hg_alloc(heap_fd, other.pool_sizes[i]);
+			if (fd >= 0)
+				close(fd);
+		}
+		close(heap_fd);
+	}
+	fclose(f);
+	return others;
+}
+
+/*
  * Exhausting the area takes back every pool over it -- the write-combined
  * twin's and other regions' included, not only the heap's own: once an
  * allocation has failed, no pool over the area holds a page (a pool never
@@ -253,8 +293,10 @@ TEST_F_TIMEOUT(pool, exhaustion_takes_back_every_pool_of_the_area, 600)
 	uint64_t size = hg_pool_avoid(&self->cfg, self->small);
 	int n, i, err = 0;
 
-	ASSERT_LT(0, hg_pool_settle(self->cfg.cma)) TH_LOG("no pooled pages over %s",
-							 self->cfg.cma);
+	if (!warm_others(self, self->cfg.cma))
+		SKIP(return, "no other pooled heap over %s", self->cfg.cma);
+	ASSERT_LT(STAT("pool_pages"), hg_pool_settle(self->cfg.cma))
+		TH_LOG("the other pools over %s hold nothing", self->cfg.cma);
 	for (n = 0; n < 4096; n++) {
 		fds[n] = hg_alloc(self->heap_fd, size);
 		if (fds[n] < 0) {
