@@ -156,7 +156,7 @@ pub fn memory_map(board: &Board) -> String {
         out,
         "reserved memory ({}, CMA granularity {}):\n",
         board.arch.as_str(),
-        format_size(cma_granularity(board.arch))
+        format_size(cma_granularity(board.arch, board.page_size))
     );
     let placed: Vec<_> = board.reserved.iter().filter(|r| r.base.is_some()).collect();
     let labels: Vec<String> = placed

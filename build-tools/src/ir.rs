@@ -49,6 +49,13 @@ pub struct Board {
     pub br2_external: String,
     /// sha256 of the board file's bytes, lower-case hex.
     pub source_sha256: String,
+    /// The kernel page size the board is validated for (`board.page-size`), in bytes: every
+    /// policy length is a multiple of it and alignment orders count such pages.
+    pub page_size: u64,
+    /// log2 of `page_size` (the kernel's `CONFIG_PAGE_SHIFT`).
+    pub page_shift: u32,
+    /// The kernel page sizes other than the board's, for the crate root's build-time check.
+    pub other_page_sizes: Vec<PageSize>,
     /// The board file's bytes (shipped with the build-system trees, for regenerating there).
     #[serde(skip)]
     pub source_contents: Vec<u8>,
@@ -65,6 +72,15 @@ pub struct Board {
     /// The kernel options (`CONFIG_*`, all `=y`) the module needs, each with why: the generated
     /// kernel config fragment and the Buildroot package's fixups list them.
     pub kernel_options: Vec<KernelOption>,
+}
+
+/// A kernel page size.
+#[derive(Clone, Debug, Serialize)]
+pub struct PageSize {
+    /// log2 of the size (`CONFIG_PAGE_SHIFT`).
+    pub shift: u32,
+    /// The size as a board file writes it (`16K`).
+    pub label: String,
 }
 
 /// A kernel option the module needs.

@@ -31,7 +31,7 @@ impl<T> Sp<T> {
 /// Keys of the document root.
 pub const ROOT_KEYS: &[&str] = &["schema-version", "board", "defaults", "region"];
 /// Keys of `[board]`.
-pub const BOARD_KEYS: &[&str] = &["name", "arch", "description", "maintainer"];
+pub const BOARD_KEYS: &[&str] = &["name", "arch", "description", "maintainer", "page-size"];
 /// Keys of `[defaults]`.
 pub const DEFAULTS_KEYS: &[&str] = &[
     "alignment",
@@ -93,6 +93,8 @@ pub struct RawBoardSection {
     pub description: Option<Sp<String>>,
     /// `maintainer`.
     pub maintainer: Option<Sp<String>>,
+    /// `page-size`.
+    pub page_size: Option<Sp<u64>>,
 }
 
 /// How a region's buffers are aligned, as written.
@@ -345,6 +347,7 @@ impl Walker {
                 "arch" => b.arch = self.string(&p, v),
                 "description" => b.description = self.string(&p, v),
                 "maintainer" => b.maintainer = self.string(&p, v),
+                "page-size" => b.page_size = self.size(&p, v),
                 _ => unreachable!("filtered by entries()"),
             }
         }

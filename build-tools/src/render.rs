@@ -289,6 +289,9 @@ pub fn environment() -> Result<Environment<'static>, Error> {
     env.add_filter("hex", |v: Value| u64_arg(&v, "hex").map(hex));
     env.add_filter("dt_cells", |v: Value| u64_arg(&v, "dt_cells").map(dt_cells));
     env.add_filter("iec", |v: Value| u64_arg(&v, "iec").map(iec));
+    env.add_filter("size", |v: Value| {
+        u64_arg(&v, "size").map(crate::size::format_size)
+    });
     env.add_filter("addr", |v: Value| u64_arg(&v, "addr").map(addr));
     env.add_filter("underline", |v: String, ch: String| underline(&v, &ch));
     env.add_filter("rust_ident", |v: String| rust_ident(&v));

@@ -87,6 +87,9 @@ struct Board {
     arch: Arch,
     /// One line describing the board.
     description: Option<String>,
+    /// The kernel page size the board's policies are in: "4K" (the default), "16K" or "64K"
+    /// (arm64 only).
+    page_size: Option<Size>,
     /// Who maintains the board file and what is generated from it, `Name <email>`.
     #[schemars(regex(pattern = r"^[^<>\n]*<[^<>@\s]+@[^<>@\s]+>$"))]
     maintainer: Option<String>,

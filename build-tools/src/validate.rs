@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use heapgen_policy::{Alignment, Policy, PolicyError, PAGE_SIZE};
+use heapgen_policy::{Alignment, Policy, PolicyError, DEFAULT_PAGE_SHIFT};
 
 use crate::diag::{did_you_mean, Diagnostic};
 use crate::ir;
@@ -48,9 +48,6 @@ pub const MAX_REGION_NAME: usize = 32;
 /// `max-alloc` of a region whose size is unknown (the `cma=` area) when nothing is set.
 pub const DEFAULT_MAX_ALLOC: u64 = 256 << 20;
 
-/// Alignment used when neither the region nor `[defaults]` sets one.
-pub const DEFAULT_ALIGNMENT: u64 = PAGE_SIZE;
-
 /// The cap of a size-order alignment without `max` (upstream's `CONFIG_CMA_ALIGNMENT` of 8).
 pub const DEFAULT_SIZE_ORDER_MAX: u64 = 1 << 20;
 
@@ -67,15 +64,31 @@ pub const RULE_HOOKS_FILE: &str = "hooks-file";
 /// The name of the area the `cma=` command line creates.
 pub const CMDLINE_CMA_AREA: &str = "reserved";
 
-/// CMA's placement requirement for `reserve` regions on `arch`: one pageblock.
+/// CMA's placement requirement for `reserve` regions on `arch` with pages of `page_size` bytes:
+/// one pageblock.
 ///
 /// arm64 with 4 KiB pages has 2 MiB pageblocks on kernels with huge pages and 4 MiB ones (the
-/// maximum buddy order) without; heapgen asks for the larger so that a board file is valid for both.
-/// x86_64 has 2 MiB pageblocks.
-pub const fn cma_granularity(arch: ir::Arch) -> u64 {
+/// maximum buddy order) without; heapgen asks for the larger so that a board file is valid for
+/// both. With 16 KiB pages both are 32 MiB, with 64 KiB pages 512 MiB (the maximum buddy orders
+/// 11 and 13 of `ARCH_FORCE_MAX_ORDER`). x86_64 has 2 MiB pageblocks.
+pub const fn cma_granularity(arch: ir::Arch, page_size: u64) -> u64 {
+    match (arch, page_size) {
+        (ir::Arch::X86_64, _) => 2 << 20,
+        (ir::Arch::Arm64, 0x4000) => 32 << 20,
+        (ir::Arch::Arm64, 0x10000) => 512 << 20,
+        (ir::Arch::Arm64, _) => 4 << 20,
+    }
+}
+
+/// Every page size Linux configures (`CONFIG_PAGE_SHIFT`), for the crate root's check that the
+/// kernel's is the board's.
+const OTHER_PAGE_SHIFTS: [u32; 6] = [12, 13, 14, 15, 16, 18];
+
+/// The page sizes a board may name for `arch`.
+pub fn page_sizes(arch: ir::Arch) -> &'static [u64] {
     match arch {
-        ir::Arch::Arm64 => 4 << 20,
-        ir::Arch::X86_64 => 2 << 20,
+        ir::Arch::Arm64 => &[4 << 10, 16 << 10, 64 << 10],
+        ir::Arch::X86_64 => &[4 << 10],
     }
 }
 
@@ -197,9 +210,16 @@ fn assign_selinux_types(heaps: &mut [ir::HeapNode]) {
 struct Validator {
     diags: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
+    /// The board's page size (`board.page-size`), in bytes: the unit of every policy.
+    page_size: u64,
 }
 
 impl Validator {
+    /// log2 of the board's page size.
+    fn page_shift(&self) -> u32 {
+        self.page_size.trailing_zeros()
+    }
+
     fn err(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
@@ -533,7 +553,7 @@ impl Validator {
             let (true, Some(depth)) = (ok, depth) else {
                 continue;
             };
-            let policy = region_policy(region);
+            let policy = region_policy(region, self.page_shift());
             let per_round: Option<u64> = sizes.value.iter().try_fold(0u64, |acc, s| {
                 policy
                     .layout(s.value)
@@ -708,20 +728,23 @@ impl Validator {
         }
     }
 
-    /// The alignment order of a size, or a diagnostic when it is not a power of two >= 4 KiB.
+    /// The alignment order of a size, or a diagnostic when it is not a power of two of at least
+    /// the page size.
     fn align_order(&mut self, bytes: u64, span: &Range<usize>, path: &str) -> Option<u32> {
-        if bytes >= PAGE_SIZE && bytes.is_power_of_two() {
-            Some(bytes.trailing_zeros() - PAGE_SIZE.trailing_zeros())
+        let page = self.page_size;
+        if bytes >= page && bytes.is_power_of_two() {
+            Some(bytes.trailing_zeros() - page.trailing_zeros())
         } else {
             self.err(Diagnostic::new(
                 "alignment-power-of-two",
                 path,
                 span.clone(),
                 format!(
-                    "alignment {} is not a power of two of at least 4K",
-                    format_size(bytes)
+                    "alignment {} is not a power of two of at least {}, the page size",
+                    format_size(bytes),
+                    format_size(page)
                 ),
-                "not a power of two >= 4K",
+                format!("not a power of two >= {}", format_size(page)),
             ));
             None
         }
@@ -738,6 +761,7 @@ pub fn validate(
     let mut v = Validator {
         diags: Vec::new(),
         warnings: Vec::new(),
+        page_size: 1 << DEFAULT_PAGE_SHIFT,
     };
     let top = 0..0;
 
@@ -836,6 +860,28 @@ pub fn validate(
                     description = d.value.trim().to_string();
                 }
             }
+            if let Some(ps) = &b.value.page_size {
+                let allowed = arch.map_or(&[4 << 10, 16 << 10, 64 << 10][..], page_sizes);
+                if allowed.contains(&ps.value) {
+                    v.page_size = ps.value;
+                } else {
+                    let list: Vec<String> = allowed.iter().map(|s| format_size(*s)).collect();
+                    v.err(
+                        Diagnostic::new(
+                            "board-page-size",
+                            "board.page-size",
+                            ps.span.clone(),
+                            format!(
+                                "page size {} is not a page size of {} kernels",
+                                format_size(ps.value),
+                                arch.map_or("the supported", ir::Arch::as_str)
+                            ),
+                            format!("expected {}", list.join(", ")),
+                        )
+                        .with_help("the page size of the kernel the module is built for (CONFIG_PAGE_SHIFT)"),
+                    );
+                }
+            }
             if let Some(m) = &b.value.maintainer {
                 match maintainer_address(&m.value) {
                     Some(_) => maintainer = Some(m.value.trim().to_string()),
@@ -873,7 +919,7 @@ pub fn validate(
         );
     }
 
-    let granularity = arch.map(cma_granularity);
+    let granularity = arch.map(|a| cma_granularity(a, v.page_size));
     let mut regions = Vec::new();
     let mut reserved = Vec::new();
     let mut heaps: Vec<ir::HeapNode> = Vec::new();
@@ -1135,16 +1181,17 @@ pub fn validate(
                 }
             } else {
                 if let Some(a) = &rv.alignment {
-                    if !(a.value >= PAGE_SIZE && a.value.is_power_of_two()) {
+                    if !(a.value >= v.page_size && a.value.is_power_of_two()) {
                         v.err(Diagnostic::new(
                             "reserve-alignment",
                             rp("alignment"),
                             a.span.clone(),
                             format!(
-                                "alignment {} is not a power of two of at least 4K",
-                                format_size(a.value)
+                                "alignment {} is not a power of two of at least {}, the page size",
+                                format_size(a.value),
+                                format_size(v.page_size)
                             ),
-                            "not a power of two >= 4K",
+                            format!("not a power of two >= {}", format_size(v.page_size)),
                         ));
                         ok = false;
                     }
@@ -1445,7 +1492,7 @@ pub fn validate(
             &p("alignment"),
             d.alignment.as_ref(),
             "defaults.alignment",
-            RawAlignment::Fixed(DEFAULT_ALIGNMENT),
+            RawAlignment::Fixed(v.page_size),
             &header,
         );
         let (align_kind, alignment) = match &align.value {
@@ -1475,7 +1522,7 @@ pub fn validate(
             &p("granule"),
             d.granule.as_ref(),
             "defaults.granule",
-            PAGE_SIZE,
+            v.page_size,
             &header,
         );
         let no_guard = Sp {
@@ -1504,6 +1551,7 @@ pub fn validate(
         // inside the region (guards and alignment padding included).
         let builtin_max = match (size, alignment) {
             (Some(s), Some(alignment)) => Policy {
+                page_shift: v.page_shift(),
                 alignment,
                 granule: granule.value,
                 guard_before: guard_before.value,
@@ -1547,6 +1595,7 @@ pub fn validate(
         let mut policy_ok = false;
         if let Some(alignment) = alignment {
             let mut policy = Policy {
+                page_shift: v.page_shift(),
                 alignment,
                 granule: granule.value,
                 guard_before: guard_before.value,
@@ -1562,8 +1611,8 @@ pub fn validate(
                 };
                 let (rule, origin_span, origin_path, value) = match e {
                     PolicyError::BadGranule => {
-                        policy.granule = PAGE_SIZE;
-                        policy.max_alloc = PAGE_SIZE;
+                        policy.granule = v.page_size;
+                        policy.max_alloc = v.page_size;
                         (
                             "granule-multiple",
                             &granule.span,
@@ -1602,7 +1651,7 @@ pub fn validate(
                             "alignment-too-large",
                             &align.span,
                             &align.path,
-                            alignment_bytes(&alignment),
+                            alignment_bytes(&alignment, v.page_size),
                         )
                     }
                     PolicyError::BadMaxAlloc => {
@@ -1614,7 +1663,10 @@ pub fn validate(
                             max_alloc.value,
                         )
                     }
-                    PolicyError::Overflow | PolicyError::TooLarge | PolicyError::ZeroLength => {
+                    PolicyError::Overflow
+                    | PolicyError::TooLarge
+                    | PolicyError::ZeroLength
+                    | PolicyError::BadPageSize => {
                         v.err(Diagnostic::new(
                             "policy-overflow",
                             max_alloc.path.clone(),
@@ -1680,8 +1732,8 @@ pub fn validate(
             let cma = cma.map(|c| c.value.clone()).unwrap_or_default();
             let (order, bytes) = match alignment {
                 Some(Alignment::Fixed { order })
-                | Some(Alignment::SizeOrder { max_order: order }) => (order, PAGE_SIZE << order),
-                None => (0, PAGE_SIZE),
+                | Some(Alignment::SizeOrder { max_order: order }) => (order, v.page_size << order),
+                None => (0, v.page_size),
             };
             for (hn, unc) in [(&cached_heap, false), (&uncached_heap, true)] {
                 if let Some(hn) = hn {
@@ -1727,7 +1779,7 @@ pub fn validate(
 
     for r in regions.iter_mut().filter(|r| r.accounting) {
         r.dmem_capacity = r.size.unwrap_or_else(|| {
-            region_policy(r)
+            region_policy(r, v.page_size.trailing_zeros())
                 .layout(r.max_alloc)
                 .map_or(r.max_alloc, |l| l.total_len)
         });
@@ -1796,6 +1848,16 @@ pub fn validate(
         source: source.to_string(),
         source_sha256: source_sha256.to_string(),
         source_contents: Vec::new(),
+        page_size: v.page_size,
+        page_shift: v.page_shift(),
+        other_page_sizes: OTHER_PAGE_SHIFTS
+            .iter()
+            .filter(|s| **s != v.page_shift())
+            .map(|s| ir::PageSize {
+                shift: *s,
+                label: format_size(1 << s),
+            })
+            .collect(),
         heapgen_version: env!("CARGO_PKG_VERSION").to_string(),
         regions,
         heaps,
@@ -1883,8 +1945,9 @@ fn path_between(
 }
 
 /// The policy of a validated region, as the runtime will build it.
-fn region_policy(r: &ir::Region) -> Policy {
+fn region_policy(r: &ir::Region, page_shift: u32) -> Policy {
     Policy {
+        page_shift,
         alignment: if r.align_kind == "fixed" {
             Alignment::Fixed {
                 order: r.align_order,
@@ -1901,12 +1964,12 @@ fn region_policy(r: &ir::Region) -> Policy {
     }
 }
 
-fn alignment_bytes(a: &Alignment) -> u64 {
+fn alignment_bytes(a: &Alignment, page_size: u64) -> u64 {
     let order = match a {
         Alignment::Fixed { order } => *order,
         Alignment::SizeOrder { max_order } => *max_order,
     };
-    PAGE_SIZE.checked_shl(order).unwrap_or(u64::MAX)
+    page_size.checked_shl(order).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -2859,7 +2922,7 @@ mod tests {
         let r = &b.regions[0];
         assert_eq!(
             (r.granule, r.align_bytes, r.max_alloc),
-            (PAGE_SIZE, PAGE_SIZE, DEFAULT_MAX_ALLOC)
+            (4096, 4096, DEFAULT_MAX_ALLOC)
         );
         assert_eq!(r.access.mode, "0600");
         assert_eq!(r.size, None);

@@ -14,7 +14,7 @@ use crate::{
     },
     dmem,
     hooks::HookBuffer,
-    policy::{Layout, PolicyError, GUARD_CANARY, PAGE_SHIFT},
+    policy::{Layout, PolicyError, GUARD_CANARY},
     pool::prepare,
     region::HeapData,
     stats::Failure,
@@ -265,7 +265,7 @@ impl Buffer {
     }
 
     fn payload_first_page(&self) -> usize {
-        (self.layout.payload_offset >> PAGE_SHIFT) as usize
+        self.layout.payload_page_offset() as usize
     }
 
     fn payload_pages(&self) -> usize {

@@ -7,14 +7,16 @@
 //! allocation path runs exactly the arithmetic that was validated. All arithmetic is checked: a
 //! request that would overflow is an error, never a wrapped size.
 
-/// log2 of the page size all policies are expressed in.
-pub const PAGE_SHIFT: u32 = 12;
+/// log2 of the page size of a policy that does not say otherwise: 4 KiB, the page size of x86_64
+/// and of most arm64 kernels.
+pub const DEFAULT_PAGE_SHIFT: u32 = 12;
 
-/// The page size all policies are expressed in (4 KiB on every supported architecture).
-pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
+/// The page sizes a policy may be expressed in (`log2`): 4, 16 and 64 KiB, arm64's three
+/// translation granules (x86_64 has 4 KiB only).
+pub const PAGE_SHIFTS: [u32; 3] = [12, 14, 16];
 
-/// The largest alignment order (in pages) a policy may ask for: 2^20 pages, 4 GiB.
-pub const MAX_ALIGN_ORDER: u32 = 20;
+/// The largest alignment a policy may ask for, in bytes: 4 GiB.
+pub const MAX_ALIGN: u64 = 1 << 32;
 
 /// The value every 64-bit word of a guard area holds while no device has written to it.
 pub const GUARD_CANARY: u64 = 0x6865_6170_6765_6e21;
@@ -22,9 +24,9 @@ pub const GUARD_CANARY: u64 = 0x6865_6170_6765_6e21;
 /// How the physical start of a buffer is aligned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Alignment {
-    /// Every buffer's payload starts on a multiple of `PAGE_SIZE << order` bytes.
+    /// Every buffer's payload starts on a multiple of `page size << order` bytes.
     Fixed {
-        /// The alignment as an order of pages (0 is 4 KiB, 8 is 1 MiB).
+        /// The alignment as an order of pages (with 4 KiB pages, 0 is 4 KiB and 8 is 1 MiB).
         order: u32,
     },
     /// Upstream's CMA heap rule: the order of the padded length, capped at `max_order`.
@@ -43,11 +45,13 @@ pub enum PolicyError {
     Overflow,
     /// The padded request is larger than the region's `max-alloc`.
     TooLarge,
-    /// The granule is zero or not a multiple of [`PAGE_SIZE`].
+    /// The page size is not one of [`PAGE_SHIFTS`].
+    BadPageSize,
+    /// The granule is zero or not a multiple of the page size.
     BadGranule,
-    /// A guard size is not a multiple of [`PAGE_SIZE`].
+    /// A guard size is not a multiple of the page size.
     BadGuard,
-    /// The alignment order is above [`MAX_ALIGN_ORDER`].
+    /// The alignment is above [`MAX_ALIGN`].
     BadAlignment,
     /// `max-alloc` is zero or not a multiple of the granule.
     BadMaxAlloc,
@@ -60,8 +64,9 @@ impl PolicyError {
             Self::ZeroLength => "zero-length request",
             Self::Overflow => "size arithmetic overflows",
             Self::TooLarge => "request is larger than max-alloc",
-            Self::BadGranule => "granule must be a non-zero multiple of 4 KiB",
-            Self::BadGuard => "guard sizes must be multiples of 4 KiB",
+            Self::BadPageSize => "the page size must be 4, 16 or 64 KiB",
+            Self::BadGranule => "granule must be a non-zero multiple of the page size",
+            Self::BadGuard => "guard sizes must be multiples of the page size",
             Self::BadAlignment => "alignment is larger than 4 GiB",
             Self::BadMaxAlloc => "max-alloc must be a non-zero multiple of the granule",
         }
@@ -88,22 +93,24 @@ pub struct Layout {
     pub total_len: u64,
     /// The alignment order (in pages) the CMA allocation is made with.
     pub align_order: u32,
+    /// log2 of the page size every length above is a multiple of.
+    pub page_shift: u32,
 }
 
 impl Layout {
     /// Number of pages allocated from CMA.
     pub const fn total_pages(&self) -> u64 {
-        self.total_len >> PAGE_SHIFT
+        self.total_len >> self.page_shift
     }
 
     /// Number of pages before the payload.
     pub const fn payload_page_offset(&self) -> u64 {
-        self.payload_offset >> PAGE_SHIFT
+        self.payload_offset >> self.page_shift
     }
 
     /// Number of payload pages.
     pub const fn payload_pages(&self) -> u64 {
-        self.payload_len >> PAGE_SHIFT
+        self.payload_len >> self.page_shift
     }
 
     /// Whether the buffer has any guard area.
@@ -112,9 +119,12 @@ impl Layout {
     }
 }
 
-/// One region's allocation policy.
+/// One region's allocation policy, in the pages of the kernel it runs on: every length is a
+/// multiple of the page size, and alignment orders count pages of that size (`cma_alloc`'s unit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy {
+    /// log2 of the page size (one of [`PAGE_SHIFTS`]).
+    pub page_shift: u32,
     /// How buffers are aligned.
     pub alignment: Alignment,
     /// Requests are rounded up to a multiple of this many bytes.
@@ -136,39 +146,76 @@ pub const fn round_up(value: u64, multiple: u64) -> Option<u64> {
     }
 }
 
-/// The smallest order `o` such that `PAGE_SIZE << o >= len` (the kernel's `get_order`).
-pub const fn order_of(len: u64) -> u32 {
-    if len <= PAGE_SIZE {
+/// The smallest order `o` such that `page size << o >= len` (the kernel's `get_order`).
+pub const fn order_of(len: u64, page_shift: u32) -> u32 {
+    if len <= 1 << page_shift {
         return 0;
     }
-    let pages = (len - 1) >> PAGE_SHIFT;
+    let pages = (len - 1) >> page_shift;
     u64::BITS - pages.leading_zeros()
 }
 
-impl Policy {
-    /// Upstream's CMA heap policy: page granule, size-order alignment capped at 1 MiB, no guards.
-    pub const UPSTREAM: Policy = Policy {
-        alignment: Alignment::SizeOrder { max_order: 8 },
-        granule: PAGE_SIZE,
-        guard_before: 0,
-        guard_after: 0,
-        max_alloc: u64::MAX - (u64::MAX % PAGE_SIZE),
-    };
+/// Whether `page_shift` is one of [`PAGE_SHIFTS`].
+pub const fn is_page_shift(page_shift: u32) -> bool {
+    let mut i = 0;
+    while i < PAGE_SHIFTS.len() {
+        if PAGE_SHIFTS[i] == page_shift {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
 
-    /// Checks the policy itself: granule, guards, alignment and `max-alloc` are well formed and the
-    /// largest request `max-alloc` allows can be laid out without overflow.
-    pub const fn check(&self) -> Result<Layout, PolicyError> {
-        if self.granule == 0 || self.granule % PAGE_SIZE != 0 {
-            return Err(PolicyError::BadGranule);
+impl Policy {
+    /// Upstream's CMA heap policy in pages of `1 << page_shift` bytes: page granule, size-order
+    /// alignment capped at 256 pages (1 MiB with 4 KiB pages), no guards.
+    pub const fn upstream(page_shift: u32) -> Policy {
+        let page = 1u64 << page_shift;
+        Policy {
+            page_shift,
+            alignment: Alignment::SizeOrder { max_order: 8 },
+            granule: page,
+            guard_before: 0,
+            guard_after: 0,
+            max_alloc: u64::MAX - (u64::MAX % page),
         }
-        if self.guard_before % PAGE_SIZE != 0 || self.guard_after % PAGE_SIZE != 0 {
-            return Err(PolicyError::BadGuard);
-        }
-        let order = match self.alignment {
+    }
+
+    /// The page size, in bytes.
+    pub const fn page_size(&self) -> u64 {
+        1 << self.page_shift
+    }
+
+    /// The largest alignment order the policy can pick.
+    const fn max_order(&self) -> u32 {
+        match self.alignment {
             Alignment::Fixed { order } => order,
             Alignment::SizeOrder { max_order } => max_order,
-        };
-        if order > MAX_ALIGN_ORDER {
+        }
+    }
+
+    /// Whether the largest alignment the policy can pick is at most [`MAX_ALIGN`] (and so
+    /// `page size << order` cannot overflow).
+    const fn alignment_ok(&self) -> bool {
+        let order = self.max_order();
+        order < 32 && order + self.page_shift <= MAX_ALIGN.trailing_zeros()
+    }
+
+    /// Checks the policy itself: page size, granule, guards, alignment and `max-alloc` are well
+    /// formed and the largest request `max-alloc` allows can be laid out without overflow.
+    pub const fn check(&self) -> Result<Layout, PolicyError> {
+        if !is_page_shift(self.page_shift) {
+            return Err(PolicyError::BadPageSize);
+        }
+        let page = self.page_size();
+        if self.granule == 0 || self.granule % page != 0 {
+            return Err(PolicyError::BadGranule);
+        }
+        if self.guard_before % page != 0 || self.guard_after % page != 0 {
+            return Err(PolicyError::BadGuard);
+        }
+        if !self.alignment_ok() {
             return Err(PolicyError::BadAlignment);
         }
         if self.max_alloc == 0 || self.max_alloc % self.granule != 0 {
@@ -182,7 +229,7 @@ impl Policy {
         match self.alignment {
             Alignment::Fixed { order } => order,
             Alignment::SizeOrder { max_order } => {
-                let order = order_of(payload_len);
+                let order = order_of(payload_len, self.page_shift);
                 if order > max_order {
                     max_order
                 } else {
@@ -196,14 +243,10 @@ impl Policy {
     /// assuming the largest alignment the policy can pick, or `None` when not even one granule
     /// fits. Ignores `max_alloc`; the generator uses it as the default `max-alloc`.
     pub const fn max_payload_within(&self, size: u64) -> Option<u64> {
-        let order = match self.alignment {
-            Alignment::Fixed { order } => order,
-            Alignment::SizeOrder { max_order } => max_order,
-        };
-        if order > MAX_ALIGN_ORDER || self.granule == 0 {
+        if !is_page_shift(self.page_shift) || !self.alignment_ok() || self.granule == 0 {
             return None;
         }
-        let front = match round_up(self.guard_before, PAGE_SIZE << order) {
+        let front = match round_up(self.guard_before, self.page_size() << self.max_order()) {
             Some(v) => v,
             None => return None,
         };
@@ -231,6 +274,12 @@ impl Policy {
         if len == 0 {
             return Err(PolicyError::ZeroLength);
         }
+        if !is_page_shift(self.page_shift) {
+            return Err(PolicyError::BadPageSize);
+        }
+        if !self.alignment_ok() {
+            return Err(PolicyError::BadAlignment);
+        }
         let payload_len = match round_up(len, self.granule) {
             Some(v) => v,
             None => return Err(PolicyError::Overflow),
@@ -239,7 +288,7 @@ impl Policy {
             return Err(PolicyError::TooLarge);
         }
         let align_order = self.align_order(payload_len);
-        let align = PAGE_SIZE << align_order;
+        let align = self.page_size() << align_order;
         let payload_offset = match round_up(self.guard_before, align) {
             Some(v) => v,
             None => return Err(PolicyError::Overflow),
@@ -257,6 +306,7 @@ impl Policy {
             guard_after: self.guard_after,
             total_len,
             align_order,
+            page_shift: self.page_shift,
         })
     }
 }
@@ -270,6 +320,7 @@ mod tests {
 
     fn fixed(order: u32) -> Policy {
         Policy {
+            page_shift: DEFAULT_PAGE_SHIFT,
             alignment: Alignment::Fixed { order },
             granule: K4,
             guard_before: 0,
@@ -280,17 +331,57 @@ mod tests {
 
     #[test]
     fn order_of_matches_get_order() {
-        assert_eq!(order_of(1), 0);
-        assert_eq!(order_of(K4), 0);
-        assert_eq!(order_of(K4 + 1), 1);
-        assert_eq!(order_of(8192), 1);
-        assert_eq!(order_of(M1), 8);
-        assert_eq!(order_of(M1 + 1), 9);
+        assert_eq!(order_of(1, 12), 0);
+        assert_eq!(order_of(K4, 12), 0);
+        assert_eq!(order_of(K4 + 1, 12), 1);
+        assert_eq!(order_of(8192, 12), 1);
+        assert_eq!(order_of(M1, 12), 8);
+        assert_eq!(order_of(M1 + 1, 12), 9);
+        // In 16 KiB pages.
+        assert_eq!(order_of(16 * 1024, 14), 0);
+        assert_eq!(order_of(16 * 1024 + 1, 14), 1);
+        assert_eq!(order_of(M1, 14), 6);
+    }
+
+    #[test]
+    fn sixteen_k_pages_align_and_count_in_16k_units() {
+        let p = Policy {
+            page_shift: 14,
+            granule: 16 * 1024,
+            guard_after: 16 * 1024,
+            ..fixed(2)
+        };
+        let l = p.layout(1).unwrap();
+        assert_eq!(l.payload_len, 16 * 1024);
+        assert_eq!(l.total_pages(), 2);
+        assert_eq!(l.payload_pages(), 1);
+        assert_eq!(l.align_order, 2);
+        // A 4 KiB granule or guard is below a 16 KiB page.
+        assert_eq!(
+            Policy { granule: K4, ..p }.check(),
+            Err(PolicyError::BadGranule)
+        );
+        assert_eq!(
+            Policy {
+                guard_after: K4,
+                ..p
+            }
+            .check(),
+            Err(PolicyError::BadGuard)
+        );
+        assert_eq!(
+            Policy {
+                page_shift: 13,
+                ..p
+            }
+            .check(),
+            Err(PolicyError::BadPageSize)
+        );
     }
 
     #[test]
     fn upstream_aligns_by_size_order_capped_at_1m() {
-        let p = Policy::UPSTREAM;
+        let p = Policy::upstream(DEFAULT_PAGE_SHIFT);
         assert_eq!(p.layout(100).unwrap().align_order, 0);
         assert_eq!(p.layout(64 * 1024).unwrap().align_order, 4);
         assert_eq!(p.layout(M1 + M1 / 10).unwrap().align_order, 8);
@@ -371,6 +462,17 @@ mod tests {
             Err(PolicyError::BadGuard)
         );
         assert_eq!(fixed(21).check(), Err(PolicyError::BadAlignment));
+        assert_eq!(fixed(20).check().map(|_| ()), Ok(()));
+        assert_eq!(
+            Policy {
+                page_shift: 16,
+                granule: 1 << 16,
+                max_alloc: 1 << 40,
+                ..fixed(17)
+            }
+            .check(),
+            Err(PolicyError::BadAlignment)
+        );
         assert_eq!(
             Policy {
                 max_alloc: 0,

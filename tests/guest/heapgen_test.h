@@ -56,7 +56,16 @@
 
 #define KiB(x)	((uint64_t)(x) << 10)
 #define MiB(x)	((uint64_t)(x) << 20)
-#define PAGE	4096ULL
+/* The kernel's page size (4 KiB, or 16/64 KiB on such arm64 kernels). */
+static inline uint64_t hg_page_size(void)
+{
+	static uint64_t page;
+
+	if (!page)
+		page = (uint64_t)sysconf(_SC_PAGESIZE);
+	return page;
+}
+#define PAGE hg_page_size()
 
 struct heapgen_cfg {
 	const char *heap;

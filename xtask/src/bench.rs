@@ -594,7 +594,7 @@ fn git(args: &[&str]) -> String {
 }
 
 fn qemu_version(arch: Arch) -> String {
-    let (qemu, _) = e2e::qemu_base(arch);
+    let (qemu, _) = e2e::qemu_base(arch, Variant::Default);
     Command::new(qemu)
         .arg("--version")
         .output()
@@ -721,7 +721,7 @@ pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
     }
     let lines = summarise(&boots);
     let qemu = qemu_version(arch);
-    let (_, base) = e2e::qemu_base(arch);
+    let (_, base) = e2e::qemu_base(arch, Variant::Default);
     let info = &boots[0].info;
     let text = table(&lines, opts.mode, boots.len());
     println!();

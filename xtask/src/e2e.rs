@@ -146,7 +146,7 @@ pub fn heaps_conf(board: &heapgen::ir::Board) -> String {
         let align = if r.align_kind == "fixed" {
             r.align_bytes
         } else {
-            4096
+            board.page_size
         };
         let fallback = if r.fallback_cma.is_empty() {
             "-".to_string()
@@ -269,7 +269,7 @@ pub struct Boot<'a> {
 }
 
 /// QEMU's machine options per architecture (also used to dump the arm64 device tree).
-pub fn qemu_base(arch: Arch) -> (&'static str, Vec<&'static str>) {
+pub fn qemu_base(arch: Arch, variant: Variant) -> (&'static str, Vec<&'static str>) {
     match arch {
         Arch::X86_64 => (
             "qemu-system-x86_64",
@@ -277,14 +277,28 @@ pub fn qemu_base(arch: Arch) -> (&'static str, Vec<&'static str>) {
         ),
         Arch::Arm64 => (
             "qemu-system-aarch64",
-            vec!["-M", "virt", "-cpu", "cortex-a57", "-m", "1G", "-smp", "2"],
+            vec![
+                "-M",
+                "virt",
+                "-cpu",
+                // The Cortex-A57 model has no 16K translation granule.
+                if variant == Variant::Pages16K {
+                    "max"
+                } else {
+                    "cortex-a57"
+                },
+                "-m",
+                "1G",
+                "-smp",
+                "2",
+            ],
         ),
     }
 }
 
 /// Boots QEMU, writes the console to `log`, returns (console, timed out).
 pub fn boot(b: &Boot<'_>, log: &Path) -> Result<(String, bool)> {
-    let (qemu, base) = qemu_base(b.kernel.arch);
+    let (qemu, base) = qemu_base(b.kernel.arch, b.kernel.spec.variant);
     let console = match b.kernel.arch {
         Arch::X86_64 => format!("console=ttyS0 cma={X86_CMA}"),
         Arch::Arm64 => "console=ttyAMA0".to_string(),
@@ -331,8 +345,8 @@ pub fn boot(b: &Boot<'_>, log: &Path) -> Result<(String, bool)> {
 
 /// Builds the arm64 device tree of a board: QEMU's own `virt` tree (same machine options as the
 /// boot) merged with the generated `reserved-memory.dtsi`, compiled by dtc.
-pub fn make_dtb(module_dir: &Path, work: &Path) -> Result<PathBuf> {
-    let (qemu, base) = qemu_base(Arch::Arm64);
+pub fn make_dtb(module_dir: &Path, work: &Path, variant: Variant) -> Result<PathBuf> {
+    let (qemu, base) = qemu_base(Arch::Arm64, variant);
     let virt = work.join("virt.dtb");
     let mut args: Vec<String> = base.iter().map(|s| s.to_string()).collect();
     let m = args
@@ -565,7 +579,7 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
         },
     )?;
     let dtb = match kernel.arch {
-        Arch::Arm64 => Some(make_dtb(&module_dir, &work)?),
+        Arch::Arm64 => Some(make_dtb(&module_dir, &work, kernel.spec.variant)?),
         Arch::X86_64 => None,
     };
     let log = work.join("console.log");

@@ -40,8 +40,9 @@ const PACKAGES: &[&str] = &[
 
 const BINDGEN_VERSION: &str = "0.72.1";
 /// How many kernel builds the cache keeps (least recently used ones are pruned): the whole test
-/// matrix (7.2 x86_64, arm64, x86_64 and arm64 debug, LLVM; 6.12 x86_64 and arm64) plus one.
-const KEEP_KERNELS: usize = 8;
+/// matrix (7.2 x86_64, arm64, x86_64 and arm64 debug, arm64 16K; 6.12 x86_64, arm64 and arm64
+/// GKI; 7.3 x86_64) plus the `--full` one.
+const KEEP_KERNELS: usize = 10;
 
 /// A kernel series of the test bed, from Debian's `linux-source-<series>` package.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +51,8 @@ pub enum Series {
     V6_12,
     /// Linux 7.2 (Debian sid), the default.
     V7_2,
+    /// Linux 7.3 (Debian trixie-backports): the next kernel, to find API changes early.
+    V7_3,
 }
 
 impl Series {
@@ -64,7 +67,8 @@ impl Series {
         match s {
             "6.12" => Ok(Series::V6_12),
             "7.2" => Ok(Series::V7_2),
-            _ => bail!("unknown kernel series `{s}` (expected 6.12 or 7.2)"),
+            "7.3" => Ok(Series::V7_3),
+            _ => bail!("unknown kernel series `{s}` (expected 6.12, 7.2 or 7.3)"),
         }
     }
 
@@ -73,6 +77,7 @@ impl Series {
         match self {
             Series::V6_12 => "6.12",
             Series::V7_2 => "7.2",
+            Series::V7_3 => "7.3",
         }
     }
 
@@ -84,7 +89,7 @@ impl Series {
     fn patches(self) -> &'static [&'static str] {
         match self {
             Series::V6_12 => &["linux-6.12-gki-exports.patch"],
-            Series::V7_2 => &[],
+            Series::V7_2 | Series::V7_3 => &[],
         }
     }
 }
@@ -146,10 +151,13 @@ impl Spec {
             s += "-";
             s += self.series.name();
         }
-        if self.variant == Variant::Debug {
-            s += "-debug";
-        } else if self.cc == Cc::Llvm {
-            s += "-llvm";
+        match self.variant.name() {
+            Some(name) => {
+                s += "-";
+                s += name;
+            }
+            None if self.cc == Cc::Llvm => s += "-llvm",
+            None => {}
         }
         s
     }
@@ -224,12 +232,46 @@ pub enum Variant {
     /// KASAN, lockdep, kmemleak, DEBUG_VM and fault injection on top. Built with LLVM: the
     /// kernel only allows KASAN together with Rust in clang-built kernels.
     Debug,
+    /// arm64 with 16 KiB pages (`CONFIG_ARM64_16K_PAGES`), as Android's `kernel_aarch64_16k`.
+    Pages16K,
+    /// The hardening of Android's GKI kernels that changes how a module is built or called:
+    /// kCFI (`CONFIG_CFI_CLANG`, not permissive) and shadow call stacks. Built with LLVM, as
+    /// GKI kernels are.
+    Gki,
 }
 
 impl Variant {
     /// Whether kernels of this variant are built with LLVM.
     pub fn llvm(self) -> bool {
-        self == Variant::Debug
+        matches!(self, Variant::Debug | Variant::Gki)
+    }
+
+    /// The fragment (under `tests/kernel/`) the variant adds, if any.
+    fn fragment(self) -> Option<&'static str> {
+        match self {
+            Variant::Default => None,
+            Variant::Debug => Some("debug.config"),
+            Variant::Pages16K => Some("arm64-16k.config"),
+            Variant::Gki => Some("gki.config"),
+        }
+    }
+
+    /// The variant's name in cache keys and labels (`-<name>`), if any.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Variant::Default => None,
+            Variant::Debug => Some("debug"),
+            Variant::Pages16K => Some("16k"),
+            Variant::Gki => Some("gki"),
+        }
+    }
+
+    /// The kernel's page size, in bytes.
+    pub fn page_size(self) -> u64 {
+        match self {
+            Variant::Pages16K => 16 << 10,
+            _ => 4 << 10,
+        }
     }
 }
 
@@ -418,6 +460,7 @@ pub fn ensure_source(series: &str) -> Result<PathBuf> {
     }
     let suite = match series {
         "7.2" => "sid",
+        "7.3" => "trixie-backports",
         "6.12" => "trixie",
         _ => bail!("no Debian suite known for linux-source-{series}"),
     };
@@ -498,8 +541,8 @@ fn fragments(arch: Arch, variant: Variant, series: Series) -> Vec<PathBuf> {
     if series.has_dmem_cgroup() {
         v.push(dir.join("cgroup-dmem.config"));
     }
-    if variant == Variant::Debug {
-        v.push(dir.join("debug.config"));
+    if let Some(f) = variant.fragment() {
+        v.push(dir.join(f));
     }
     v
 }
@@ -601,10 +644,10 @@ pub fn ensure(spec: Spec) -> Result<Kernel> {
         "{}-{}-{}-{}",
         version,
         arch.name(),
-        match (variant, spec.cc) {
-            (Variant::Debug, _) => "debug",
-            (Variant::Default, Cc::Gcc) => "default",
-            (Variant::Default, Cc::Llvm) => "llvm",
+        match (variant.name(), spec.cc) {
+            (Some(name), _) => name,
+            (None, Cc::Gcc) => "default",
+            (None, Cc::Llvm) => "llvm",
         },
         &sha256_hex(key_material.as_bytes())[..12]
     );

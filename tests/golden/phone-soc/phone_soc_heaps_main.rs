@@ -24,6 +24,35 @@ use kernel::{c_str, prelude::*};
 use policy::{Alignment, Policy};
 use region::Region;
 
+// The board's policies are in 4K pages (board.page-size): the kernel's
+// page size must be the same. The kernel passes `--cfg CONFIG_PAGE_SHIFT="<n>"` to every Rust
+// object.
+#[cfg(CONFIG_PAGE_SHIFT = "13")]
+compile_error!(
+    "board `phone-soc` was validated for 4K pages (board.page-size), but this kernel has 8K pages: generate the module from a board file for the kernel's page size, or build it against a kernel with 4K pages"
+);
+#[cfg(CONFIG_PAGE_SHIFT = "14")]
+compile_error!(
+    "board `phone-soc` was validated for 4K pages (board.page-size), but this kernel has 16K pages: generate the module from a board file for the kernel's page size, or build it against a kernel with 4K pages"
+);
+#[cfg(CONFIG_PAGE_SHIFT = "15")]
+compile_error!(
+    "board `phone-soc` was validated for 4K pages (board.page-size), but this kernel has 32K pages: generate the module from a board file for the kernel's page size, or build it against a kernel with 4K pages"
+);
+#[cfg(CONFIG_PAGE_SHIFT = "16")]
+compile_error!(
+    "board `phone-soc` was validated for 4K pages (board.page-size), but this kernel has 64K pages: generate the module from a board file for the kernel's page size, or build it against a kernel with 4K pages"
+);
+#[cfg(CONFIG_PAGE_SHIFT = "18")]
+compile_error!(
+    "board `phone-soc` was validated for 4K pages (board.page-size), but this kernel has 256K pages: generate the module from a board file for the kernel's page size, or build it against a kernel with 4K pages"
+);
+#[cfg(not(CONFIG_PAGE_SHIFT = "12"))]
+const _: () = assert!(
+    kernel::page::PAGE_SHIFT == 12,
+    "the kernel's page size is not the board's 4K (board.page-size)"
+);
+
 // Accounting charges the kernel's dmem cgroup controller, absent from kernels
 // without CONFIG_CGROUP_DMEM (the kernel passes `--cfg CONFIG_<option>` for
 // every enabled option to every Rust object, modules included).
@@ -54,6 +83,7 @@ pub static REGIONS: [Region; 4] = [
         heap: None,
         uncached_heap: Some(c_str!("framebuffer-uncached")),
         policy: Policy {
+            page_shift: 12,
             alignment: Alignment::Fixed { order: 8 },
             granule: 0x10000,
             guard_before: 0x0,
@@ -73,6 +103,7 @@ pub static REGIONS: [Region; 4] = [
         heap: Some(c_str!("camera")),
         uncached_heap: None,
         policy: Policy {
+            page_shift: 12,
             alignment: Alignment::Fixed { order: 8 },
             granule: 0x10000,
             guard_before: 0x0,
@@ -92,6 +123,7 @@ pub static REGIONS: [Region; 4] = [
         heap: Some(c_str!("video")),
         uncached_heap: Some(c_str!("video-uncached")),
         policy: Policy {
+            page_shift: 12,
             alignment: Alignment::Fixed { order: 4 },
             granule: 0x10000,
             guard_before: 0x1000,
@@ -111,6 +143,7 @@ pub static REGIONS: [Region; 4] = [
         heap: Some(c_str!("audio-dsp")),
         uncached_heap: None,
         policy: Policy {
+            page_shift: 12,
             alignment: Alignment::Fixed { order: 0 },
             granule: 0x1000,
             guard_before: 0x0,

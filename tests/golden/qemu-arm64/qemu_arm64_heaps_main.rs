@@ -31,6 +31,35 @@ use kernel::{c_str, prelude::*};
 use policy::{Alignment, Policy};
 use region::Region;
 
+// The board's policies are in 4K pages (board.page-size): the kernel's
+// page size must be the same. The kernel passes `--cfg CONFIG_PAGE_SHIFT="<n>"` to every Rust
+// object.
+#[cfg(CONFIG_PAGE_SHIFT = "13")]
+compile_error!(
+    "board `qemu-arm64` was validated for 4K pages (board.page-size), but this kernel has 8K pages: generate the module from a board file for the kernel's page size, or build it against a kernel with 4K pages"
+);
+#[cfg(CONFIG_PAGE_SHIFT = "14")]
+compile_error!(
+    "board `qemu-arm64` was validated for 4K pages (board.page-size), but this kernel has 16K pages: generate the module from a board file for the kernel's page size, or build it against a kernel with 4K pages"
+);
+#[cfg(CONFIG_PAGE_SHIFT = "15")]
+compile_error!(
+    "board `qemu-arm64` was validated for 4K pages (board.page-size), but this kernel has 32K pages: generate the module from a board file for the kernel's page size, or build it against a kernel with 4K pages"
+);
+#[cfg(CONFIG_PAGE_SHIFT = "16")]
+compile_error!(
+    "board `qemu-arm64` was validated for 4K pages (board.page-size), but this kernel has 64K pages: generate the module from a board file for the kernel's page size, or build it against a kernel with 4K pages"
+);
+#[cfg(CONFIG_PAGE_SHIFT = "18")]
+compile_error!(
+    "board `qemu-arm64` was validated for 4K pages (board.page-size), but this kernel has 256K pages: generate the module from a board file for the kernel's page size, or build it against a kernel with 4K pages"
+);
+#[cfg(not(CONFIG_PAGE_SHIFT = "12"))]
+const _: () = assert!(
+    kernel::page::PAGE_SHIFT == 12,
+    "the kernel's page size is not the board's 4K (board.page-size)"
+);
+
 // Accounting charges the kernel's dmem cgroup controller, absent from kernels
 // without CONFIG_CGROUP_DMEM (the kernel passes `--cfg CONFIG_<option>` for
 // every enabled option to every Rust object, modules included).
@@ -67,6 +96,7 @@ pub static REGIONS: [Region; 5] = [
         heap: Some(c_str!("video")),
         uncached_heap: Some(c_str!("video-uncached")),
         policy: Policy {
+            page_shift: 12,
             alignment: Alignment::Fixed { order: 4 },
             granule: 0x10000,
             guard_before: 0x0,
@@ -87,6 +117,7 @@ pub static REGIONS: [Region; 5] = [
         heap: Some(c_str!("camera")),
         uncached_heap: None,
         policy: Policy {
+            page_shift: 12,
             alignment: Alignment::SizeOrder { max_order: 8 },
             granule: 0x1000,
             guard_before: 0x0,
@@ -106,6 +137,7 @@ pub static REGIONS: [Region; 5] = [
         heap: Some(c_str!("secure")),
         uncached_heap: None,
         policy: Policy {
+            page_shift: 12,
             alignment: Alignment::Fixed { order: 0 },
             granule: 0x1000,
             guard_before: 0x0,
@@ -125,6 +157,7 @@ pub static REGIONS: [Region; 5] = [
         heap: Some(c_str!("display")),
         uncached_heap: None,
         policy: Policy {
+            page_shift: 12,
             alignment: Alignment::Fixed { order: 8 },
             granule: 0x100000,
             guard_before: 0x1000,
@@ -148,6 +181,7 @@ pub static REGIONS: [Region; 5] = [
         heap: Some(c_str!("scratch-buffers")),
         uncached_heap: None,
         policy: Policy {
+            page_shift: 12,
             alignment: Alignment::Fixed { order: 0 },
             granule: 0x1000,
             guard_before: 0x0,
