@@ -87,3 +87,28 @@ impl<T: Run> Drop for Later<T> {
         unsafe { bindings::heapgen_later_free(self.ptr.as_ptr()) };
     }
 }
+
+/// Fault build for the test harness's kCFI self-test (`--cfg heapgen_fault_cfi`, never set
+/// otherwise): queues a work item whose callback's type is not the C side's `void (*)(void *)`.
+/// A kernel with kCFI stops that indirect call ("CFI failure"); others run it harmlessly.
+#[cfg(heapgen_fault_cfi)]
+pub fn fault_cfi() -> Result {
+    /// Takes an argument more and returns a value: another type for kCFI.
+    unsafe extern "C" fn mistyped(_data: *mut c_void, _extra: usize) -> usize {
+        0
+    }
+    static TARGET: u8 = 0;
+    let wrong: unsafe extern "C" fn(*mut c_void, usize) -> usize = mistyped;
+    // SAFETY: Deliberately the wrong function type, the point of this fault build: called with one
+    // argument, `mistyped` reads a register it does not use and its return value is ignored.
+    let callback: unsafe extern "C" fn(*mut c_void) = unsafe { core::mem::transmute(wrong) };
+    // SAFETY: The callback ignores its data; the work item is leaked, so it outlives its run.
+    let ptr = unsafe { bindings::heapgen_later_new(Some(callback)) };
+    let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
+    // SAFETY: `ptr` is a live work item; the data pointer is never dereferenced.
+    unsafe {
+        bindings::heapgen_later_arm(ptr.as_ptr(), core::ptr::from_ref(&TARGET).cast_mut().cast());
+        bindings::heapgen_later_schedule(ptr.as_ptr(), 0);
+    }
+    Ok(())
+}

@@ -236,12 +236,14 @@ impl Registration {
     /// Heaps cannot be unregistered: once the first one is registered the module pins itself, and
     /// a later registration failure (a name taken by another driver) is reported and skipped.
     pub fn new(regions: &'static [Region]) -> Result<Self> {
-        // Fault builds for the test harness's self-tests (never set otherwise): a kernel warning
-        // and a lockdep report the harness must catch.
+        // Fault builds for the test harness's self-tests (never set otherwise): a kernel warning,
+        // a lockdep report and a kCFI failure the harness must catch.
         #[cfg(heapgen_fault_warn)]
         kernel::warn_on!(true);
         #[cfg(heapgen_fault_lockdep)]
         fault_lock_inversion()?;
+        #[cfg(heapgen_fault_cfi)]
+        crate::later::fault_cfi()?;
         let mut pending = KVec::new();
         let protected = |r: &Region| r.hooks.is_some_and(|h| h.protected);
         let cache_device = if regions

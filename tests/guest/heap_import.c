@@ -15,6 +15,10 @@
  *                   ("guard damaged" in the kernel log) when it is freed
  * - vmap:           the kernel's vmap sees what userspace wrote via mmap,
  *                   and userspace sees what the kernel wrote via vmap
+ * - device_view:    what a device reads through the scatterlist's pages is
+ *                   what the CPU sees: zero in a fresh buffer, then every
+ *                   byte userspace wrote through mmap (first and last bytes,
+ *                   next to the guards, included)
  * - bad_fds:        the importer refuses what is not a dma-buf
  */
 #include <ctype.h>
@@ -316,6 +320,68 @@ TEST_F(import, vmap)
 		munmap(p, len);
 		close(fd);
 	}
+}
+
+/* A byte pattern that differs from page to page and from byte to byte. */
+static uint8_t pattern(uint64_t i)
+{
+	return (uint8_t)(i * 131 + (i >> 12) * 7 + 1);
+}
+
+TEST_F_TIMEOUT(import, device_view, 300)
+{
+	uint64_t g = self->cfg.granule, reqs[4];
+	uint8_t *dev = NULL, *p;
+	int r, fd;
+
+	reqs[0] = 1;
+	reqs[1] = g + 1;
+	reqs[2] = MiB(1) + PAGE;
+	reqs[3] = MiB(4) - 1;
+	for (r = 0; r < 4; r++) {
+		uint64_t len = hg_round_up(reqs[r], g), i, bad = len;
+
+		if (self->cfg.max_alloc && len > self->cfg.max_alloc)
+			continue;
+		fd = hg_alloc(self->heap_fd, len);
+		ASSERT_LE(0, fd) TH_LOG("%llu bytes: %s", (unsigned long long)len, strerror(-fd));
+		ASSERT_EQ((int64_t)len, hg_buf_size(fd));
+		dev = realloc(dev, len);
+		ASSERT_NE(NULL, dev);
+
+		/* A fresh buffer is zero where the device looks too. */
+		memset(dev, 0xa5, len);
+		ASSERT_EQ(0, hg_sg_read(self->imp_fd, fd, 0, dev, len));
+		for (i = 0; i < len && bad == len; i++)
+			if (dev[i])
+				bad = i;
+		EXPECT_EQ(len, bad) TH_LOG("%llu-byte buffer: the device sees %#x at %#llx",
+					   (unsigned long long)len, bad < len ? dev[bad] : 0,
+					   (unsigned long long)bad);
+
+		/* What userspace writes, the device reads, byte for byte. */
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED && errno == EPERM) {
+			close(fd);
+			SKIP(break, "heap %s refuses mmap", self->cfg.heap);
+		}
+		ASSERT_NE(MAP_FAILED, p);
+		for (i = 0; i < len; i++)
+			p[i] = pattern(i);
+		ASSERT_EQ(0, hg_sg_read(self->imp_fd, fd, 0, dev, len));
+		bad = len;
+		for (i = 0; i < len && bad == len; i++)
+			if (dev[i] != pattern(i))
+				bad = i;
+		EXPECT_EQ(len, bad) TH_LOG("%llu-byte buffer: at %#llx the CPU wrote %#x, the device reads %#x",
+					   (unsigned long long)len, (unsigned long long)bad,
+					   bad < len ? pattern(bad) : 0, bad < len ? dev[bad] : 0);
+		/* Nothing past the end. */
+		EXPECT_EQ(-EINVAL, hg_sg_read(self->imp_fd, fd, len - 1, dev, 2));
+		munmap(p, len);
+		close(fd);
+	}
+	free(dev);
 }
 
 TEST_F(import, bad_fds)

@@ -135,12 +135,33 @@ struct heapgen_time_import {
 };
 
 #define HEAPGEN_IMPORTER_IOC_MAGIC	'H'
+/**
+ * struct heapgen_sg_read - HEAPGEN_SG_READ argument
+ * @fd:		in: dma-buf fd
+ * @len:	in: bytes to read
+ * @offset:	in: offset into the buffer
+ * @buf:	in: userspace address of @len bytes
+ * Attaches and maps the buffer (DMA_BIDIRECTIONAL), then copies bytes
+ * @offset..@offset + @len to @buf from the pages the scatterlist names, each
+ * mapped with kmap_local_page(): what a device would see, with no vmap, no
+ * linear-map shortcut and no help from the exporter. -EINVAL past the end
+ * of the scatterlist.
+ */
+struct heapgen_sg_read {
+	__s32 fd;
+	__u32 len;
+	__u64 offset;
+	__u64 buf;
+};
+
 #define HEAPGEN_IMPORT		_IOWR(HEAPGEN_IMPORTER_IOC_MAGIC, 0x00, \
 				      struct heapgen_import)
 #define HEAPGEN_POKE_PAST	_IOWR(HEAPGEN_IMPORTER_IOC_MAGIC, 0x01, \
 				      struct heapgen_poke)
 #define HEAPGEN_VMAP		_IOWR(HEAPGEN_IMPORTER_IOC_MAGIC, 0x02, \
 				      struct heapgen_vmap)
+#define HEAPGEN_SG_READ		_IOW(HEAPGEN_IMPORTER_IOC_MAGIC, 0x04, \
+				     struct heapgen_sg_read)
 #define HEAPGEN_TIME_IMPORT	_IOWR(HEAPGEN_IMPORTER_IOC_MAGIC, 0x03, \
 				      struct heapgen_time_import)
 

@@ -368,4 +368,19 @@ static inline int hg_import(int imp_fd, int buf_fd, uint32_t dir,
 	return ioctl(imp_fd, HEAPGEN_IMPORT, out) < 0 ? -errno : 0;
 }
 
+/* Reads @len bytes at @offset of a dma-buf as a device sees them (through its
+ * scatterlist's pages) into @buf; 0 or -errno. */
+static inline int hg_sg_read(int imp_fd, int buf_fd, uint64_t offset,
+			     void *buf, uint32_t len)
+{
+	struct heapgen_sg_read arg = {
+		.fd = buf_fd,
+		.len = len,
+		.offset = offset,
+		.buf = (uintptr_t)buf,
+	};
+
+	return ioctl(imp_fd, HEAPGEN_SG_READ, &arg) < 0 ? -errno : 0;
+}
+
 #endif /* HEAPGEN_TEST_H */

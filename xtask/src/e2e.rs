@@ -630,8 +630,14 @@ pub fn print_report(prefix: &str, report: &Report) {
 }
 
 /// The test boards of an architecture.
-pub fn test_boards(arch: Arch) -> Vec<PathBuf> {
-    vec![repo_root().join(format!("board-configs/qemu-{}.toml", arch.name()))]
+/// The test board of a test-bed kernel: `qemu-<arch>`, or `qemu-arm64-16k` for the 16 KiB-page
+/// kernel.
+pub fn test_boards(spec: Spec) -> Vec<PathBuf> {
+    let stem = match spec.variant {
+        Variant::Pages16K => "qemu-arm64-16k".to_string(),
+        _ => format!("qemu-{}", spec.arch.name()),
+    };
+    vec![repo_root().join(format!("board-configs/{stem}.toml"))]
 }
 
 /// `cargo xtask e2e`.
@@ -639,7 +645,7 @@ pub fn cmd_e2e(spec: Spec, boards: &[PathBuf]) -> Result<Report> {
     let label = spec.label();
     let kernel = testbed::ensure(spec)?;
     let boards = if boards.is_empty() {
-        test_boards(spec.arch)
+        test_boards(spec)
     } else {
         boards.to_vec()
     };
@@ -677,7 +683,7 @@ pub fn cmd_e2e(spec: Spec, boards: &[PathBuf]) -> Result<Report> {
 pub fn selftest_kernel_report(spec: Spec, fault: &str, report: &str) -> ktap::Case {
     let name = format!("harness/{}/detects-a-{fault}-report", spec.label());
     let result =
-        testbed::ensure(spec).and_then(|k| run_board(&k, &test_boards(spec.arch)[0], Some(fault)));
+        testbed::ensure(spec).and_then(|k| run_board(&k, &test_boards(spec)[0], Some(fault)));
     let outcome = match result {
         Ok(r) => {
             let caught = r.cases.iter().find(|c| {
@@ -703,8 +709,13 @@ pub fn selftest_kernel_report(spec: Spec, fault: &str, report: &str) -> ktap::Ca
 /// failure must name zeroing. Returns a case for the summary.
 pub fn selftest_no_zero(arch: Arch, variant: Variant) -> ktap::Case {
     let name = format!("harness/{}/detects-a-heap-that-does-not-zero", arch.name());
-    let result = testbed::ensure_kernel(arch, variant)
-        .and_then(|k| run_board(&k, &test_boards(arch)[0], Some("no-zero")));
+    let result = testbed::ensure_kernel(arch, variant).and_then(|k| {
+        run_board(
+            &k,
+            &test_boards(Spec::new(arch, variant))[0],
+            Some("no-zero"),
+        )
+    });
     let outcome = match result {
         Ok(r) => {
             let caught: Vec<&str> = r

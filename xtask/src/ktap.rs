@@ -78,6 +78,7 @@ const KERNEL_REPORTS: &[&str] = &[
     "soft lockup",
     "hung_task",
     "enqueued on deprecated workqueue",
+    "CFI failure",
 ];
 
 /// Strips a `[   1.234567] ` printk timestamp.

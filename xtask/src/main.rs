@@ -1,6 +1,6 @@
 //! `cargo xtask`: the project's development tasks (the rust-analyzer pattern).
 //!
-//! - `cargo xtask testbed [--arch A] [--kernel 6.12|7.2] [--cc gcc|llvm] [--debug-kernel]`:
+//! - `cargo xtask testbed [--arch A] [--kernel 6.12|7.2|7.3] [--cc gcc|llvm] [--debug-kernel]`:
 //!   install and build the kernel test bed.
 //! - `cargo xtask e2e [--arch A] [--kernel K] [--cc C] [--debug-kernel] [--board F]...`: guest
 //!   tests in QEMU.
@@ -70,6 +70,17 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
                 args.arch = Some(Arch::parse(&v)?);
             }
             "--debug-kernel" => args.variant = Variant::Debug,
+            "--variant" => {
+                args.variant = match it.next().unwrap_or_default().as_str() {
+                    "default" => Variant::Default,
+                    "debug" => Variant::Debug,
+                    "16k" => Variant::Pages16K,
+                    "gki" => Variant::Gki,
+                    other => {
+                        bail!("unknown variant `{other}` (expected default, debug, 16k or gki)")
+                    }
+                }
+            }
             "--kernel" => args.series = Series::parse(&it.next().unwrap_or_default())?,
             "--cc" => args.cc = Cc::parse(&it.next().unwrap_or_default())?,
             "--full" => args.full = true,
@@ -93,10 +104,11 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
     Ok(args)
 }
 
-const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench|bindings|build|integration> [--arch x86_64|arm64] [--kernel 6.12|7.2] [--cc gcc|llvm] [--debug-kernel] [--full] [--board FILE]... [--mode icount|tcg] [--boots N] [--accounting] [--kleaf DIR] [--buildroot DIR] [--oe-core DIR --bitbake DIR]";
+const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench|bindings|build|integration> [--arch x86_64|arm64] [--kernel 6.12|7.2|7.3] [--cc gcc|llvm] [--debug-kernel] [--variant default|debug|16k|gki] [--full] [--board FILE]... [--mode icount|tcg] [--boots N] [--accounting] [--kleaf DIR] [--buildroot DIR] [--oe-core DIR --bitbake DIR]";
 
 /// The kernels `cargo xtask test` runs end to end: 7.2 on x86_64 and arm64 with GCC, 7.2 with
-/// LLVM (the debug kernel: KASAN, lockdep, kmemleak) and 6.12 LTS with the GKI exports.
+/// LLVM (the debug kernels: KASAN, lockdep, kmemleak), arm64 with 16 KiB pages, 6.12 LTS with the
+/// GKI exports (and on arm64 with GKI's kCFI and shadow call stacks, built with LLVM), and 7.3.
 const TEST_MATRIX: &[Spec] = &[
     Spec {
         series: Series::V7_2,
@@ -124,16 +136,31 @@ const TEST_MATRIX: &[Spec] = &[
         variant: Variant::Debug,
         cc: Cc::Llvm,
     },
+    // Android's kernel_aarch64_16k: the policies in 16 KiB pages.
+    Spec {
+        series: Series::V7_2,
+        arch: Arch::Arm64,
+        variant: Variant::Pages16K,
+        cc: Cc::Gcc,
+    },
     Spec {
         series: Series::V6_12,
         arch: Arch::X86_64,
         variant: Variant::Default,
         cc: Cc::Gcc,
     },
-    // Android's GKI vendor modules are mostly arm64.
+    // Android's GKI vendor modules are mostly arm64, built with clang, kCFI and shadow call
+    // stacks.
     Spec {
         series: Series::V6_12,
         arch: Arch::Arm64,
+        variant: Variant::Gki,
+        cc: Cc::Llvm,
+    },
+    // The next kernel, to find API changes early.
+    Spec {
+        series: Series::V7_3,
+        arch: Arch::X86_64,
         variant: Variant::Default,
         cc: Cc::Gcc,
     },
@@ -238,7 +265,13 @@ fn build_every_board(boards: &[PathBuf]) -> Vec<Case> {
             let board = heapgen::load(board_file)
                 .map_err(|d| anyhow::anyhow!("{} is not valid:\n{d}", board_file.display()))?;
             let arch = Arch::parse(board.arch.as_str())?;
-            let kernel = testbed::ensure_kernel(arch, Variant::Default)?;
+            // A 16 KiB-page board is built against the 16 KiB-page kernel.
+            let variant = if board.page_size == Variant::Pages16K.page_size() {
+                Variant::Pages16K
+            } else {
+                Variant::Default
+            };
+            let kernel = testbed::ensure_kernel(arch, variant)?;
             let work = repo_root().join("target/build").join(&stem);
             let _ = std::fs::remove_dir_all(&work);
             e2e::generate(board_file, &work.join("generated"))?;
@@ -410,6 +443,17 @@ fn cmd_test(full: bool) -> Result<()> {
             x86(Variant::Debug, Cc::Llvm),
             "lockdep",
             "possible circular locking",
+        ),
+        // And a mistyped indirect call on the GKI-hardened kernel (kCFI).
+        e2e::selftest_kernel_report(
+            Spec {
+                series: Series::V6_12,
+                arch: Arch::Arm64,
+                variant: Variant::Gki,
+                cc: Cc::Llvm,
+            },
+            "cfi",
+            "CFI failure",
         ),
     ] {
         if let Outcome::Fail(why) = &case.outcome {

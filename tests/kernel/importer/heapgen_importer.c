@@ -4,7 +4,8 @@
  * tests. Userspace hands it a dma-buf fd; it attaches its platform device,
  * maps the attachment and reports the scatterlist (HEAPGEN_IMPORT), writes
  * one byte just outside the mapping like an overrunning device
- * (HEAPGEN_POKE_PAST), or vmaps the buffer inside a CPU access bracket
+ * (HEAPGEN_POKE_PAST), reads it through its scatterlist's pages as a device
+ * would (HEAPGEN_SG_READ), or vmaps the buffer inside a CPU access bracket
  * (HEAPGEN_VMAP), or times attach, map, unmap and detach for the benchmarks
  * (HEAPGEN_TIME_IMPORT). The uapi is tests/guest/heapgen_importer.h.
  *
@@ -19,6 +20,7 @@
 #include <linux/dma-mapping.h>
 #include <linux/err.h>
 #include <linux/fs.h>
+#include <linux/highmem.h>
 #include <linux/iosys-map.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
@@ -296,6 +298,51 @@ out_put:
 	return ret;
 }
 
+static long importer_sg_read(void __user *uarg)
+{
+	struct heapgen_sg_read arg;
+	struct importer_map m;
+	struct scatterlist *sg;
+	u64 pos = 0, done = 0;
+	unsigned int i;
+	int ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	ret = importer_map(arg.fd, DMA_BIDIRECTIONAL, &m);
+	if (ret)
+		return ret;
+	/* Walk the CPU side of the table: page, offset and length per entry. */
+	for_each_sgtable_sg(m.sgt, sg, i) {
+		u64 start = pos, end = pos + sg->length;
+
+		pos = end;
+		while (done < arg.len && arg.offset + done >= start &&
+		       arg.offset + done < end) {
+			u64 in_sg = arg.offset + done - start + sg->offset;
+			struct page *page = pfn_to_page(page_to_pfn(sg_page(sg)) +
+							(in_sg >> PAGE_SHIFT));
+			size_t in_page = offset_in_page(in_sg);
+			size_t chunk = min_t(u64, PAGE_SIZE - in_page,
+					     min_t(u64, arg.len - done,
+						   end - (arg.offset + done)));
+			void *va = kmap_local_page(page);
+
+			ret = copy_to_user(u64_to_user_ptr(arg.buf + done),
+					   va + in_page, chunk) ? -EFAULT : 0;
+			kunmap_local(va);
+			if (ret)
+				goto out;
+			done += chunk;
+		}
+	}
+	if (done < arg.len)
+		ret = -EINVAL;
+out:
+	importer_unmap(&m);
+	return ret;
+}
+
 static long importer_ioctl(struct file *file, unsigned int cmd,
 			   unsigned long arg)
 {
@@ -306,6 +353,8 @@ static long importer_ioctl(struct file *file, unsigned int cmd,
 		return importer_import(uarg);
 	case HEAPGEN_POKE_PAST:
 		return importer_poke_past(uarg);
+	case HEAPGEN_SG_READ:
+		return importer_sg_read(uarg);
 	case HEAPGEN_VMAP:
 		return importer_vmap(uarg);
 	case HEAPGEN_TIME_IMPORT:
