@@ -180,11 +180,14 @@ pub fn bitbake_git_url(url: &str) -> String {
     }
 }
 
-/// The Kleaf `kernel_build` a board's module is built against (the GKI build of its arch).
-pub fn kleaf_kernel_build(arch: Arch) -> &'static str {
-    match arch {
-        Arch::Arm64 => "@kleaf//common:kernel_aarch64",
-        Arch::X86_64 => "@kleaf//common:kernel_x86_64",
+/// The Kleaf `kernel_build` a board's module is built against: the GKI build of its
+/// architecture and page size (`kernel_aarch64_16k` for 16 KiB pages).
+pub fn kleaf_kernel_build(board: &Board) -> &'static str {
+    match (board.arch, board.page_size) {
+        (Arch::Arm64, 0x4000) => "@kleaf//common:kernel_aarch64_16k",
+        (Arch::Arm64, 0x10000) => "@kleaf//common:kernel_aarch64_64k",
+        (Arch::Arm64, _) => "@kleaf//common:kernel_aarch64",
+        (Arch::X86_64, _) => "@kleaf//common:kernel_x86_64",
     }
 }
 
@@ -425,7 +428,7 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
         kmi_path => kmi_path,
         bazel_srcs => bazel_srcs,
         bazel_exports => bazel_exports,
-        kernel_build => kleaf_kernel_build(board.arch),
+        kernel_build => kleaf_kernel_build(board),
         crates => Value::from(Serde(locked_crates(CARGO_LOCK)?)),
     };
     let render = |t: &Template| -> Result<Vec<u8>, Error> {
