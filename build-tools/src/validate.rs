@@ -1538,10 +1538,11 @@ pub fn validate(
                 max_alloc: max_alloc.value,
             };
             // `check` stops at the first problem; repair what it found and ask again so that
-            // every independent problem of the policy is reported in one run.
-            for _ in 0..6 {
+            // every independent problem of the policy is reported in one run. A repaired policy
+            // is only good for finding more problems: the region stays out of the IR.
+            for round in 0..6 {
                 let Err(e) = policy.check() else {
-                    policy_ok = true;
+                    policy_ok = round == 0;
                     break;
                 };
                 let (rule, origin_span, origin_path, value) = match e {
@@ -2596,6 +2597,22 @@ mod tests {
     fn rule_granule_multiple() {
         assert_eq!(one("granule = \"6K\""), ["granule-multiple"]);
         assert_eq!(one("granule = 0"), ["granule-multiple"]);
+    }
+
+    /// A policy repaired to look for more problems must not reach the rules that divide by its
+    /// granule (a zero granule next to a pool panicked with a division by zero).
+    #[test]
+    fn a_region_with_a_bad_policy_stays_out_of_the_ir() {
+        let pool = "strategy = { kind = \"pool\", sizes = [\"1M\"], depth = 2 }";
+        assert_eq!(one(&format!("granule = 0\n{pool}")), ["granule-multiple"]);
+        assert_eq!(
+            one(&format!("granule = \"6K\"\n{pool}")),
+            ["granule-multiple"]
+        );
+        assert_eq!(
+            one(&format!("guard = {{ before = 100 }}\n{pool}")),
+            ["guard-multiple"]
+        );
     }
 
     #[test]
