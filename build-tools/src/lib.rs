@@ -29,6 +29,9 @@ pub mod write;
 pub use diag::{Diagnostic, Diagnostics};
 pub use write::{check_output, write_atomic, Stale, WriteSummary};
 
+/// The largest hook file (`hooks = "<path>.rs"`) heapgen copies into a module, in bytes: 1 MiB.
+pub const MAX_HOOK_FILE: u64 = 1 << 20;
+
 /// The heapgen version stamped into generated files.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -216,18 +219,20 @@ pub fn load_str_in(
     match validate::validate(&raw, source, &render::sha256_hex(bytes)) {
         Ok((mut board, warnings)) if diags.is_empty() => {
             for hook in &mut board.hook_files {
-                let at = dir.join(&hook.source);
-                match std::fs::read(&at) {
+                match read_hook_file(dir, &hook.source) {
                     Ok(contents) => hook.contents = contents,
-                    Err(e) => diags.push(
+                    Err((message, label)) => diags.push(
                         Diagnostic::new(
                             validate::RULE_HOOKS_FILE,
                             hook.key_path.clone(),
                             hook.span.clone(),
-                            format!("cannot read hook file `{}`: {e}", at.display()),
-                            "unreadable",
+                            message,
+                            label,
                         )
-                        .with_help("hook paths are relative to the board file's directory"),
+                        .with_help(
+                            "a hook file is a regular file of at most 1 MiB inside the board \
+                             file's directory; its path is relative to that directory",
+                        ),
                     ),
                 }
             }
@@ -249,6 +254,100 @@ pub fn load_str_in(
             diags.extend(more);
             Err(Diagnostics::new(file, text, diags))
         }
+    }
+}
+
+/// Reads the hook file `source` (a path relative to the board file's directory `dir`, already
+/// checked by the `hooks-path` rule) once, or says why it cannot be used: a message and a label.
+///
+/// The file must resolve, symbolic links followed, to a regular file inside `dir` of at most
+/// [`MAX_HOOK_FILE`] bytes. Nothing else is read: not a file a link leads to outside the
+/// directory (a board file must not be able to copy `/etc/shadow` into a module), not a FIFO (it
+/// would block), not a device (`/dev/zero` never ends). The file is opened without following a
+/// link and without blocking, and checked on the open descriptor, so a file swapped in after
+/// the path was resolved is caught too.
+fn read_hook_file(dir: &Path, source: &str) -> Result<Vec<u8>, (String, &'static str)> {
+    use std::io::Read;
+    // `Path::new("x.toml").parent()` is the empty path, which names no directory.
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let at = dir.join(source);
+    let shown = at.display();
+    let unreadable = |e: std::io::Error| {
+        (
+            format!("cannot read hook file `{shown}`: {e}"),
+            "unreadable",
+        )
+    };
+    let base = dir.canonicalize().map_err(unreadable)?;
+    let real = at.canonicalize().map_err(unreadable)?;
+    if !real.starts_with(&base) {
+        return Err((
+            format!(
+                "hook file `{shown}` is a symbolic link (or lies below one) that leads outside the board file's directory"
+            ),
+            "leads outside the board file's directory",
+        ));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(&real).map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if !meta.is_file() {
+        let kind = file_kind(&meta.file_type());
+        return Err((
+            format!("hook file `{shown}` is not a regular file but {kind}"),
+            "not a regular file",
+        ));
+    }
+    let too_big = |len: u64| {
+        (
+            format!(
+                "hook file `{shown}` has {len} bytes, more than the {MAX_HOOK_FILE} bytes (1 MiB) a hook file may have"
+            ),
+            "too large",
+        )
+    };
+    if meta.len() > MAX_HOOK_FILE {
+        return Err(too_big(meta.len()));
+    }
+    let mut contents = Vec::new();
+    file.take(MAX_HOOK_FILE + 1)
+        .read_to_end(&mut contents)
+        .map_err(unreadable)?;
+    if contents.len() as u64 > MAX_HOOK_FILE {
+        return Err(too_big(contents.len() as u64));
+    }
+    Ok(contents)
+}
+
+/// What a file that is not a regular file is, for diagnostics.
+fn file_kind(ty: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ty.is_fifo() {
+            return "a FIFO";
+        }
+        if ty.is_char_device() || ty.is_block_device() {
+            return "a device";
+        }
+        if ty.is_socket() {
+            return "a socket";
+        }
+    }
+    if ty.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
     }
 }
 

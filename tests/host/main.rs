@@ -10,5 +10,6 @@ mod cli;
 mod corpus;
 mod docs;
 mod golden;
+mod hooks;
 mod support;
 mod udev;
