@@ -29,6 +29,10 @@ pub mod write;
 pub use diag::{Diagnostic, Diagnostics};
 pub use write::{check_output, write_atomic, Stale, WriteSummary};
 
+/// The largest board file heapgen reads, in bytes: 1 MiB. A larger file is refused before it is
+/// read further (rule `board-file-size`).
+pub const MAX_BOARD_FILE: u64 = 1 << 20;
+
 /// The largest hook file (`hooks = "<path>.rs"`) heapgen copies into a module, in bytes: 1 MiB.
 pub const MAX_HOOK_FILE: u64 = 1 << 20;
 
@@ -194,6 +198,9 @@ pub fn load_str_in(
     source: &str,
     bytes: &[u8],
 ) -> Result<Loaded, Diagnostics> {
+    if bytes.len() as u64 > MAX_BOARD_FILE {
+        return Err(too_large(file, bytes.len() as u64, true));
+    }
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -356,19 +363,34 @@ pub fn load(path: impl AsRef<Path>) -> Result<ir::Board, Diagnostics> {
     load_checked(path).map(|l| l.board)
 }
 
-/// Like [`load`], keeping the warnings of an accepted board file.
-pub fn load_checked(path: impl AsRef<Path>) -> Result<Loaded, Diagnostics> {
-    let path = path.as_ref();
-    let file = path.display().to_string();
-    match std::fs::read(path) {
-        Ok(bytes) => load_str_in(
-            path.parent().unwrap_or(Path::new(".")),
-            &file,
-            &source_name(path),
-            &bytes,
-        ),
-        Err(e) => Err(Diagnostics::new(
-            file.clone(),
+/// The diagnostic of a board file larger than [`MAX_BOARD_FILE`]: `len` bytes, or at least
+/// `len` bytes when the rest was not read.
+fn too_large(file: &str, len: u64, exact: bool) -> Diagnostics {
+    Diagnostics::new(
+        file,
+        "",
+        vec![Diagnostic::new(
+            "board-file-size",
+            "",
+            0..0,
+            format!(
+                "`{file}` has {}{len} bytes, more than the {MAX_BOARD_FILE} bytes (1 MiB) a board file may have",
+                if exact { "" } else { "at least " }
+            ),
+            "",
+        )
+        .with_help("a board file describes a board's regions in a few kilobytes; is this the right file?")],
+    )
+}
+
+/// Reads at most [`MAX_BOARD_FILE`] + 1 bytes of `path`: a regular file larger than the cap is
+/// refused from its metadata, before anything is read; anything else (a pipe, a device) is read
+/// through the limit.
+fn read_board_file(path: &Path, file: &str) -> Result<Vec<u8>, Diagnostics> {
+    use std::io::Read;
+    let failed = |e: std::io::Error| {
+        Diagnostics::new(
+            file,
             "",
             vec![Diagnostic::new(
                 "read-failed",
@@ -377,8 +399,34 @@ pub fn load_checked(path: impl AsRef<Path>) -> Result<Loaded, Diagnostics> {
                 format!("cannot read `{file}`: {e}"),
                 "",
             )],
-        )),
+        )
+    };
+    let f = std::fs::File::open(path).map_err(failed)?;
+    let meta = f.metadata().map_err(failed)?;
+    if meta.is_file() && meta.len() > MAX_BOARD_FILE {
+        return Err(too_large(file, meta.len(), true));
     }
+    let mut bytes = Vec::new();
+    f.take(MAX_BOARD_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(failed)?;
+    if bytes.len() as u64 > MAX_BOARD_FILE {
+        return Err(too_large(file, bytes.len() as u64, false));
+    }
+    Ok(bytes)
+}
+
+/// Like [`load`], keeping the warnings of an accepted board file.
+pub fn load_checked(path: impl AsRef<Path>) -> Result<Loaded, Diagnostics> {
+    let path = path.as_ref();
+    let file = path.display().to_string();
+    let bytes = read_board_file(path, &file)?;
+    load_str_in(
+        path.parent().unwrap_or(Path::new(".")),
+        &file,
+        &source_name(path),
+        &bytes,
+    )
 }
 
 /// Renders the module tree of a validated board. Deterministic: the same IR and options give
