@@ -250,38 +250,63 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
 }
 
 /// Edit distance between two strings, a transposition counting as one edit (for "did you mean").
+///
+/// Memory is three rows of the shorter string's length; time is the product of the lengths.
 pub fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = v;
-        }
-    }
-    d[a.len()][b.len()]
+    edit_distance_within(a, b, usize::MAX).unwrap_or(usize::MAX)
 }
 
-/// The candidate closest to `word`, if it is close enough to be a likely typo.
+/// [`edit_distance`] when it is at most `max`, else `None`, found without finishing the table
+/// once every cell of a row is above `max`.
+fn edit_distance_within(a: &str, b: &str, max: usize) -> Option<usize> {
+    let (a, b) = if a.len() < b.len() { (b, a) } else { (a, b) };
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if a.len() - b.len().min(a.len()) > max {
+        return None;
+    }
+    // Rows i-2, i-1 and i of the table, over the shorter string.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut row: Vec<usize> = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        row[0] = i;
+        let mut least = row[0];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (prev[j] + 1).min(row[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(before[j - 2] + 1);
+            }
+            row[j] = v;
+            least = least.min(v);
+        }
+        if least > max {
+            return None;
+        }
+        std::mem::swap(&mut before, &mut prev);
+        std::mem::swap(&mut prev, &mut row);
+    }
+    Some(prev[b.len()]).filter(|d| *d <= max)
+}
+
+/// The candidate closest to `word`, if it is close enough to be a likely typo: at most a third
+/// of the candidate's length away (at least one edit).
+///
+/// Cheap on any input: a word with more characters than a candidate plus the edits allowed is no
+/// typo of it, so a huge word is refused from its length, before it is copied or compared.
 pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let allowed = |c: &str| (c.len() / 3).max(1);
+    let longest = candidates.iter().map(|c| c.len() + allowed(c)).max()?;
+    // A character is at most 4 bytes: more bytes than this is more characters than any
+    // candidate's length plus its allowance.
+    if word.len() > 4 * longest {
+        return None;
+    }
     let normalized = word.replace('_', "-").to_ascii_lowercase();
     candidates
         .iter()
-        .map(|c| (edit_distance(&normalized, c), *c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(1))
+        .filter_map(|c| edit_distance_within(&normalized, c, allowed(c)).map(|d| (d, *c)))
         .min()
         .map(|(_, c)| c)
 }
@@ -308,6 +333,22 @@ mod tests {
         assert_eq!(did_you_mean("colour", &keys), None);
         assert_eq!(did_you_mean("nmae", &["name", "arch"]), Some("name"));
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("sitting", "kitten"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("granlue", "granule"), 1);
+        assert_eq!(did_you_mean("GRANULE", &keys), Some("granule"));
+        assert_eq!(did_you_mean(&"x".repeat(1000), &keys), None);
+    }
+
+    proptest::proptest! {
+        /// The bounded distance agrees with the full one wherever it answers.
+        #[test]
+        fn bounded_distance_agrees(a in "[a-c_-]{0,12}", b in "[a-c_-]{0,12}", max in 0usize..6) {
+            let full = edit_distance(&a, &b);
+            proptest::prop_assert_eq!(edit_distance_within(&a, &b, max), (full <= max).then_some(full));
+            proptest::prop_assert_eq!(full, edit_distance(&b, &a));
+        }
     }
 
     #[test]

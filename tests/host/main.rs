@@ -11,5 +11,6 @@ mod corpus;
 mod docs;
 mod golden;
 mod hooks;
+mod resources;
 mod support;
 mod udev;
