@@ -221,7 +221,7 @@ pub fn load_str_in(
     };
     let (raw, mut diags) = model::parse(text);
     let Some(raw) = raw else {
-        return Err(Diagnostics::new(file, text, diags));
+        return Err(Diagnostics::collected(file, text, diags));
     };
     match validate::validate(&raw, source, &render::sha256_hex(bytes)) {
         Ok((mut board, warnings)) if diags.is_empty() => {
@@ -246,20 +246,20 @@ pub fn load_str_in(
             if diags.is_empty() {
                 Ok(Loaded {
                     board,
-                    warnings: Diagnostics::new(file, text, warnings),
+                    warnings: Diagnostics::collected(file, text, warnings),
                 })
             } else {
-                diags.extend(warnings);
-                Err(Diagnostics::new(file, text, diags))
+                diags.append(warnings);
+                Err(Diagnostics::collected(file, text, diags))
             }
         }
         Ok((_, warnings)) => {
-            diags.extend(warnings);
-            Err(Diagnostics::new(file, text, diags))
+            diags.append(warnings);
+            Err(Diagnostics::collected(file, text, diags))
         }
         Err(more) => {
-            diags.extend(more);
-            Err(Diagnostics::new(file, text, diags))
+            diags.append(more);
+            Err(Diagnostics::collected(file, text, diags))
         }
     }
 }

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
 
-use crate::diag::{did_you_mean, Diagnostic};
+use crate::diag::{did_you_mean, Collected, Diagnostic};
 use crate::size::{parse_integer_literal, parse_size};
 
 /// A value and the byte range it was written at.
@@ -224,7 +224,7 @@ fn type_name(v: &DeValue<'_>) -> &'static str {
 }
 
 struct Walker {
-    diags: Vec<Diagnostic>,
+    diags: Collected,
 }
 
 impl Walker {
@@ -650,23 +650,41 @@ fn quote_list(keys: &[&str]) -> String {
         .join(", ")
 }
 
+/// The size up to which every syntax error of a board file is reported, in bytes.
+pub const RECOVERY_LIMIT: usize = 64 << 10;
+
+fn syntax_diagnostic(e: &toml::de::Error) -> Diagnostic {
+    let span = e.span().unwrap_or(0..0);
+    let msg = e.message().trim();
+    let first = msg.lines().next().unwrap_or("invalid TOML").to_string();
+    Diagnostic::new("toml-syntax", "", span, first, "invalid TOML")
+}
+
 /// Parses a board file's text. Returns the raw model (as far as it could be read) and every
 /// syntax and shape problem found. When the TOML itself does not parse, the model is `None`.
-pub fn parse(text: &str) -> (Option<RawBoard>, Vec<Diagnostic>) {
-    let (doc, errors) = DeTable::parse_recoverable(text);
+pub fn parse(text: &str) -> (Option<RawBoard>, Collected) {
+    // A valid document is parsed once. An invalid one is parsed again to report every syntax
+    // error, unless it is large: recovery keeps every error (a few hundred bytes each, three
+    // per line of garbage), so past RECOVERY_LIMIT only the first is reported.
+    let (doc, errors) = match DeTable::parse(text) {
+        Ok(doc) => (doc, Vec::new()),
+        Err(first) if text.len() > RECOVERY_LIMIT => {
+            let mut d = syntax_diagnostic(&first);
+            d.help = Some(format!(
+                "only the first syntax error of a file over {} KiB is reported",
+                RECOVERY_LIMIT >> 10
+            ));
+            return (None, std::iter::once(d).collect());
+        }
+        Err(_) => DeTable::parse_recoverable(text),
+    };
     if !errors.is_empty() {
-        let diags = errors
-            .iter()
-            .map(|e| {
-                let span = e.span().unwrap_or(0..0);
-                let msg = e.message().trim().to_string();
-                let first = msg.lines().next().unwrap_or("invalid TOML").to_string();
-                Diagnostic::new("toml-syntax", "", span, first, "invalid TOML")
-            })
-            .collect();
+        let diags = errors.iter().map(syntax_diagnostic).collect();
         return (None, diags);
     }
-    let mut w = Walker { diags: Vec::new() };
+    let mut w = Walker {
+        diags: Collected::new(),
+    };
     let mut raw = RawBoard::default();
     for (k, v) in w.entries("", doc.get_ref(), ROOT_KEYS) {
         match k.get_ref().as_ref() {
@@ -715,7 +733,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_suggest_the_closest_key() {
-        let (_, d) = parse("[board]\nnmae = \"x\"\n");
+        let d = parse("[board]\nnmae = \"x\"\n").1.into_vec();
         assert_eq!(d[0].rule, "unknown-key");
         assert_eq!(d[0].path, "board.nmae");
         assert_eq!(d[0].help.as_deref(), Some("did you mean `name`?"));

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use heapgen_policy::{Alignment, Policy, PolicyError, PAGE_SIZE};
 
-use crate::diag::{did_you_mean, Diagnostic};
+use crate::diag::{did_you_mean, Collected, Diagnostic};
 use crate::ir;
 use crate::model::{RawAccess, RawAlignment, RawBoard, RawGuard, Sp};
 use crate::size::{format_addr, format_size};
@@ -195,8 +195,8 @@ fn assign_selinux_types(heaps: &mut [ir::HeapNode]) {
 }
 
 struct Validator {
-    diags: Vec<Diagnostic>,
-    warnings: Vec<Diagnostic>,
+    diags: Collected,
+    warnings: Collected,
 }
 
 impl Validator {
@@ -729,15 +729,15 @@ impl Validator {
 }
 
 /// Validates a raw board and builds the IR with the warnings found, or returns every problem
-/// found (errors and warnings).
+/// found (errors and warnings; the first [`crate::diag::MAX_KEPT`] kept, the others counted).
 pub fn validate(
     raw: &RawBoard,
     source: &str,
     source_sha256: &str,
-) -> Result<(ir::Board, Vec<Diagnostic>), Vec<Diagnostic>> {
+) -> Result<(ir::Board, Collected), Collected> {
     let mut v = Validator {
-        diags: Vec::new(),
-        warnings: Vec::new(),
+        diags: Collected::new(),
+        warnings: Collected::new(),
     };
     let top = 0..0;
 
@@ -1756,7 +1756,7 @@ pub fn validate(
     }
 
     if !v.diags.is_empty() {
-        v.diags.extend(v.warnings);
+        v.diags.append(v.warnings);
         return Err(v.diags);
     }
     let (Some(name), Some(arch)) = (board_name, arch) else {
@@ -1923,6 +1923,8 @@ mod tests {
         let (raw, d) = model::parse(text);
         assert!(d.is_empty(), "parse problems: {d:?}");
         validate(&raw.unwrap(), "board-configs/b.toml", "00")
+            .map(|(board, warnings)| (board, warnings.into_vec()))
+            .map_err(Collected::into_vec)
     }
 
     fn rules(text: &str) -> Vec<&'static str> {

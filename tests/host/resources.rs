@@ -100,3 +100,59 @@ fn did_you_mean_on_a_huge_key_allocates_almost_nothing() {
     assert_eq!(suggestion, Some("alignment"));
     assert!(usage.peak < 64 << 10, "{usage:?}");
 }
+
+/// A board whose `[board]` table has `n` unknown keys, one per line.
+fn unknown_keys(n: usize) -> String {
+    let mut text = String::from("schema-version = 1\n[board]\nname = \"b\"\narch = \"x86_64\"\n");
+    for i in 0..n {
+        text.push_str(&format!("key{i} = {i}\n"));
+    }
+    text.push_str("[[region]]\nname = \"r\"\ncma = \"reserved\"\nheap = \"h\"\n");
+    text
+}
+
+#[test]
+fn rendering_diagnostics_is_linear_in_the_file_and_the_output() {
+    let text = unknown_keys(8000);
+    let d = heapgen::load_str("b.toml", "b.toml", text.as_bytes()).unwrap_err();
+    assert_eq!(d.errors(), 8000);
+    assert_eq!(d.list.len(), heapgen::diag::MAX_KEPT);
+    let (out, usage) = measure(|| d.render(false));
+    let linear = 50 * (text.len() + out.len()) as u64;
+    assert!(
+        usage.total < linear,
+        "{usage:?} for a {}-byte file and {} bytes of output",
+        text.len(),
+        out.len()
+    );
+}
+
+#[test]
+fn at_most_100_diagnostics_are_shown_with_a_count_of_the_rest() {
+    let text = unknown_keys(8000);
+    let out = heapgen::load_str("b.toml", "b.toml", text.as_bytes())
+        .unwrap_err()
+        .render(false);
+    assert_eq!(out.matches("error[unknown-key]").count(), 100, "{out}");
+    assert!(out.contains("and 7900 more errors"), "{out}");
+    assert!(out.contains("due to 8000 previous errors"), "{out}");
+    // The first ones by position are shown.
+    assert!(out.contains("unknown key `key0`") && out.contains("unknown key `key99`"));
+    assert!(!out.contains("unknown key `key100`"));
+}
+
+#[test]
+fn a_megabyte_of_syntax_errors_is_reported_in_bounded_memory() {
+    let cap = usize::try_from(heapgen::MAX_BOARD_FILE).expect("fits");
+    for garbage in ["=\n", "\"\n", "[\n", "a.\n", "[[x]]\n[x]\n"] {
+        let text = garbage.repeat(cap / garbage.len());
+        let (out, usage) = measure(|| {
+            heapgen::load_str("b.toml", "b.toml", text.as_bytes())
+                .unwrap_err()
+                .render(false)
+        });
+        eprintln!("{garbage:?}: {usage:?}");
+        assert!(usage.peak < 100 * MB, "{garbage:?}: {usage:?}");
+        assert!(out.contains("error[toml-syntax]"), "{out}");
+    }
+}
