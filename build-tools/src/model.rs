@@ -28,6 +28,10 @@ impl<T> Sp<T> {
     }
 }
 
+/// The most `[[region]]` tables a board file may have: each region is at least one heap, so
+/// a board with more cannot be valid (`too-many-heaps`). Regions past this one are not read.
+pub const MAX_REGIONS: usize = crate::validate::MAX_HEAPS;
+
 /// Keys of the document root.
 pub const ROOT_KEYS: &[&str] = &["schema-version", "board", "defaults", "region"];
 /// Keys of `[board]`.
@@ -607,6 +611,22 @@ impl Walker {
         Some(Sp::new(st, v.span()))
     }
 
+    fn too_many_regions(&mut self, count: usize, first_extra: &toml::Spanned<DeValue<'_>>) {
+        self.diags.push(
+            Diagnostic::new(
+                "too-many-regions",
+                format!("region[{MAX_REGIONS}]"),
+                first_extra.span(),
+                format!("the board has {count} regions, more than {MAX_REGIONS}"),
+                "one region too many",
+            )
+            .with_help(format!(
+                "every region is at least one heap and a board has at most {MAX_REGIONS} heaps; \
+                 the regions from here on are not checked"
+            )),
+        );
+    }
+
     fn region(&mut self, index: usize, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<RawRegion>> {
         let path = format!("region[{index}]");
         let t = self.table(&path, v)?;
@@ -701,6 +721,10 @@ pub fn parse(text: &str) -> (Option<RawBoard>, Collected) {
             "region" => match v.get_ref() {
                 DeValue::Array(items) => {
                     for (i, item) in items.iter().enumerate() {
+                        if i == MAX_REGIONS {
+                            w.too_many_regions(items.len(), item);
+                            break;
+                        }
                         if let Some(r) = w.region(i, item) {
                             raw.regions.push(r);
                         }

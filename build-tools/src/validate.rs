@@ -247,7 +247,13 @@ impl Validator {
             .iter()
             .map(|r| r.value.name.as_ref().map(|n| n.value.as_str()))
             .collect();
-        let index_of = |name: &str| names.iter().position(|n| *n == Some(name));
+        let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, n) in names.iter().enumerate() {
+            if let Some(n) = n {
+                index.entry(n).or_insert(i);
+            }
+        }
+        let index_of = |name: &str| index.get(name).copied();
         let known: Vec<&str> = names.iter().flatten().copied().collect();
         // Accepted edges per region index: (target index, span, path) in list order.
         let mut edges: Vec<Vec<(usize, Range<usize>, String)>> = vec![Vec::new(); names.len()];
@@ -255,6 +261,7 @@ impl Validator {
             let (Some(list), Some(own)) = (&rsp.value.fallback, names[i]) else {
                 continue;
             };
+            let mut listed: BTreeMap<usize, Range<usize>> = BTreeMap::new();
             for (j, f) in list.value.iter().enumerate() {
                 let path = format!("region[{i}].fallback[{j}]");
                 if f.value == own {
@@ -284,17 +291,13 @@ impl Validator {
                         Some(s) => d.with_help(format!("did you mean `{s}`?")),
                         None => d.with_help(format!(
                             "fallback lists region names (not heap or CMA area names): {}",
-                            known
-                                .iter()
-                                .map(|k| format!("`{k}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            quoted_list(&known)
                         )),
                     };
                     self.err(d);
                     continue;
                 };
-                if let Some((_, first, _)) = edges[i].iter().find(|(t, _, _)| *t == target) {
+                if let Some(first) = listed.get(&target) {
                     let first = first.clone();
                     self.err(
                         Diagnostic::new(
@@ -308,36 +311,56 @@ impl Validator {
                     );
                     continue;
                 }
+                listed.insert(target, f.span.clone());
                 edges[i].push((target, f.span.clone(), path));
             }
         }
-        // A cycle is reported once, at the edge leaving its first region in file order.
-        for (i, out) in edges.iter().enumerate() {
-            for (target, span, path) in out {
-                let Some(back) = path_between(&edges, *target, i) else {
-                    continue;
-                };
-                if back.iter().any(|&n| n < i) {
-                    continue;
-                }
-                let mut cycle: Vec<&str> = vec![names[i].unwrap_or("?")];
-                cycle.extend(back.iter().map(|&n| names[n].unwrap_or("?")));
-                let shown = cycle
-                    .iter()
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(" -> ");
-                self.err(
-                    Diagnostic::new(
-                        "fallback-cycle",
-                        path.clone(),
-                        span.clone(),
-                        format!("fallback regions form a cycle: {shown}"),
-                        "starts the cycle",
-                    )
-                    .with_help("fallback chains must not loop back; keep one direction (or grow the region that runs out)"),
-                );
+        // One report per loop: per strongly connected component of more than one region, at
+        // the first edge of its first region (in file order) that stays in the component, with
+        // the shortest way back.
+        for component in strongly_connected(&edges) {
+            if component.len() < 2 {
+                continue;
             }
+            let i = component[0];
+            let Some((target, span, path)) = edges[i]
+                .iter()
+                .find(|(t, _, _)| component.binary_search(t).is_ok())
+            else {
+                continue;
+            };
+            let Some(back) = path_between(&edges, *target, i) else {
+                continue;
+            };
+            let mut cycle: Vec<&str> = vec![names[i].unwrap_or("?")];
+            cycle.extend(back.iter().map(|&n| names[n].unwrap_or("?")));
+            let shown = cycle
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(" -> ");
+            let others: Vec<&str> = component
+                .iter()
+                .filter(|n| **n != i && !back.contains(n))
+                .map(|&n| names[n].unwrap_or("?"))
+                .collect();
+            let mut help = "fallback chains must not loop back; keep one direction (or grow the region that runs out)".to_string();
+            if !others.is_empty() {
+                help.push_str(&format!(
+                    "; the loop also takes in {}",
+                    quoted_list(&others)
+                ));
+            }
+            self.err(
+                Diagnostic::new(
+                    "fallback-cycle",
+                    path.clone(),
+                    span.clone(),
+                    format!("fallback regions form a cycle: {shown}"),
+                    "starts the cycle",
+                )
+                .with_help(help),
+            );
         }
         for r in regions.iter_mut() {
             let Some(i) = index_of(&r.name) else { continue };
@@ -1817,6 +1840,77 @@ fn kernel_options(regions: &[ir::Region]) -> Vec<ir::KernelOption> {
         .collect()
 }
 
+/// The names quoted and separated by commas, at most eight of them and a count of the rest.
+fn quoted_list(names: &[&str]) -> String {
+    const SHOWN: usize = 8;
+    let mut s = names
+        .iter()
+        .take(SHOWN)
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        s.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    s
+}
+
+/// The strongly connected components of the graph `edges` (Tarjan's algorithm, iterative: a
+/// long chain must not exhaust the stack), each sorted, ordered by their smallest node.
+fn strongly_connected(edges: &[Vec<(usize, Range<usize>, String)>]) -> Vec<Vec<usize>> {
+    let n = edges.len();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut stack = Vec::new();
+    let mut next = 0;
+    let mut components = Vec::new();
+    for root in 0..n {
+        if index[root] != usize::MAX {
+            continue;
+        }
+        // (node, position in its edge list)
+        let mut work = vec![(root, 0usize)];
+        while let Some(&mut (v, ref mut pos)) = work.last_mut() {
+            if *pos == 0 && index[v] == usize::MAX {
+                index[v] = next;
+                low[v] = next;
+                next += 1;
+                stack.push(v);
+                on_stack[v] = true;
+            }
+            if let Some((w, _, _)) = edges[v].get(*pos) {
+                let w = *w;
+                *pos += 1;
+                if index[w] == usize::MAX {
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == index[v] {
+                let mut component = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    component.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                component.sort_unstable();
+                components.push(component);
+            }
+        }
+    }
+    components.sort();
+    components
+}
+
 /// The regions on a path `from -> ... -> to` along `edges` (`from` first, `to` last), if any.
 fn path_between(
     edges: &[Vec<(usize, Range<usize>, String)>],
@@ -2268,6 +2362,53 @@ mod tests {
         );
         // Two chains into one region are not a cycle.
         assert!(three(["\"c\"", "\"c\"", ""]).is_ok());
+    }
+
+    #[test]
+    fn one_loop_is_one_report() {
+        // a -> b -> a and b -> c -> b: one component, one report, naming the third region.
+        let d = three(["\"b\"", "\"a\", \"c\"", "\"b\""]).unwrap_err();
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(
+            d[0].message.contains("`a` -> `b` -> `a`"),
+            "{}",
+            d[0].message
+        );
+        assert!(
+            d[0].help.as_deref().unwrap_or_default().contains("`c`"),
+            "{:?}",
+            d[0].help
+        );
+        // Two separate loops are two reports.
+        let text = format!(
+            "{ARM}{}{}{}{}",
+            region("a", "a-area", "ha", "fallback = [\"b\"]"),
+            region("b", "b-area", "hb", "fallback = [\"a\"]"),
+            region("c", "c-area", "hc", "fallback = [\"d\"]"),
+            region("d", "d-area", "hd", "fallback = [\"c\"]"),
+        );
+        assert_eq!(run(&text).unwrap_err().len(), 2);
+    }
+
+    #[test]
+    fn components_are_found_without_recursion() {
+        let n = 100_000;
+        let edges: Vec<Vec<(usize, Range<usize>, String)>> = (0..n)
+            .map(|i| vec![((i + 1) % n, 0..0, String::new())])
+            .collect();
+        let c = strongly_connected(&edges);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].len(), n);
+        let chain: Vec<Vec<(usize, Range<usize>, String)>> = (0..n)
+            .map(|i| {
+                if i + 1 < n {
+                    vec![(i + 1, 0..0, String::new())]
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        assert_eq!(strongly_connected(&chain).len(), n);
     }
 
     #[test]

@@ -156,3 +156,66 @@ fn a_megabyte_of_syntax_errors_is_reported_in_bounded_memory() {
         assert!(out.contains("error[toml-syntax]"), "{out}");
     }
 }
+
+/// `n` regions, each falling back on every other one.
+fn all_fall_back_on_all(n: usize) -> String {
+    let mut text = String::from("schema-version = 1\n[board]\nname = \"b\"\narch = \"arm64\"\n");
+    for i in 0..n {
+        let others: Vec<String> = (0..n)
+            .filter(|&j| j != i)
+            .map(|j| format!("\"r{j}\""))
+            .collect();
+        text.push_str(&format!(
+            "[[region]]\nname = \"r{i}\"\ncma = \"c{i}\"\nheap = \"h{i}\"\nfallback = [{}]\n",
+            others.join(", ")
+        ));
+    }
+    text
+}
+
+#[test]
+fn a_fallback_loop_is_reported_once() {
+    let text = all_fall_back_on_all(100);
+    let d = heapgen::load_str("b.toml", "b.toml", text.as_bytes()).unwrap_err();
+    assert_eq!(d.rules(), ["fallback-cycle"], "{}", d.errors());
+    assert_eq!(d.errors(), 1);
+}
+
+#[test]
+fn a_megabyte_of_regions_is_checked_in_bounded_memory() {
+    let cap = usize::try_from(heapgen::MAX_BOARD_FILE).expect("fits");
+    let head = "schema-version = 1\n[board]\nname = \"b\"\narch = \"arm64\"\n";
+    let mut cases = vec!["[[region]]\n".repeat(cap / 11)];
+    let mut named = String::from(head);
+    let mut chain = String::from(head);
+    for i in 0.. {
+        let region = format!("[[region]]\nname = \"r{i}\"\ncma = \"c{i}\"\nheap = \"h{i}\"\n");
+        let link = format!("{region}fallback = [\"r{}\"]\n", i + 1);
+        if chain.len() + link.len() > cap {
+            break;
+        }
+        chain.push_str(&link);
+        if named.len() + region.len() <= cap {
+            named.push_str(&region);
+        }
+    }
+    cases.push(named);
+    cases.push(chain);
+    cases.push(all_fall_back_on_all(250));
+    for text in &cases {
+        assert!(text.len() <= cap);
+        let (d, usage) = measure(|| {
+            let d = heapgen::load_str("b.toml", "b.toml", text.as_bytes()).unwrap_err();
+            let _ = d.render(false);
+            d
+        });
+        assert!(usage.peak < 64 * MB, "{usage:?}: {:?}", d.rules());
+        // Empty regions give three problems each, so the region limit comes after the first
+        // hundred problems shown.
+        assert!(
+            d.rules().contains(&"too-many-regions") || d.omitted_errors > 0,
+            "{:?}",
+            d.rules()
+        );
+    }
+}
