@@ -29,9 +29,13 @@ pub mod write;
 pub use diag::{Diagnostic, Diagnostics};
 pub use write::{check_output, write_atomic, Stale, WriteSummary};
 
-/// The largest board file heapgen reads, in bytes: 1 MiB. A larger file is refused before it is
-/// read further (rule `board-file-size`).
-pub const MAX_BOARD_FILE: u64 = 1 << 20;
+/// The largest board file heapgen reads, in bytes: 512 KiB. A larger file is refused before it
+/// is read further (rule `board-file-size`).
+///
+/// Real board files take a few kilobytes. The cap bounds what checking any file costs: the TOML
+/// parser alone takes up to about 120 bytes of memory per byte of pathological input (a line
+/// of a million dots), so 512 KiB keeps a check under 100 MB.
+pub const MAX_BOARD_FILE: u64 = 512 << 10;
 
 /// The largest hook file (`hooks = "<path>.rs"`) heapgen copies into a module, in bytes: 1 MiB.
 pub const MAX_HOOK_FILE: u64 = 1 << 20;
@@ -374,7 +378,7 @@ fn too_large(file: &str, len: u64, exact: bool) -> Diagnostics {
             "",
             0..0,
             format!(
-                "`{file}` has {}{len} bytes, more than the {MAX_BOARD_FILE} bytes (1 MiB) a board file may have",
+                "`{file}` has {}{len} bytes, more than the {MAX_BOARD_FILE} bytes (512 KiB) a board file may have",
                 if exact { "" } else { "at least " }
             ),
             "",

@@ -142,16 +142,16 @@ fn at_most_100_diagnostics_are_shown_with_a_count_of_the_rest() {
 }
 
 #[test]
-fn a_megabyte_of_syntax_errors_is_reported_in_bounded_memory() {
+fn syntax_errors_up_to_the_size_cap_are_reported_in_bounded_memory() {
     let cap = usize::try_from(heapgen::MAX_BOARD_FILE).expect("fits");
-    for garbage in ["=\n", "\"\n", "[\n", "a.\n", "[[x]]\n[x]\n"] {
+    // A line of dots is the costliest input known to the TOML parser (120 bytes a byte).
+    for garbage in ["=\n", "\"\n", "[\n", "a.\n", "[[x]]\n[x]\n", "."] {
         let text = garbage.repeat(cap / garbage.len());
         let (out, usage) = measure(|| {
             heapgen::load_str("b.toml", "b.toml", text.as_bytes())
                 .unwrap_err()
                 .render(false)
         });
-        eprintln!("{garbage:?}: {usage:?}");
         assert!(usage.peak < 100 * MB, "{garbage:?}: {usage:?}");
         assert!(out.contains("error[toml-syntax]"), "{out}");
     }
