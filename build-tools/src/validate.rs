@@ -116,6 +116,69 @@ fn pick<T: Clone>(
     }
 }
 
+/// Whether `c` cannot appear in text heapgen writes into generated files: control characters
+/// (a line break ends a comment and starts a line of code), line and paragraph separators, and
+/// the bidirectional formatting characters that make code read differently from how it runs
+/// ("Trojan Source"; rustc refuses them in comments).
+pub fn is_unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// Whether a board file's name (without directories) can be written into build recipes as is:
+/// Yocto's `SRC_URI` and the shell and make commands that run heapgen name it.
+pub fn is_recipe_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(['-', '.'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+}
+
+/// Checks the name generated files give the board file (rule `source-name`): its path is
+/// written into a comment of every generated file, its file name into the build recipes.
+fn check_source(v: &mut Validator, source: &str) {
+    let shown: String = source.escape_debug().collect();
+    if let Some(c) = source.chars().find(|&c| is_unprintable(c)) {
+        v.err(
+            Diagnostic::new(
+                "source-name",
+                "",
+                0..0,
+                format!(
+                    "the board file's path `{shown}` contains {}, which would end or disguise the comment of every generated file that names it",
+                    c.escape_unicode()
+                ),
+                "the board file's path",
+            )
+            .with_help("rename the file or its directories: no control, line-separator or bidirectional characters"),
+        );
+    } else if !is_recipe_file_name(source.rsplit('/').next().unwrap_or(source)) {
+        v.err(
+            Diagnostic::new(
+                "source-name",
+                "",
+                0..0,
+                format!(
+                    "the board file's name `{}` cannot be written into the generated build recipes",
+                    source.rsplit('/').next().unwrap_or(source).escape_debug()
+                ),
+                "the board file's name",
+            )
+            .with_help("rename the file with letters, digits, `.`, `_`, `+` and `-`, not starting with `-` or `.`: Yocto's SRC_URI and the commands that run heapgen name it"),
+        );
+    }
+}
+
 fn is_board_name(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_lowercase())
         && !s.ends_with('-')
@@ -764,6 +827,8 @@ pub fn validate(
     };
     let top = 0..0;
 
+    check_source(&mut v, source);
+
     // Schema version.
     match &raw.schema_version {
         None => v.err(
@@ -846,13 +911,13 @@ pub fn validate(
                 },
             }
             if let Some(d) = &b.value.description {
-                if d.value.chars().any(char::is_control) {
+                if d.value.chars().any(is_unprintable) {
                     v.err(Diagnostic::new(
                         "board-description",
                         "board.description",
                         d.span.clone(),
                         "the description must be one line of text",
-                        "contains a line break or control character",
+                        "contains a line break, a control or a bidirectional character",
                     ));
                 } else {
                     description = d.value.trim().to_string();

@@ -9,6 +9,7 @@
 mod cli;
 mod corpus;
 mod docs;
+mod escaping;
 mod golden;
 mod hooks;
 mod resources;
