@@ -225,6 +225,36 @@ pub fn c_str(value: &str) -> String {
     out
 }
 
+/// Free text (the board description) for the inside of a double-quoted BitBake value.
+///
+/// BitBake has no escapes in values: it takes everything between the first and the last quote
+/// of the line, refuses a value with exactly one `"` inside, and expands `${VAR}` and runs
+/// `${@python}` when the variable is read. So a `"` becomes `'` and a `${` becomes `$ {`; the
+/// validator has already refused line breaks.
+pub fn bitbake_text(value: &str) -> String {
+    value.replace('"', "'").replace("${", "$ {")
+}
+
+/// Free text (the board description) for a paragraph of reStructuredText: the characters that
+/// start or end inline markup (`*`, `` ` ``, `_`, `|`) and the backslash are escaped with a
+/// backslash, so the text reads as written.
+pub fn rst_text(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '\\' | '*' | '`' | '_' | '|') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Text for the inside of a C-style `/* */` comment (the device tree's): `*/` would end the
+/// comment, so it becomes `* /`.
+pub fn c_comment(value: &str) -> String {
+    value.replace("*/", "* /")
+}
+
 /// Two 32-bit device-tree cells of a 64-bit value: `0x1_2000_0000` -> `0x1 0x20000000`.
 pub fn dt_cells(value: u64) -> String {
     format!("{:#x} {:#x}", value >> 32, value & 0xffff_ffff)
@@ -273,6 +303,9 @@ pub fn environment() -> Result<Environment<'static>, Error> {
     env.add_filter("underline", |v: String, ch: String| underline(&v, &ch));
     env.add_filter("rust_ident", |v: String| rust_ident(&v));
     env.add_filter("c_str", |v: String| c_str(&v));
+    env.add_filter("bitbake_text", |v: String| bitbake_text(&v));
+    env.add_filter("rst_text", |v: String| rst_text(&v));
+    env.add_filter("c_comment", |v: String| c_comment(&v));
     for t in TEMPLATES {
         env.add_template(t.id, t.source)?;
     }
@@ -516,6 +549,16 @@ mod tests {
         assert_eq!(c_str("a\"b\\c"), "\"a\\\"b\\\\c\"");
         assert_eq!(c_str("é"), "\"\\xc3\\xa9\"");
         assert_eq!(dt_cells(0x1_2000_0000), "0x1 0x20000000");
+        assert_eq!(
+            bitbake_text("a \"b\" ${@x} ${Y} $5"),
+            "a 'b' $ {@x} $ {Y} $5"
+        );
+        assert_eq!(bitbake_text("$${"), "$$ {");
+        assert_eq!(
+            rst_text("*a* `b` c_ |d| \\"),
+            "\\*a\\* \\`b\\` c\\_ \\|d\\| \\\\"
+        );
+        assert_eq!(c_comment("a/*/b*/c**/"), "a/* /b* /c** /");
     }
 
     #[test]
