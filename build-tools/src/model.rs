@@ -67,7 +67,7 @@ pub const ALIGNMENT_KEYS: &[&str] = &["size-order", "max"];
 /// Keys of `guard`.
 pub const GUARD_KEYS: &[&str] = &["before", "after"];
 /// Keys of `access`.
-pub const ACCESS_KEYS: &[&str] = &["mode", "owner", "group", "world-writable"];
+pub const ACCESS_KEYS: &[&str] = &["mode", "owner", "group", "world-access", "world-writable"];
 /// Keys of `reserve`.
 pub const RESERVE_KEYS: &[&str] = &["base", "size", "alignment", "alloc-ranges", "default"];
 /// Keys of `strategy`.
@@ -127,7 +127,9 @@ pub struct RawAccess {
     pub owner: Option<Sp<String>>,
     /// `group`.
     pub group: Option<Sp<String>>,
-    /// `world-writable`: the explicit opt-in a world-writable `mode` needs.
+    /// `world-access`: the explicit opt-in a `mode` with any bit for others needs.
+    pub world_access: Option<Sp<bool>>,
+    /// `world-writable`: the former name of `world-access`, still accepted.
     pub world_writable: Option<Sp<bool>>,
 }
 
@@ -487,6 +489,7 @@ impl Walker {
                 "mode" => a.mode = self.mode(&p, val),
                 "owner" => a.owner = self.string(&p, val),
                 "group" => a.group = self.string(&p, val),
+                "world-access" => a.world_access = self.boolean(&p, val),
                 "world-writable" => a.world_writable = self.boolean(&p, val),
                 _ => unreachable!("filtered by entries()"),
             }

@@ -735,6 +735,12 @@ impl Validator {
     }
 
     fn access(&mut self, path: &str, a: &Sp<RawAccess>) {
+        // The opt-in, by its current name or its former one.
+        let opt_in = match (&a.value.world_access, &a.value.world_writable) {
+            (Some(v), _) => Some(("world-access", v)),
+            (None, Some(v)) => Some(("world-writable", v)),
+            (None, None) => None,
+        };
         if let Some(mode) = &a.value.mode {
             if mode.value & 0o7000 != 0 {
                 self.err(Diagnostic::new(
@@ -744,34 +750,65 @@ impl Validator {
                     format!("mode {:04o} sets setuid, setgid or sticky bits", mode.value),
                     "only permission bits (0..0777) are allowed",
                 ));
-            } else if mode.value & 0o002 != 0 {
-                let d = Diagnostic::new(
-                    "access-world-writable",
-                    format!("{path}.mode"),
-                    mode.span.clone(),
-                    format!("mode {:04o} makes the heap world-writable", mode.value),
-                    "world-writable",
-                );
-                match &a.value.world_writable {
-                    Some(opt_in) if opt_in.value => self.warn(
+            } else if mode.value & 0o007 != 0 {
+                // Allocating needs only read access to the node (the dma-heap ioctl checks no
+                // write mode; Android ships its system heap 0444), so any bit for others lets
+                // every process drain the region.
+                let d = if mode.value & 0o002 != 0 {
+                    Diagnostic::new(
+                        "access-world-writable",
+                        format!("{path}.mode"),
+                        mode.span.clone(),
+                        format!("mode {:04o} makes the heap world-writable", mode.value),
+                        "world-writable",
+                    )
+                } else {
+                    let what = if mode.value & 0o004 != 0 {
+                        "read access, and read access allocates"
+                    } else {
+                        "access (the execute bit)"
+                    };
+                    Diagnostic::new(
+                        "access-world-access",
+                        format!("{path}.mode"),
+                        mode.span.clone(),
+                        format!("mode {:04o} gives every user {what}", mode.value),
+                        "world access",
+                    )
+                };
+                match opt_in {
+                    Some((_, opt_in)) if opt_in.value => self.warn(
                         d.with_secondary(opt_in.span.clone(), "allowed here")
                             .with_help("any process can allocate the whole region"),
                     ),
                     _ => self.err(d.with_help(
                         "any process could allocate the whole region; grant access through a \
-                         group, e.g. \"0660\", or set `world-writable = true` if that is intended",
+                         group, e.g. \"0660\", or set `world-access = true` if that is intended",
                     )),
                 }
             }
         }
-        if let Some(opt_in) = &a.value.world_writable {
-            let writable = a.value.mode.as_ref().is_some_and(|m| m.value & 0o002 != 0);
-            if opt_in.value && !writable {
+        if let (Some(new), Some(old)) = (&a.value.world_access, &a.value.world_writable) {
+            self.err(
+                Diagnostic::new(
+                    "access-world-alias",
+                    format!("{path}.world-writable"),
+                    old.span.clone(),
+                    "`world-writable` is the former name of `world-access`; the table sets both",
+                    "former name",
+                )
+                .with_secondary(new.span.clone(), "the current name")
+                .with_help("keep only `world-access`"),
+            );
+        }
+        if let Some((key, opt_in)) = opt_in {
+            let world = a.value.mode.as_ref().is_some_and(|m| m.value & 0o007 != 0);
+            if opt_in.value && !world {
                 self.err(Diagnostic::new(
                     "access-world-writable-unused",
-                    format!("{path}.world-writable"),
+                    format!("{path}.{key}"),
                     opt_in.span.clone(),
-                    "`world-writable = true` next to a mode that is not world-writable",
+                    format!("`{key} = true` next to a mode that gives others no access"),
                     "nothing to allow",
                 ));
             }
@@ -2933,6 +2970,46 @@ mod tests {
             region("r", "a", "h", "")
         );
         assert_eq!(rules(&text), ["access-world-writable"]);
+    }
+
+    /// Read access to a heap's node is enough to allocate from it (upstream checks no write
+    /// mode), so any bit for others is world access.
+    #[test]
+    fn rule_access_world_access() {
+        for mode in ["0644", "0444", "0604", "0601", "0661"] {
+            assert_eq!(
+                one(&format!("access = {{ mode = \"{mode}\" }}")),
+                ["access-world-access"],
+                "{mode}"
+            );
+        }
+        assert!(one("access = { mode = \"0640\" }").is_empty());
+        assert!(one("access = { mode = \"0400\" }").is_empty());
+        // The opt-in makes it a warning, by its new name or its old one.
+        for key in ["world-access", "world-writable"] {
+            let text = format!(
+                "{ARM}{}",
+                region(
+                    "r",
+                    "r-area",
+                    "h",
+                    &format!("access = {{ mode = \"0444\", {key} = true }}")
+                )
+            );
+            let (board, warnings) = run_with_warnings(&text).expect("accepted");
+            assert_eq!(board.heaps[0].access.mode, "0444");
+            let rules: Vec<_> = warnings.iter().map(|d| d.rule).collect();
+            assert_eq!(rules, ["access-world-access"], "{key}");
+        }
+        // Both names at once: one too many (the mode is still allowed, with its warning).
+        assert_eq!(
+            one("access = { mode = \"0666\", world-access = true, world-writable = true }"),
+            ["access-world-alias", "access-world-writable"]
+        );
+        assert_eq!(
+            one("access = { mode = \"0660\", world-access = true }"),
+            ["access-world-writable-unused"]
+        );
     }
 
     #[test]
