@@ -121,12 +121,20 @@ impl Generation {
 pub enum Error {
     /// A template failed to render: a bug in heapgen.
     Template(minijinja::Error),
+    /// [`Options::version`] is not a version (`[0-9A-Za-z][0-9A-Za-z.+~-]*`): it names
+    /// generated files (`<pkg>_<version>.bb`) and is written into recipes.
+    Version(String),
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Template(e) => write!(f, "internal error: template rendering failed: {e:#}"),
+            Error::Version(v) => write!(
+                f,
+                "version `{}` is not a version: it names generated files and goes into recipes",
+                v.escape_debug()
+            ),
         }
     }
 }
@@ -135,6 +143,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Template(e) => Some(e),
+            Error::Version(_) => None,
         }
     }
 }
@@ -436,6 +445,14 @@ pub fn load_checked(path: impl AsRef<Path>) -> Result<Loaded, Diagnostics> {
 /// Renders the module tree of a validated board. Deterministic: the same IR and options give
 /// the same bytes.
 pub fn generate(board: &ir::Board, options: &Options) -> Result<Generation, Error> {
+    let v = &options.version;
+    if !v.starts_with(|c: char| c.is_ascii_alphanumeric())
+        || !v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".+~-".contains(c))
+    {
+        return Err(Error::Version(v.clone()));
+    }
     let files = render::render_targets(board, options)?
         .into_iter()
         .map(|(path, contents)| GeneratedFile { path, contents })

@@ -174,3 +174,21 @@ fn a_comment_end_in_the_board_path_keeps_the_dtsi_valid() {
     );
     assert!(root().join("templates/reserved-memory.dtsi.j2").is_file());
 }
+
+#[test]
+fn a_version_that_is_not_a_version_is_refused() {
+    let board = heapgen::load_str("b.toml", "b.toml", x86("d").as_bytes()).expect("valid");
+    for version in ["1.0\nx", "../../x", "", "1 0", "$(V)"] {
+        let options = heapgen::Options {
+            version: version.to_string(),
+            ..heapgen::Options::default()
+        };
+        assert!(
+            matches!(
+                heapgen::generate(&board, &options),
+                Err(heapgen::Error::Version(_))
+            ),
+            "{version:?}"
+        );
+    }
+}
