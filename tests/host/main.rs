@@ -15,3 +15,4 @@ mod hooks;
 mod resources;
 mod support;
 mod udev;
+mod udev_grammar;
