@@ -293,30 +293,32 @@ impl Diagnostics {
             Renderer::plain()
         };
         let lines = LineIndex::new(&self.source);
+        let file = inert(&self.file);
         let mut out = String::new();
         for d in &self.list {
             let (line, col) = lines.line_col(&self.source, d.primary.span.start);
             let title = if d.path.is_empty() {
-                d.message.clone()
+                inert(&d.message).into_owned()
             } else {
-                format!("{}: {}", d.path, d.message)
+                format!("{}: {}", inert(&d.path), inert(&d.message))
             };
             let level = match d.severity {
                 Severity::Error => Level::ERROR,
                 Severity::Warning => Level::WARNING,
             };
             let mut group: Group<'_> = Group::with_title(level.primary_title(title).id(d.rule));
-            for piece in self.snippets(&lines, d) {
+            for piece in self.snippets(&lines, d, &file) {
                 group = match piece {
                     Piece::Snippet(snippet) => group.element(snippet),
-                    Piece::Note(note) => group.element(Level::NOTE.message(note)),
+                    Piece::Note(note) => {
+                        group.element(Level::NOTE.message(inert(&note).into_owned()))
+                    }
                 };
             }
-            group = group.element(
-                Level::NOTE.message(format!("rule `{}` at {}:{line}:{col}", d.rule, self.file)),
-            );
+            group = group
+                .element(Level::NOTE.message(format!("rule `{}` at {file}:{line}:{col}", d.rule)));
             if let Some(help) = &d.help {
-                group = group.element(Level::HELP.message(help.as_str()));
+                group = group.element(Level::HELP.message(inert(help).into_owned()));
             }
             out.push_str(&renderer.render(&[group]));
             out.push_str("\n\n");
@@ -341,14 +343,14 @@ impl Diagnostics {
         let summary = if n > 0 {
             let summary = format!(
                 "could not use `{}` due to {n} previous error{}",
-                self.file,
+                inert(&self.file),
                 if n == 1 { "" } else { "s" }
             );
             Level::ERROR.primary_title(summary)
         } else {
             let summary = format!(
                 "`{}` generated {w} warning{}",
-                self.file,
+                inert(&self.file),
                 if w == 1 { "" } else { "s" }
             );
             Level::WARNING.primary_title(summary)
@@ -387,7 +389,12 @@ impl Diagnostics {
     /// without a `-->` line (the note under it names the position); another label on such a
     /// line becomes a note with its position. So a diagnostic costs the same whether the file is
     /// small or large.
-    fn snippets<'s>(&'s self, lines: &LineIndex, d: &'s Diagnostic) -> Vec<Piece<'s>> {
+    fn snippets<'s>(
+        &'s self,
+        lines: &LineIndex,
+        d: &'s Diagnostic,
+        file: &'s str,
+    ) -> Vec<Piece<'s>> {
         let mut labels: Vec<Placed<'s>> = std::iter::once((&d.primary, true))
             .chain(d.secondary.iter().map(|s| (s, false)))
             .map(|(l, primary)| {
@@ -428,11 +435,14 @@ impl Diagnostics {
             }
         }
         groups.sort_by_key(|g| !g.iter().any(|l| l.primary));
-        groups.into_iter().map(|g| self.snippet(lines, g)).collect()
+        groups
+            .into_iter()
+            .map(|g| self.snippet(lines, g, file))
+            .collect()
     }
 
     /// One snippet of [`Diagnostics::snippets`].
-    fn snippet<'s>(&'s self, lines: &LineIndex, g: Vec<Placed<'s>>) -> Piece<'s> {
+    fn snippet<'s>(&'s self, lines: &LineIndex, g: Vec<Placed<'s>>, file: &'s str) -> Piece<'s> {
         let first = g[0].line;
         let last_end = g.iter().map(|l| l.span.end).max().unwrap_or(0);
         let last_line = g.iter().map(|l| l.last_line).max().unwrap_or(first);
@@ -442,7 +452,7 @@ impl Diagnostics {
         if end - start > LONG_LINE && last_line == first {
             if !g.iter().any(|l| l.primary) {
                 let (line, col) = lines.line_col(&self.source, g[0].span.start);
-                return Piece::Note(format!("{} at {}:{line}:{col}", g[0].text, self.file));
+                return Piece::Note(format!("{} at {file}:{line}:{col}", g[0].text));
             }
             // A window of a long line.
             let lo = g.iter().map(|l| l.span.start).min().unwrap_or(start);
@@ -456,7 +466,7 @@ impl Diagnostics {
             .line_start(first + 1)
             .fold(true);
         if !windowed {
-            snippet = snippet.path(self.file.as_str());
+            snippet = snippet.path(file);
         }
         for l in g {
             let kind = if l.primary {
@@ -466,7 +476,7 @@ impl Diagnostics {
             };
             let s = l.span.start.clamp(start, end) - start;
             let e = l.span.end.clamp(start, end) - start;
-            snippet = snippet.annotation(kind.span(s..e).label(l.text));
+            snippet = snippet.annotation(kind.span(s..e).label(inert(l.text)));
         }
         Piece::Snippet(snippet)
     }
@@ -547,6 +557,25 @@ impl fmt::Display for Diagnostics {
 }
 
 impl std::error::Error for Diagnostics {}
+
+/// `text` with the characters a terminal would act on, or that reorder what it shows, written as
+/// escapes (`\u{1b}`): messages, labels and help quote values of the board file, which may hold
+/// anything. annotate-snippets makes source lines and titles visible itself, not help lines.
+pub fn inert(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c != '\n' && crate::validate::is_unprintable(c);
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
 
 fn clamp(source: &str, span: &Range<usize>) -> Range<usize> {
     let mut start = span.start.min(source.len());
@@ -678,6 +707,26 @@ mod tests {
         assert!(text.contains("^^^ here"), "{text}");
         assert!(text.contains("b.toml:1:300006"), "{text}");
         assert!(text.contains("the array at b.toml:1:1"), "{text}");
+    }
+
+    #[test]
+    fn values_in_messages_cannot_drive_the_terminal() {
+        let src = "name = \"\u{1b}[2J\"\n";
+        let d = Diagnostic::new(
+            "region-name",
+            "region[0].name",
+            7..13,
+            "bad `\u{1b}[2J`",
+            "x\u{7}",
+        )
+        .with_help("did you mean `\u{1b}[2K\u{202e}`?");
+        let text = Diagnostics::new("b\u{1b}.toml", src, vec![d]).render(false);
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+        assert!(!text.contains('\u{202e}'), "{text:?}");
+        assert!(text.contains("\\u{1b}[2K\\u{202e}"), "{text}");
     }
 
     #[test]
