@@ -462,7 +462,7 @@ impl Diagnostics {
             end = ceil_boundary(&self.source, (hi + WINDOW_CONTEXT).min(line_end));
             windowed = true;
         }
-        let mut snippet = Snippet::source(&self.source[start..end])
+        let mut snippet = Snippet::source(inert_source(&self.source[start..end]))
             .line_start(first + 1)
             .fold(true);
         if !windowed {
@@ -575,6 +575,26 @@ pub fn inert(text: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// A source line as shown: the characters annotate-snippets leaves as they are and a terminal
+/// would act on -- C1 controls (U+0080..U+009F; U+009B is a CSI) and the invisible formatting
+/// characters of [`crate::validate::is_unprintable`] outside ASCII -- replaced by a character of
+/// the same UTF-8 length (`¿`, `\u{fffd}`), so that spans stay valid.
+fn inert_source(text: &str) -> std::borrow::Cow<'_, str> {
+    let replace = |c: char| !c.is_ascii() && crate::validate::is_unprintable(c);
+    if !text.chars().any(replace) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| match (replace(c), c.len_utf8()) {
+                (false, _) => c,
+                (true, 2) => '\u{bf}',
+                (true, _) => '\u{fffd}',
+            })
+            .collect(),
+    )
 }
 
 fn clamp(source: &str, span: &Range<usize>) -> Range<usize> {
