@@ -312,6 +312,22 @@ pub fn environment() -> Result<Environment<'static>, Error> {
     Ok(env)
 }
 
+/// The template environment and the crates of heapgen's `Cargo.lock`, made once per process:
+/// they are the same for every board, and compiling the templates costs more than rendering
+/// them (a fuzzer or a build system generating many boards pays it once).
+fn shared() -> Result<&'static (Environment<'static>, Vec<LockedCrate>), Error> {
+    type Shared = Result<(Environment<'static>, Vec<LockedCrate>), String>;
+    static SHARED: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            let env = environment().map_err(|e| format!("{e:#}"))?;
+            let crates = locked_crates(CARGO_LOCK).map_err(|e| format!("{e:#}"))?;
+            Ok((env, crates))
+        })
+        .as_ref()
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.clone()))
+}
+
 /// Lower-case hex sha256 of some bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -379,7 +395,7 @@ pub fn render(board: &Board, version: &str) -> Result<Vec<(String, Vec<u8>)>, Er
 /// Renders the tree `options` ask for, sorted by path, the manifest included.
 pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, Vec<u8>)>, Error> {
     let version = options.version.as_str();
-    let env = environment()?;
+    let (env, crates) = shared()?;
     let runtime_modules: Vec<&str> = runtime::rust_modules().collect();
     let kmi: KmiSymbols = options
         .kmi_symbols
@@ -413,7 +429,7 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
         bazel_srcs => bazel_srcs,
         bazel_exports => bazel_exports,
         kernel_build => kleaf_kernel_build(board.arch),
-        crates => Value::from(Serde(locked_crates(CARGO_LOCK)?)),
+        crates => Value::from(Serde(crates)),
     };
     let render = |t: &Template| -> Result<Vec<u8>, Error> {
         Ok(env.get_template(t.id)?.render(&ctx)?.into_bytes())
