@@ -8,11 +8,14 @@
 //! - `cargo xtask demo`: generate the example board, boot it, show its heaps.
 //! - `cargo xtask bench [--mode icount|tcg] [--boots N] [--accounting]`: our heap vs upstream's,
 //!   emulated.
+//! - `cargo xtask fuzz [--minutes N] [--threads N]`: fuzz the generator (`fuzz/mod.rs`);
+//!   `--replay FILE` runs one input with every oracle.
 
 mod bench;
 mod devicetree;
 mod e2e;
 mod ecosystem;
+mod fuzz;
 mod ktap;
 mod testbed;
 mod util;
@@ -77,7 +80,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
     Ok(args)
 }
 
-const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench> [--arch x86_64|arm64] [--kernel 6.12|7.2] [--cc gcc|llvm] [--debug-kernel] [--full] [--board FILE]... [--mode icount|tcg] [--boots N] [--accounting]";
+const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench|fuzz> [--arch x86_64|arm64] [--kernel 6.12|7.2] [--cc gcc|llvm] [--debug-kernel] [--full] [--board FILE]... [--mode icount|tcg] [--boots N] [--accounting]";
 
 /// The kernels `cargo xtask test` runs end to end: 7.2 on x86_64 and arm64 with GCC, 7.2 with
 /// LLVM (the debug kernel: KASAN, lockdep, kmemleak) and 6.12 LTS with the GKI exports.
@@ -132,9 +135,20 @@ const FULL_MATRIX: &[Spec] = &[Spec {
     cc: Cc::Llvm,
 }];
 
+/// Counts allocations per thread: the fuzzer's memory bound (`fuzz/alloc.rs`).
+#[global_allocator]
+static ALLOCATOR: fuzz::alloc::Counting = fuzz::alloc::Counting;
+
 fn main() {
     let mut argv = std::env::args().skip(1);
     let cmd = argv.next().unwrap_or_default();
+    if cmd == "fuzz" {
+        if let Err(e) = fuzz::cmd_fuzz(argv) {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let result = parse_args(argv).and_then(|args| match cmd.as_str() {
         "testbed" => testbed::cmd_testbed(args.spec()),
         "e2e" => {
