@@ -308,6 +308,12 @@ fn cmd_test(full: bool) -> Result<()> {
         ],
     );
     host_step(&mut report, "test", &["test", "--workspace"]);
+    // A bounded fuzzing run: a minute on one thread, the kernel builds need the other core.
+    host_step(
+        &mut report,
+        "fuzz",
+        &["xtask", "fuzz", "--seconds", "60", "--threads", "1"],
+    );
     report.cases.extend(ecosystem::run());
     let boards = board_files()?;
     // Every board's generated module builds against its architecture's test-bed kernel with
