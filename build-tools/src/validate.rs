@@ -42,6 +42,14 @@ pub const MAX_HEAP_NAME: usize = 64;
 /// The longest board name: the module name `<board>_heaps` must fit the kernel's 55 bytes.
 pub const MAX_BOARD_NAME: usize = 48;
 
+/// The longest board description, in characters: one line of the generated rst page and
+/// of the Yocto recipe carries it.
+pub const MAX_DESCRIPTION: usize = 256;
+
+/// The most `alloc-ranges` of one reserved region: they go on one device-tree property and one
+/// line of the rst page.
+pub const MAX_ALLOC_RANGES: usize = 64;
+
 /// The longest region name.
 pub const MAX_REGION_NAME: usize = 32;
 
@@ -956,6 +964,22 @@ pub fn validate(
                         "the description must be one line of text",
                         "contains a line break, a control or a bidirectional character",
                     ));
+                } else if d.value.chars().count() > MAX_DESCRIPTION {
+                    v.err(
+                        Diagnostic::new(
+                            "board-description",
+                            "board.description",
+                            d.span.clone(),
+                            format!(
+                                "the description has {} characters, more than {MAX_DESCRIPTION}",
+                                d.value.chars().count()
+                            ),
+                            "too long",
+                        )
+                        .with_help(
+                            "one line saying what the board is; the documentation can say more",
+                        ),
+                    );
                 } else {
                     description = d.value.trim().to_string();
                 }
@@ -1259,6 +1283,19 @@ pub fn validate(
                     }
                 }
                 if let Some(ranges) = &rv.alloc_ranges {
+                    if ranges.value.len() > MAX_ALLOC_RANGES {
+                        v.err(Diagnostic::new(
+                            "reserve-alloc-range",
+                            rp("alloc-ranges"),
+                            ranges.span.clone(),
+                            format!(
+                                "{} allocation ranges, more than {MAX_ALLOC_RANGES}",
+                                ranges.value.len()
+                            ),
+                            "too many ranges",
+                        ));
+                        ok = false;
+                    }
                     for (j, range) in ranges.value.iter().enumerate() {
                         let (b, s) = &range.value;
                         let msg = if s.value == 0 {
@@ -2332,6 +2369,40 @@ mod tests {
         let d = run(&text).unwrap_err();
         assert_eq!(d[0].rule, "board-arch");
         assert_eq!(d[0].help.as_deref(), Some("did you mean `arm64`?"));
+    }
+
+    #[test]
+    fn rule_board_description_length() {
+        let at = |n: usize| {
+            format!(
+                "{ARM}description = \"{}\"\n{}",
+                "d".repeat(n),
+                region("r", "a", "h", "")
+            )
+        };
+        assert!(rules(&at(MAX_DESCRIPTION)).is_empty());
+        assert_eq!(rules(&at(MAX_DESCRIPTION + 1)), ["board-description"]);
+    }
+
+    #[test]
+    fn rule_reserve_alloc_range_count() {
+        let ranges = |n: usize| vec!["[0x4000_0000, \"1G\"]"; n].join(", ");
+        let text = |n: usize| {
+            format!(
+                "{ARM}{}",
+                region(
+                    "r",
+                    "r",
+                    "h",
+                    &format!(
+                        "reserve = {{ size = \"4M\", alloc-ranges = [{}] }}",
+                        ranges(n)
+                    )
+                )
+            )
+        };
+        assert!(rules(&text(MAX_ALLOC_RANGES)).is_empty());
+        assert_eq!(rules(&text(MAX_ALLOC_RANGES + 1)), ["reserve-alloc-range"]);
     }
 
     #[test]
