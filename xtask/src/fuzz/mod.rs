@@ -469,13 +469,24 @@ fn worker(id: usize, o: &Options, repo: &Path, shared: &Shared) {
     alloc::set_limit(4 << 30);
     while !shared.stop.load(Ordering::Relaxed) {
         let base = {
+            // Half the time the smaller of two random entries: small inputs run faster, and
+            // the mutations that grow inputs make large ones afresh.
+            let pick = |pool: &[Vec<u8>], rng: &mut fastrand::Rng| {
+                let a = &pool[rng.usize(..pool.len())];
+                let b = &pool[rng.usize(..pool.len())];
+                if rng.bool() || a.len() <= b.len() {
+                    a.clone()
+                } else {
+                    b.clone()
+                }
+            };
             let accepted = shared.accepted_pool.lock().expect("pool");
             if !accepted.is_empty() && m.rng.bool() {
-                accepted[m.rng.usize(..accepted.len())].clone()
+                pick(&accepted, &mut m.rng)
             } else {
                 drop(accepted);
                 let corpus = shared.corpus.lock().expect("corpus");
-                corpus[m.rng.usize(..corpus.len())].clone()
+                pick(&corpus, &mut m.rng)
             }
         };
         let input = Input {
@@ -535,7 +546,7 @@ fn worker(id: usize, o: &Options, repo: &Path, shared: &Shared) {
                 // New outcomes join the corpus, small inputs only: large ones are made
                 // afresh by the mutations that grow inputs, and would slow every run after.
                 let sig = signature(&outcome);
-                if input.bytes.len() <= 64 << 10 && shared.seen.lock().expect("seen").insert(sig) {
+                if input.bytes.len() <= 32 << 10 && shared.seen.lock().expect("seen").insert(sig) {
                     let pool = match outcome {
                         Outcome::Accepted(_) => &shared.accepted_pool,
                         Outcome::Rejected(_) => &shared.corpus,
