@@ -139,6 +139,16 @@ impl Collected {
         self.kept.is_empty() && self.omitted_errors == 0 && self.omitted_warnings == 0
     }
 
+    /// Whether a diagnostic starting at byte `start` could still be kept: when not, it will
+    /// only be counted, and what only its text needs (a "did you mean") need not be computed.
+    pub fn wants(&self, start: usize) -> bool {
+        self.kept.len() < MAX_KEPT
+            || self
+                .kept
+                .last()
+                .is_some_and(|last| start <= last.0.primary.span.start)
+    }
+
     /// The kept diagnostics, in order.
     pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
         self.kept.iter().map(|k| &k.0)
@@ -655,13 +665,23 @@ fn edit_distance_within(a: &str, b: &str, max: usize) -> Option<usize> {
     Some(prev[b.len()]).filter(|d| *d <= max)
 }
 
+/// The longest name [`did_you_mean`] suggests, in bytes: the longest any name of a board file
+/// may be (heap names, 64).
+pub const MAX_SUGGESTION: usize = 64;
+
 /// The candidate closest to `word`, if it is close enough to be a likely typo: at most a third
 /// of the candidate's length away (at least one edit).
 ///
-/// Cheap on any input: a word with more characters than a candidate plus the edits allowed is no
+/// Cheap on any input: a candidate longer than [`MAX_SUGGESTION`] bytes is no valid name and
+/// never suggested; a word with more characters than a candidate plus the edits allowed is no
 /// typo of it, so a huge word is refused from its length, before it is copied or compared.
 pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let allowed = |c: &str| (c.len() / 3).max(1);
+    let candidates: Vec<&'a str> = candidates
+        .iter()
+        .copied()
+        .filter(|c| c.len() <= MAX_SUGGESTION)
+        .collect();
     let longest = candidates.iter().map(|c| c.len() + allowed(c)).max()?;
     // A character is at most 4 bytes: more bytes than this is more characters than any
     // candidate's length plus its allowance.

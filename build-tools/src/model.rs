@@ -266,10 +266,12 @@ impl Walker {
                 format!("unknown key `{key}`"),
                 "unknown key",
             );
-            d = match did_you_mean(key, known) {
-                Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                None => d.with_help(format!("expected one of {}", quote_list(known))),
-            };
+            if self.diags.wants(k.span().start) {
+                d = match did_you_mean(key, known) {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None => d.with_help(format!("expected one of {}", quote_list(known))),
+                };
+            }
             self.diags.push(d);
         }
         entries

@@ -358,13 +358,15 @@ impl Validator {
                         format!("region `{own}` falls back to `{}`, which is not a region of this board", f.value),
                         "no such region",
                     );
-                    d = match did_you_mean(&f.value, &known) {
-                        Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                        None => d.with_help(format!(
-                            "fallback lists region names (not heap or CMA area names): {}",
-                            quoted_list(&known)
-                        )),
-                    };
+                    if self.diags.wants(f.span.start) {
+                        d = match did_you_mean(&f.value, &known) {
+                            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                            None => d.with_help(format!(
+                                "fallback lists region names (not heap or CMA area names): {}",
+                                quoted_list(&known)
+                            )),
+                        };
+                    }
                     self.err(d);
                     continue;
                 };
@@ -1441,8 +1443,10 @@ pub fn validate(
                             format!("unknown variant `{other}`"),
                             "expected `cached` or `uncached`",
                         );
-                        if let Some(s) = did_you_mean(other, VARIANTS) {
-                            d = d.with_help(format!("did you mean `{s}`?"));
+                        if v.diags.wants(item.span.start) {
+                            if let Some(s) = did_you_mean(other, VARIANTS) {
+                                d = d.with_help(format!("did you mean `{s}`?"));
+                            }
                         }
                         v.err(d);
                         ok = false;

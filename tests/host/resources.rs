@@ -219,3 +219,33 @@ fn a_megabyte_of_regions_is_checked_in_bounded_memory() {
         );
     }
 }
+
+#[test]
+fn a_name_longer_than_any_valid_one_is_never_suggested() {
+    let long = "'".repeat(12_000);
+    let similar = format!("{long}x");
+    assert!(heapgen::diag::did_you_mean(&similar, &[long.as_str()]).is_none());
+}
+
+#[test]
+fn suggestions_are_computed_for_the_diagnostics_kept_only() {
+    // 128 regions with long names, and 4,000 unknown fallback entries of the same length:
+    // every entry is a "did you mean" against every name.
+    let name = |i: usize| format!("{i:0>60}");
+    let mut text = String::from("schema-version = 1\n[board]\nname = \"b\"\narch = \"arm64\"\n");
+    for i in 0..128 {
+        text.push_str(&format!(
+            "[[region]]\nname = \"{}\"\ncma = \"c{i}\"\nheap = \"h{i}\"\n",
+            name(i)
+        ));
+    }
+    let unknown: Vec<String> = (0..4000)
+        .map(|i| format!("\"{}\"", name(i + 1000)))
+        .collect();
+    text.push_str(&format!("fallback = [{}]\n", unknown.join(", ")));
+    assert!(text.len() as u64 <= heapgen::MAX_BOARD_FILE);
+    let (d, usage) =
+        measure(|| heapgen::load_str("b.toml", "b.toml", text.as_bytes()).unwrap_err());
+    assert!(d.errors() > 4000);
+    assert!(usage.total < 100 * MB, "{usage:?}");
+}
