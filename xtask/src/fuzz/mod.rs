@@ -22,6 +22,7 @@
 
 pub mod alloc;
 pub mod lang;
+pub mod limits;
 pub mod mutate;
 pub mod oracle;
 pub mod sandbox;
@@ -63,9 +64,11 @@ pub struct Options {
     pub source: String,
     /// Whether the binary oracle runs at all.
     pub binary: bool,
+    /// Measure the crafted worst cases (`limits.rs`) instead of fuzzing.
+    pub limits: bool,
 }
 
-const USAGE: &str = "usage: cargo xtask fuzz [--minutes N | --seconds N] [--execs N] [--threads N] [--seed N] [--heapgen PATH] [--no-binary] [--out DIR] | --replay FILE [--source NAME]";
+const USAGE: &str = "usage: cargo xtask fuzz [--minutes N | --seconds N] [--execs N] [--threads N] [--seed N] [--heapgen PATH] [--no-binary] [--out DIR] | --replay FILE [--source NAME] | --limits";
 
 impl Options {
     /// Parses the arguments after `fuzz`.
@@ -81,6 +84,7 @@ impl Options {
             replay: None,
             source: "board.toml".to_string(),
             binary: true,
+            limits: false,
         };
         while let Some(a) = args.next() {
             let mut value = || {
@@ -98,6 +102,7 @@ impl Options {
                 "--out" => o.out = PathBuf::from(value()?),
                 "--replay" => o.replay = Some(PathBuf::from(value()?)),
                 "--source" => o.source = value()?,
+                "--limits" => o.limits = true,
                 _ => bail!("unknown argument `{a}`\n{USAGE}"),
             }
         }
@@ -120,6 +125,9 @@ impl Options {
         }
         if !self.binary {
             v.push("--no-binary".to_string());
+        }
+        if self.limits {
+            v.push("--limits".to_string());
         }
         if let Some(r) = &self.replay {
             v.extend([
@@ -177,6 +185,13 @@ pub fn cmd_fuzz(args: impl Iterator<Item = String>) -> Result<()> {
     // The binary runs in the scratch directory: a relative path would not name it there.
     if let Some(h) = &o.heapgen {
         o.heapgen = Some(std::path::absolute(h)?);
+    }
+    if o.limits {
+        let heapgen = match &o.heapgen {
+            Some(h) => h.clone(),
+            None => build_heapgen()?,
+        };
+        return limits::cmd_limits(&repo_root(), &heapgen);
     }
     if let Some(file) = o.replay.clone() {
         return replay(&o, &file);
@@ -838,6 +853,7 @@ mod tests {
             replay: None,
             source: "board.toml".into(),
             binary: false,
+            limits: false,
         };
         let s = fuzz(&o).expect("runs");
         assert!(s.execs >= 300);
