@@ -91,6 +91,22 @@ fn get<const N: usize>(b: &[u8], at: usize) -> Result<[u8; N], ElfError> {
         .ok_or_else(|| bad("truncated"))
 }
 
+/// `base + offset`, or an error when the sum leaves the address space.
+fn offset(base: usize, offset: usize) -> Result<usize, ElfError> {
+    base.checked_add(offset)
+        .ok_or_else(|| bad("offset out of range"))
+}
+
+/// Whether `name` can be a kernel symbol: an identifier (with `.` and `$`, as compilers make
+/// them). The names go one per line into the generated KMI list.
+fn is_symbol(name: &[u8]) -> bool {
+    name.first()
+        .is_some_and(|c| c.is_ascii_alphabetic() || b"_.$".contains(c))
+        && name
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.$".contains(c))
+}
+
 fn u16_at(b: &[u8], at: usize) -> Result<u16, ElfError> {
     Ok(u16::from_le_bytes(get(b, at)?))
 }
@@ -127,11 +143,11 @@ pub fn undefined_symbols(elf: &[u8]) -> Result<Vec<String>, ElfError> {
             .and_then(|o| o.checked_add(shoff))
             .ok_or_else(|| bad("section header offset"))?;
         Ok((
-            u32_at(elf, h + 4)?,             // sh_type
-            u64_at(elf, h + 0x18)?,          // sh_offset
-            u64_at(elf, h + 0x20)?,          // sh_size
-            u32_at(elf, h + 0x28)? as usize, // sh_link
-            u64_at(elf, h + 0x38)?.max(1),   // sh_entsize
+            u32_at(elf, offset(h, 4)?)?,             // sh_type
+            u64_at(elf, offset(h, 0x18)?)?,          // sh_offset
+            u64_at(elf, offset(h, 0x20)?)?,          // sh_size
+            u32_at(elf, offset(h, 0x28)?)? as usize, // sh_link
+            u64_at(elf, offset(h, 0x38)?)?.max(1),   // sh_entsize
         ))
     };
     let mut out = Vec::new();
@@ -149,10 +165,10 @@ pub fn undefined_symbols(elf: &[u8]) -> Result<Vec<String>, ElfError> {
             .and_then(|end| elf.get(stroff..end))
             .ok_or_else(|| bad("string table"))?;
         for s in 1..size / entsize {
-            let at = off + s * entsize;
+            let at = offset(off, s * entsize)?;
             let name = u32_at(elf, at)? as usize;
-            let info = get::<1>(elf, at + 4)?[0];
-            let shndx = u16_at(elf, at + 6)?;
+            let info = get::<1>(elf, offset(at, 4)?)?[0];
+            let shndx = u16_at(elf, offset(at, 6)?)?;
             let bind = info >> 4;
             if shndx != SHN_UNDEF || !(bind == 1 || bind == 2) || name == 0 {
                 continue;
@@ -162,6 +178,9 @@ pub fn undefined_symbols(elf: &[u8]) -> Result<Vec<String>, ElfError> {
                 .iter()
                 .position(|&b| b == 0)
                 .ok_or_else(|| bad("symbol name"))?;
+            if !is_symbol(&rest[..end]) {
+                return Err(bad("a symbol name is not an identifier"));
+            }
             out.push(String::from_utf8_lossy(&rest[..end]).into_owned());
         }
     }
@@ -170,10 +189,34 @@ pub fn undefined_symbols(elf: &[u8]) -> Result<Vec<String>, ElfError> {
     Ok(out)
 }
 
-/// The symbol list of a built module file, read with [`undefined_symbols`].
+/// The largest module file [`from_module`] reads, in bytes: 1 GiB (a module with full debug
+/// information takes tens of megabytes).
+pub const MAX_MODULE_FILE: u64 = 1 << 30;
+
+/// The symbol list of a built module file, read with [`undefined_symbols`]. The file must be a
+/// regular file of at most [`MAX_MODULE_FILE`] bytes (a FIFO would block, a device never end).
 pub fn from_module(path: &std::path::Path) -> Result<KmiSymbols, ElfError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| ElfError(format!("cannot read {}: {e}", path.display())))?;
+    use std::io::Read;
+    let failed = |e: std::io::Error| ElfError(format!("cannot read {}: {e}", path.display()));
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(failed)?;
+    let meta = file.metadata().map_err(failed)?;
+    if !meta.is_file() || meta.len() > MAX_MODULE_FILE {
+        return Err(ElfError(format!(
+            "{} is not a regular file of at most 1 GiB",
+            path.display()
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_MODULE_FILE)
+        .read_to_end(&mut bytes)
+        .map_err(failed)?;
     let name = path
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -245,6 +288,38 @@ mod tests {
         let mut o = object();
         o.truncate(0x50);
         assert!(undefined_symbols(&o).is_err());
+    }
+
+    #[test]
+    fn hostile_headers_are_errors_not_panics() {
+        // Section headers at the end of the address space.
+        let mut o = object();
+        o[0x28..0x30].copy_from_slice(&(usize::MAX as u64 - 8).to_le_bytes());
+        assert!(undefined_symbols(&o).is_err());
+        // A symbol table at the end of the address space.
+        let mut o = object();
+        let symtab_header = o.len() - 2 * 0x40;
+        o[symtab_header + 0x18..symtab_header + 0x20]
+            .copy_from_slice(&(usize::MAX as u64 - 16).to_le_bytes());
+        assert!(undefined_symbols(&o).is_err());
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        for path in ["/dev/zero", "/"] {
+            let e = from_module(std::path::Path::new(path)).unwrap_err();
+            assert!(e.0.contains("not a regular file"), "{path}: {e}");
+        }
+    }
+
+    #[test]
+    fn symbol_names_must_be_identifiers() {
+        // The symbols are written one per line into the generated KMI list.
+        let mut o = object();
+        let at = o.windows(9).position(|w| w == b"cma_alloc").expect("name");
+        o[at + 3] = b'\n';
+        let e = undefined_symbols(&o).unwrap_err();
+        assert!(e.0.contains("symbol name"), "{e}");
     }
 
     #[test]

@@ -29,6 +29,17 @@ pub mod write;
 pub use diag::{Diagnostic, Diagnostics};
 pub use write::{check_output, write_atomic, Stale, WriteSummary};
 
+/// The largest board file heapgen reads, in bytes: 512 KiB. A larger file is refused before it
+/// is read further (rule `board-file-size`).
+///
+/// Real board files take a few kilobytes. The cap bounds what checking any file costs: the TOML
+/// parser alone takes up to about 120 bytes of memory per byte of pathological input (a line
+/// of a million dots), so 512 KiB keeps a check under 100 MB.
+pub const MAX_BOARD_FILE: u64 = 512 << 10;
+
+/// The largest hook file (`hooks = "<path>.rs"`) heapgen copies into a module, in bytes: 1 MiB.
+pub const MAX_HOOK_FILE: u64 = 1 << 20;
+
 /// The heapgen version stamped into generated files.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -110,12 +121,20 @@ impl Generation {
 pub enum Error {
     /// A template failed to render: a bug in heapgen.
     Template(minijinja::Error),
+    /// [`Options::version`] is not a version (`[0-9A-Za-z][0-9A-Za-z.+~-]*`): it names
+    /// generated files (`<pkg>_<version>.bb`) and is written into recipes.
+    Version(String),
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Template(e) => write!(f, "internal error: template rendering failed: {e:#}"),
+            Error::Version(v) => write!(
+                f,
+                "version `{}` is not a version: it names generated files and goes into recipes",
+                v.escape_debug()
+            ),
         }
     }
 }
@@ -124,6 +143,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Template(e) => Some(e),
+            Error::Version(_) => None,
         }
     }
 }
@@ -191,6 +211,9 @@ pub fn load_str_in(
     source: &str,
     bytes: &[u8],
 ) -> Result<Loaded, Diagnostics> {
+    if bytes.len() as u64 > MAX_BOARD_FILE {
+        return Err(too_large(file, bytes.len() as u64, true));
+    }
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -211,45 +234,141 @@ pub fn load_str_in(
     };
     let (raw, mut diags) = model::parse(text);
     let Some(raw) = raw else {
-        return Err(Diagnostics::new(file, text, diags));
+        return Err(Diagnostics::collected(file, text, diags));
     };
     match validate::validate(&raw, source, &render::sha256_hex(bytes)) {
         Ok((mut board, warnings)) if diags.is_empty() => {
             board.source_contents = bytes.to_vec();
             for hook in &mut board.hook_files {
-                let at = dir.join(&hook.source);
-                match std::fs::read(&at) {
+                match read_hook_file(dir, &hook.source) {
                     Ok(contents) => hook.contents = contents,
-                    Err(e) => diags.push(
+                    Err((message, label)) => diags.push(
                         Diagnostic::new(
                             validate::RULE_HOOKS_FILE,
                             hook.key_path.clone(),
                             hook.span.clone(),
-                            format!("cannot read hook file `{}`: {e}", at.display()),
-                            "unreadable",
+                            message,
+                            label,
                         )
-                        .with_help("hook paths are relative to the board file's directory"),
+                        .with_help(
+                            "a hook file is a regular file of at most 1 MiB inside the board \
+                             file's directory; its path is relative to that directory",
+                        ),
                     ),
                 }
             }
             if diags.is_empty() {
                 Ok(Loaded {
                     board,
-                    warnings: Diagnostics::new(file, text, warnings),
+                    warnings: Diagnostics::collected(file, text, warnings),
                 })
             } else {
-                diags.extend(warnings);
-                Err(Diagnostics::new(file, text, diags))
+                diags.append(warnings);
+                Err(Diagnostics::collected(file, text, diags))
             }
         }
         Ok((_, warnings)) => {
-            diags.extend(warnings);
-            Err(Diagnostics::new(file, text, diags))
+            diags.append(warnings);
+            Err(Diagnostics::collected(file, text, diags))
         }
         Err(more) => {
-            diags.extend(more);
-            Err(Diagnostics::new(file, text, diags))
+            diags.append(more);
+            Err(Diagnostics::collected(file, text, diags))
         }
+    }
+}
+
+/// Reads the hook file `source` (a path relative to the board file's directory `dir`, already
+/// checked by the `hooks-path` rule) once, or says why it cannot be used: a message and a label.
+///
+/// The file must resolve, symbolic links followed, to a regular file inside `dir` of at most
+/// [`MAX_HOOK_FILE`] bytes. Nothing else is read: not a file a link leads to outside the
+/// directory (a board file must not be able to copy `/etc/shadow` into a module), not a FIFO (it
+/// would block), not a device (`/dev/zero` never ends). The file is opened without following a
+/// link and without blocking, and checked on the open descriptor, so a file swapped in after
+/// the path was resolved is caught too.
+fn read_hook_file(dir: &Path, source: &str) -> Result<Vec<u8>, (String, &'static str)> {
+    use std::io::Read;
+    // `Path::new("x.toml").parent()` is the empty path, which names no directory.
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let at = dir.join(source);
+    let shown = at.display();
+    let unreadable = |e: std::io::Error| {
+        (
+            format!("cannot read hook file `{shown}`: {e}"),
+            "unreadable",
+        )
+    };
+    let base = dir.canonicalize().map_err(unreadable)?;
+    let real = at.canonicalize().map_err(unreadable)?;
+    if !real.starts_with(&base) {
+        return Err((
+            format!(
+                "hook file `{shown}` is a symbolic link (or lies below one) that leads outside the board file's directory"
+            ),
+            "leads outside the board file's directory",
+        ));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(&real).map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if !meta.is_file() {
+        let kind = file_kind(&meta.file_type());
+        return Err((
+            format!("hook file `{shown}` is not a regular file but {kind}"),
+            "not a regular file",
+        ));
+    }
+    let too_big = |len: u64| {
+        (
+            format!(
+                "hook file `{shown}` has {len} bytes, more than the {MAX_HOOK_FILE} bytes (1 MiB) a hook file may have"
+            ),
+            "too large",
+        )
+    };
+    if meta.len() > MAX_HOOK_FILE {
+        return Err(too_big(meta.len()));
+    }
+    let mut contents = Vec::new();
+    file.take(MAX_HOOK_FILE + 1)
+        .read_to_end(&mut contents)
+        .map_err(unreadable)?;
+    if contents.len() as u64 > MAX_HOOK_FILE {
+        return Err(too_big(contents.len() as u64));
+    }
+    Ok(contents)
+}
+
+/// What a file that is not a regular file is, for diagnostics.
+fn file_kind(ty: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ty.is_fifo() {
+            return "a FIFO";
+        }
+        if ty.is_char_device() || ty.is_block_device() {
+            return "a device";
+        }
+        if ty.is_socket() {
+            return "a socket";
+        }
+    }
+    if ty.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
     }
 }
 
@@ -258,19 +377,34 @@ pub fn load(path: impl AsRef<Path>) -> Result<ir::Board, Diagnostics> {
     load_checked(path).map(|l| l.board)
 }
 
-/// Like [`load`], keeping the warnings of an accepted board file.
-pub fn load_checked(path: impl AsRef<Path>) -> Result<Loaded, Diagnostics> {
-    let path = path.as_ref();
-    let file = path.display().to_string();
-    match std::fs::read(path) {
-        Ok(bytes) => load_str_in(
-            path.parent().unwrap_or(Path::new(".")),
-            &file,
-            &source_name(path),
-            &bytes,
-        ),
-        Err(e) => Err(Diagnostics::new(
-            file.clone(),
+/// The diagnostic of a board file larger than [`MAX_BOARD_FILE`]: `len` bytes, or at least
+/// `len` bytes when the rest was not read.
+fn too_large(file: &str, len: u64, exact: bool) -> Diagnostics {
+    Diagnostics::new(
+        file,
+        "",
+        vec![Diagnostic::new(
+            "board-file-size",
+            "",
+            0..0,
+            format!(
+                "`{file}` has {}{len} bytes, more than the {MAX_BOARD_FILE} bytes (512 KiB) a board file may have",
+                if exact { "" } else { "at least " }
+            ),
+            "",
+        )
+        .with_help("a board file describes a board's regions in a few kilobytes; is this the right file?")],
+    )
+}
+
+/// Reads at most [`MAX_BOARD_FILE`] + 1 bytes of `path`: a regular file larger than the cap is
+/// refused from its metadata, before anything is read; anything else (a pipe, a device) is read
+/// through the limit.
+fn read_board_file(path: &Path, file: &str) -> Result<Vec<u8>, Diagnostics> {
+    use std::io::Read;
+    let failed = |e: std::io::Error| {
+        Diagnostics::new(
+            file,
             "",
             vec![Diagnostic::new(
                 "read-failed",
@@ -279,13 +413,47 @@ pub fn load_checked(path: impl AsRef<Path>) -> Result<Loaded, Diagnostics> {
                 format!("cannot read `{file}`: {e}"),
                 "",
             )],
-        )),
+        )
+    };
+    let f = std::fs::File::open(path).map_err(failed)?;
+    let meta = f.metadata().map_err(failed)?;
+    if meta.is_file() && meta.len() > MAX_BOARD_FILE {
+        return Err(too_large(file, meta.len(), true));
     }
+    let mut bytes = Vec::new();
+    f.take(MAX_BOARD_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(failed)?;
+    if bytes.len() as u64 > MAX_BOARD_FILE {
+        return Err(too_large(file, bytes.len() as u64, false));
+    }
+    Ok(bytes)
+}
+
+/// Like [`load`], keeping the warnings of an accepted board file.
+pub fn load_checked(path: impl AsRef<Path>) -> Result<Loaded, Diagnostics> {
+    let path = path.as_ref();
+    let file = path.display().to_string();
+    let bytes = read_board_file(path, &file)?;
+    load_str_in(
+        path.parent().unwrap_or(Path::new(".")),
+        &file,
+        &source_name(path),
+        &bytes,
+    )
 }
 
 /// Renders the module tree of a validated board. Deterministic: the same IR and options give
 /// the same bytes.
 pub fn generate(board: &ir::Board, options: &Options) -> Result<Generation, Error> {
+    let v = &options.version;
+    if !v.starts_with(|c: char| c.is_ascii_alphanumeric())
+        || !v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".+~-".contains(c))
+    {
+        return Err(Error::Version(v.clone()));
+    }
     let files = render::render_targets(board, options)?
         .into_iter()
         .map(|(path, contents)| GeneratedFile { path, contents })

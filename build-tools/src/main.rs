@@ -119,7 +119,7 @@ fn run(cli: Cli) -> ExitCode {
                 match load(b) {
                     Ok(board) => eprintln!(
                         "{}: ok ({} heap{})",
-                        b.display(),
+                        heapgen::diag::inert(&b.display().to_string()),
                         board.heaps.len(),
                         if board.heaps.len() == 1 { "" } else { "s" }
                     ),

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
 
-use crate::diag::{did_you_mean, Diagnostic};
+use crate::diag::{did_you_mean, Collected, Diagnostic};
 use crate::size::{parse_integer_literal, parse_size};
 
 /// A value and the byte range it was written at.
@@ -27,6 +27,10 @@ impl<T> Sp<T> {
         Self { value, span }
     }
 }
+
+/// The most `[[region]]` tables a board file may have: each region is at least one heap, so
+/// a board with more cannot be valid (`too-many-heaps`). Regions past this one are not read.
+pub const MAX_REGIONS: usize = crate::validate::MAX_HEAPS;
 
 /// Keys of the document root.
 pub const ROOT_KEYS: &[&str] = &["schema-version", "board", "defaults", "region"];
@@ -63,7 +67,7 @@ pub const ALIGNMENT_KEYS: &[&str] = &["size-order", "max"];
 /// Keys of `guard`.
 pub const GUARD_KEYS: &[&str] = &["before", "after"];
 /// Keys of `access`.
-pub const ACCESS_KEYS: &[&str] = &["mode", "owner", "group", "world-writable"];
+pub const ACCESS_KEYS: &[&str] = &["mode", "owner", "group", "world-access", "world-writable"];
 /// Keys of `reserve`.
 pub const RESERVE_KEYS: &[&str] = &["base", "size", "alignment", "alloc-ranges", "default"];
 /// Keys of `strategy`.
@@ -127,7 +131,9 @@ pub struct RawAccess {
     pub owner: Option<Sp<String>>,
     /// `group`.
     pub group: Option<Sp<String>>,
-    /// `world-writable`: the explicit opt-in a world-writable `mode` needs.
+    /// `world-access`: the explicit opt-in a `mode` with any bit for others needs.
+    pub world_access: Option<Sp<bool>>,
+    /// `world-writable`: the former name of `world-access`, still accepted.
     pub world_writable: Option<Sp<bool>>,
 }
 
@@ -228,7 +234,7 @@ fn type_name(v: &DeValue<'_>) -> &'static str {
 }
 
 struct Walker {
-    diags: Vec<Diagnostic>,
+    diags: Collected,
 }
 
 impl Walker {
@@ -264,10 +270,12 @@ impl Walker {
                 format!("unknown key `{key}`"),
                 "unknown key",
             );
-            d = match did_you_mean(key, known) {
-                Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                None => d.with_help(format!("expected one of {}", quote_list(known))),
-            };
+            if self.diags.wants(k.span().start) {
+                d = match did_you_mean(key, known) {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None => d.with_help(format!("expected one of {}", quote_list(known))),
+                };
+            }
             self.diags.push(d);
         }
         entries
@@ -489,6 +497,7 @@ impl Walker {
                 "mode" => a.mode = self.mode(&p, val),
                 "owner" => a.owner = self.string(&p, val),
                 "group" => a.group = self.string(&p, val),
+                "world-access" => a.world_access = self.boolean(&p, val),
                 "world-writable" => a.world_writable = self.boolean(&p, val),
                 _ => unreachable!("filtered by entries()"),
             }
@@ -613,6 +622,22 @@ impl Walker {
         Some(Sp::new(st, v.span()))
     }
 
+    fn too_many_regions(&mut self, count: usize, first_extra: &toml::Spanned<DeValue<'_>>) {
+        self.diags.push(
+            Diagnostic::new(
+                "too-many-regions",
+                format!("region[{MAX_REGIONS}]"),
+                first_extra.span(),
+                format!("the board has {count} regions, more than {MAX_REGIONS}"),
+                "one region too many",
+            )
+            .with_help(format!(
+                "every region is at least one heap and a board has at most {MAX_REGIONS} heaps; \
+                 the regions from here on are not checked"
+            )),
+        );
+    }
+
     fn region(&mut self, index: usize, v: &toml::Spanned<DeValue<'_>>) -> Option<Sp<RawRegion>> {
         let path = format!("region[{index}]");
         let t = self.table(&path, v)?;
@@ -656,23 +681,41 @@ fn quote_list(keys: &[&str]) -> String {
         .join(", ")
 }
 
+/// The size up to which every syntax error of a board file is reported, in bytes.
+pub const RECOVERY_LIMIT: usize = 64 << 10;
+
+fn syntax_diagnostic(e: &toml::de::Error) -> Diagnostic {
+    let span = e.span().unwrap_or(0..0);
+    let msg = e.message().trim();
+    let first = msg.lines().next().unwrap_or("invalid TOML").to_string();
+    Diagnostic::new("toml-syntax", "", span, first, "invalid TOML")
+}
+
 /// Parses a board file's text. Returns the raw model (as far as it could be read) and every
 /// syntax and shape problem found. When the TOML itself does not parse, the model is `None`.
-pub fn parse(text: &str) -> (Option<RawBoard>, Vec<Diagnostic>) {
-    let (doc, errors) = DeTable::parse_recoverable(text);
+pub fn parse(text: &str) -> (Option<RawBoard>, Collected) {
+    // A valid document is parsed once. An invalid one is parsed again to report every syntax
+    // error, unless it is large: recovery keeps every error (a few hundred bytes each, three
+    // per line of garbage), so past RECOVERY_LIMIT only the first is reported.
+    let (doc, errors) = match DeTable::parse(text) {
+        Ok(doc) => (doc, Vec::new()),
+        Err(first) if text.len() > RECOVERY_LIMIT => {
+            let mut d = syntax_diagnostic(&first);
+            d.help = Some(format!(
+                "only the first syntax error of a file over {} KiB is reported",
+                RECOVERY_LIMIT >> 10
+            ));
+            return (None, std::iter::once(d).collect());
+        }
+        Err(_) => DeTable::parse_recoverable(text),
+    };
     if !errors.is_empty() {
-        let diags = errors
-            .iter()
-            .map(|e| {
-                let span = e.span().unwrap_or(0..0);
-                let msg = e.message().trim().to_string();
-                let first = msg.lines().next().unwrap_or("invalid TOML").to_string();
-                Diagnostic::new("toml-syntax", "", span, first, "invalid TOML")
-            })
-            .collect();
+        let diags = errors.iter().map(syntax_diagnostic).collect();
         return (None, diags);
     }
-    let mut w = Walker { diags: Vec::new() };
+    let mut w = Walker {
+        diags: Collected::new(),
+    };
     let mut raw = RawBoard::default();
     for (k, v) in w.entries("", doc.get_ref(), ROOT_KEYS) {
         match k.get_ref().as_ref() {
@@ -689,6 +732,10 @@ pub fn parse(text: &str) -> (Option<RawBoard>, Vec<Diagnostic>) {
             "region" => match v.get_ref() {
                 DeValue::Array(items) => {
                     for (i, item) in items.iter().enumerate() {
+                        if i == MAX_REGIONS {
+                            w.too_many_regions(items.len(), item);
+                            break;
+                        }
                         if let Some(r) = w.region(i, item) {
                             raw.regions.push(r);
                         }
@@ -721,7 +768,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_suggest_the_closest_key() {
-        let (_, d) = parse("[board]\nnmae = \"x\"\n");
+        let d = parse("[board]\nnmae = \"x\"\n").1.into_vec();
         assert_eq!(d[0].rule, "unknown-key");
         assert_eq!(d[0].path, "board.nmae");
         assert_eq!(d[0].help.as_deref(), Some("did you mean `name`?"));

@@ -248,6 +248,78 @@ pub fn c_str(value: &str) -> String {
     out
 }
 
+/// Free text (the board description) for the inside of a double-quoted BitBake value.
+///
+/// BitBake has no escapes in values: it takes everything between the first and the last quote
+/// of the line, refuses a value with exactly one `"` inside, and expands `${VAR}` and runs
+/// `${@python}` when the variable is read. So a `"` becomes `'` and a `${` becomes `$ {`; the
+/// validator has already refused line breaks.
+pub fn bitbake_text(value: &str) -> String {
+    value.replace('"', "'").replace("${", "$ {")
+}
+
+/// Free text (the board description) for a paragraph of reStructuredText: the characters that
+/// start or end inline markup (`*`, `` ` ``, `_`, `|`) and the backslash are escaped with a
+/// backslash, so the text reads as written.
+pub fn rst_text(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '\\' | '*' | '`' | '_' | '|') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Text for the inside of a C-style `/* */` comment (the device tree's): `*/` would end the
+/// comment, so it becomes `* /`.
+pub fn c_comment(value: &str) -> String {
+    value.replace("*/", "* /")
+}
+
+/// A value inside an HTML (and Markdown) comment: `--` cannot appear in one (`-->` would end
+/// it), so every `--` becomes `- -`.
+pub fn html_comment(value: &str) -> String {
+    let mut out = value.to_string();
+    while out.contains("--") {
+        out = out.replace("--", "- -");
+    }
+    out
+}
+
+/// A Markdown code span showing `value` as written: fenced with one backtick more than the
+/// longest run of backticks in it, and padded with a space when it starts or ends with one
+/// (CommonMark's rules), so no value can end the span early.
+pub fn md_code(value: &str) -> String {
+    let longest = value.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if value.starts_with('`') || value.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{value}{pad}{fence}")
+}
+
+/// Free text (the maintainer) for Markdown: the characters that start inline markup, links or
+/// HTML (`` \ ` * _ [ ] < > ! & ~ | ``) are escaped with a backslash, and so is what would make
+/// the start of the text a block marker (a leading punctuation character, the `.` or `)` after
+/// leading digits), so the text reads as written.
+pub fn md_text(value: &str) -> String {
+    let digits = value.len() - value.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let mut out = String::with_capacity(value.len() + 8);
+    for (i, c) in value.char_indices() {
+        let block_marker = (i == 0 && c.is_ascii_punctuation())
+            || (i == digits && digits > 0 && (c == '.' || c == ')'));
+        if block_marker || "\\`*_[]<>!&~|".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Two 32-bit device-tree cells of a 64-bit value: `0x1_2000_0000` -> `0x1 0x20000000`.
 pub fn dt_cells(value: u64) -> String {
     format!("{:#x} {:#x}", value >> 32, value & 0xffff_ffff)
@@ -299,10 +371,32 @@ pub fn environment() -> Result<Environment<'static>, Error> {
     env.add_filter("underline", |v: String, ch: String| underline(&v, &ch));
     env.add_filter("rust_ident", |v: String| rust_ident(&v));
     env.add_filter("c_str", |v: String| c_str(&v));
+    env.add_filter("bitbake_text", |v: String| bitbake_text(&v));
+    env.add_filter("rst_text", |v: String| rst_text(&v));
+    env.add_filter("c_comment", |v: String| c_comment(&v));
+    env.add_filter("html_comment", |v: String| html_comment(&v));
+    env.add_filter("md_code", |v: String| md_code(&v));
+    env.add_filter("md_text", |v: String| md_text(&v));
     for t in TEMPLATES {
         env.add_template(t.id, t.source)?;
     }
     Ok(env)
+}
+
+/// The template environment and the crates of heapgen's `Cargo.lock`, made once per process:
+/// they are the same for every board, and compiling the templates costs more than rendering
+/// them (a fuzzer or a build system generating many boards pays it once).
+fn shared() -> Result<&'static (Environment<'static>, Vec<LockedCrate>), Error> {
+    type Shared = Result<(Environment<'static>, Vec<LockedCrate>), String>;
+    static SHARED: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            let env = environment().map_err(|e| format!("{e:#}"))?;
+            let crates = locked_crates(CARGO_LOCK).map_err(|e| format!("{e:#}"))?;
+            Ok((env, crates))
+        })
+        .as_ref()
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.clone()))
 }
 
 /// Lower-case hex sha256 of some bytes.
@@ -372,7 +466,7 @@ pub fn render(board: &Board, version: &str) -> Result<Vec<(String, Vec<u8>)>, Er
 /// Renders the tree `options` ask for, sorted by path, the manifest included.
 pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, Vec<u8>)>, Error> {
     let version = options.version.as_str();
-    let env = environment()?;
+    let (env, crates) = shared()?;
     let runtime_modules: Vec<&str> = runtime::rust_modules().collect();
     let kmi: KmiSymbols = options
         .kmi_symbols
@@ -429,7 +523,7 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
         bazel_srcs => bazel_srcs,
         bazel_exports => bazel_exports,
         kernel_build => kleaf_kernel_build(board),
-        crates => Value::from(Serde(locked_crates(CARGO_LOCK)?)),
+        crates => Value::from(Serde(crates)),
     };
     let render = |t: &Template| -> Result<Vec<u8>, Error> {
         Ok(env.get_template(t.id)?.render(&ctx)?.into_bytes())
@@ -589,6 +683,16 @@ mod tests {
         assert_eq!(c_str("a\"b\\c"), "\"a\\\"b\\\\c\"");
         assert_eq!(c_str("é"), "\"\\xc3\\xa9\"");
         assert_eq!(dt_cells(0x1_2000_0000), "0x1 0x20000000");
+        assert_eq!(
+            bitbake_text("a \"b\" ${@x} ${Y} $5"),
+            "a 'b' $ {@x} $ {Y} $5"
+        );
+        assert_eq!(bitbake_text("$${"), "$$ {");
+        assert_eq!(
+            rst_text("*a* `b` c_ |d| \\"),
+            "\\*a\\* \\`b\\` c\\_ \\|d\\| \\\\"
+        );
+        assert_eq!(c_comment("a/*/b*/c**/"), "a/* /b* /c** /");
     }
 
     #[test]

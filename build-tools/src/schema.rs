@@ -39,7 +39,7 @@ impl JsonSchema for Mode {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "Octal mode of the device nodes, as a string (\"0660\") or a TOML octal integer (0o660). Never world-writable.",
+            "description": "Octal mode of the device nodes, as a string (\"0660\") or a TOML octal integer (0o660). No bit for others unless `world-access` allows it: read access allocates.",
             "anyOf": [
                 { "type": "string", "pattern": "^(0o)?[0-7]{1,4}$" },
                 { "type": "integer", "minimum": 0, "maximum": 511 }
@@ -137,7 +137,10 @@ struct Access {
     /// Owner group. Default "root".
     #[schemars(regex(pattern = r"^[a-z_][a-z0-9_-]*$"))]
     group: Option<String>,
-    /// Allows a world-writable `mode` (reported as a warning). Default false.
+    /// Allows a `mode` with any bit for others, read access included (reported as a warning).
+    /// Default false.
+    world_access: Option<bool>,
+    /// The former name of `world-access`, still accepted.
     world_writable: Option<bool>,
 }
 

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use heapgen_policy::{Alignment, Policy, PolicyError, DEFAULT_PAGE_SHIFT};
 
-use crate::diag::{did_you_mean, Diagnostic};
+use crate::diag::{did_you_mean, Collected, Diagnostic};
 use crate::ir;
 use crate::model::{RawAccess, RawAlignment, RawBoard, RawGuard, Sp};
 use crate::size::{format_addr, format_size};
@@ -41,6 +41,14 @@ pub const MAX_HEAP_NAME: usize = 64;
 
 /// The longest board name: the module name `<board>_heaps` must fit the kernel's 55 bytes.
 pub const MAX_BOARD_NAME: usize = 48;
+
+/// The longest board description, in characters: one line of the generated rst page and
+/// of the Yocto recipe carries it.
+pub const MAX_DESCRIPTION: usize = 256;
+
+/// The most `alloc-ranges` of one reserved region: they go on one device-tree property and one
+/// line of the rst page.
+pub const MAX_ALLOC_RANGES: usize = 64;
 
 /// The longest region name.
 pub const MAX_REGION_NAME: usize = 32;
@@ -129,6 +137,69 @@ fn pick<T: Clone>(
     }
 }
 
+/// Whether `c` cannot appear in text heapgen writes into generated files: control characters
+/// (a line break ends a comment and starts a line of code), line and paragraph separators, and
+/// the bidirectional formatting characters that make code read differently from how it runs
+/// ("Trojan Source"; rustc refuses them in comments).
+pub fn is_unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// Whether a board file's name (without directories) can be written into build recipes as is:
+/// Yocto's `SRC_URI` and the shell and make commands that run heapgen name it.
+pub fn is_recipe_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(['-', '.'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+}
+
+/// Checks the name generated files give the board file (rule `source-name`): its path is
+/// written into a comment of every generated file, its file name into the build recipes.
+fn check_source(v: &mut Validator, source: &str) {
+    let shown: String = source.escape_debug().collect();
+    if let Some(c) = source.chars().find(|&c| is_unprintable(c)) {
+        v.err(
+            Diagnostic::new(
+                "source-name",
+                "",
+                0..0,
+                format!(
+                    "the board file's path `{shown}` contains {}, which would end or disguise the comment of every generated file that names it",
+                    c.escape_unicode()
+                ),
+                "the board file's path",
+            )
+            .with_help("rename the file or its directories: no control, line-separator or bidirectional characters"),
+        );
+    } else if !is_recipe_file_name(source.rsplit('/').next().unwrap_or(source)) {
+        v.err(
+            Diagnostic::new(
+                "source-name",
+                "",
+                0..0,
+                format!(
+                    "the board file's name `{}` cannot be written into the generated build recipes",
+                    source.rsplit('/').next().unwrap_or(source).escape_debug()
+                ),
+                "the board file's name",
+            )
+            .with_help("rename the file with letters, digits, `.`, `_`, `+` and `-`, not starting with `-` or `.`: Yocto's SRC_URI and the commands that run heapgen name it"),
+        );
+    }
+}
+
 fn is_board_name(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_lowercase())
         && !s.ends_with('-')
@@ -208,8 +279,8 @@ fn assign_selinux_types(heaps: &mut [ir::HeapNode]) {
 }
 
 struct Validator {
-    diags: Vec<Diagnostic>,
-    warnings: Vec<Diagnostic>,
+    diags: Collected,
+    warnings: Collected,
     /// The board's page size (`board.page-size`), in bytes: the unit of every policy.
     page_size: u64,
 }
@@ -267,7 +338,13 @@ impl Validator {
             .iter()
             .map(|r| r.value.name.as_ref().map(|n| n.value.as_str()))
             .collect();
-        let index_of = |name: &str| names.iter().position(|n| *n == Some(name));
+        let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, n) in names.iter().enumerate() {
+            if let Some(n) = n {
+                index.entry(n).or_insert(i);
+            }
+        }
+        let index_of = |name: &str| index.get(name).copied();
         let known: Vec<&str> = names.iter().flatten().copied().collect();
         // Accepted edges per region index: (target index, span, path) in list order.
         let mut edges: Vec<Vec<(usize, Range<usize>, String)>> = vec![Vec::new(); names.len()];
@@ -275,6 +352,7 @@ impl Validator {
             let (Some(list), Some(own)) = (&rsp.value.fallback, names[i]) else {
                 continue;
             };
+            let mut listed: BTreeMap<usize, Range<usize>> = BTreeMap::new();
             for (j, f) in list.value.iter().enumerate() {
                 let path = format!("region[{i}].fallback[{j}]");
                 if f.value == own {
@@ -300,21 +378,19 @@ impl Validator {
                         format!("region `{own}` falls back to `{}`, which is not a region of this board", f.value),
                         "no such region",
                     );
-                    d = match did_you_mean(&f.value, &known) {
-                        Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                        None => d.with_help(format!(
-                            "fallback lists region names (not heap or CMA area names): {}",
-                            known
-                                .iter()
-                                .map(|k| format!("`{k}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )),
-                    };
+                    if self.diags.wants(f.span.start) {
+                        d = match did_you_mean(&f.value, &known) {
+                            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                            None => d.with_help(format!(
+                                "fallback lists region names (not heap or CMA area names): {}",
+                                quoted_list(&known)
+                            )),
+                        };
+                    }
                     self.err(d);
                     continue;
                 };
-                if let Some((_, first, _)) = edges[i].iter().find(|(t, _, _)| *t == target) {
+                if let Some(first) = listed.get(&target) {
                     let first = first.clone();
                     self.err(
                         Diagnostic::new(
@@ -328,36 +404,56 @@ impl Validator {
                     );
                     continue;
                 }
+                listed.insert(target, f.span.clone());
                 edges[i].push((target, f.span.clone(), path));
             }
         }
-        // A cycle is reported once, at the edge leaving its first region in file order.
-        for (i, out) in edges.iter().enumerate() {
-            for (target, span, path) in out {
-                let Some(back) = path_between(&edges, *target, i) else {
-                    continue;
-                };
-                if back.iter().any(|&n| n < i) {
-                    continue;
-                }
-                let mut cycle: Vec<&str> = vec![names[i].unwrap_or("?")];
-                cycle.extend(back.iter().map(|&n| names[n].unwrap_or("?")));
-                let shown = cycle
-                    .iter()
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(" -> ");
-                self.err(
-                    Diagnostic::new(
-                        "fallback-cycle",
-                        path.clone(),
-                        span.clone(),
-                        format!("fallback regions form a cycle: {shown}"),
-                        "starts the cycle",
-                    )
-                    .with_help("fallback chains must not loop back; keep one direction (or grow the region that runs out)"),
-                );
+        // One report per loop: per strongly connected component of more than one region, at
+        // the first edge of its first region (in file order) that stays in the component, with
+        // the shortest way back.
+        for component in strongly_connected(&edges) {
+            if component.len() < 2 {
+                continue;
             }
+            let i = component[0];
+            let Some((target, span, path)) = edges[i]
+                .iter()
+                .find(|(t, _, _)| component.binary_search(t).is_ok())
+            else {
+                continue;
+            };
+            let Some(back) = path_between(&edges, *target, i) else {
+                continue;
+            };
+            let mut cycle: Vec<&str> = vec![names[i].unwrap_or("?")];
+            cycle.extend(back.iter().map(|&n| names[n].unwrap_or("?")));
+            let shown = cycle
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(" -> ");
+            let others: Vec<&str> = component
+                .iter()
+                .filter(|n| **n != i && !back.contains(n))
+                .map(|&n| names[n].unwrap_or("?"))
+                .collect();
+            let mut help = "fallback chains must not loop back; keep one direction (or grow the region that runs out)".to_string();
+            if !others.is_empty() {
+                help.push_str(&format!(
+                    "; the loop also takes in {}",
+                    quoted_list(&others)
+                ));
+            }
+            self.err(
+                Diagnostic::new(
+                    "fallback-cycle",
+                    path.clone(),
+                    span.clone(),
+                    format!("fallback regions form a cycle: {shown}"),
+                    "starts the cycle",
+                )
+                .with_help(help),
+            );
         }
         for r in regions.iter_mut() {
             let Some(i) = index_of(&r.name) else { continue };
@@ -669,6 +765,12 @@ impl Validator {
     }
 
     fn access(&mut self, path: &str, a: &Sp<RawAccess>) {
+        // The opt-in, by its current name or its former one.
+        let opt_in = match (&a.value.world_access, &a.value.world_writable) {
+            (Some(v), _) => Some(("world-access", v)),
+            (None, Some(v)) => Some(("world-writable", v)),
+            (None, None) => None,
+        };
         if let Some(mode) = &a.value.mode {
             if mode.value & 0o7000 != 0 {
                 self.err(Diagnostic::new(
@@ -678,34 +780,65 @@ impl Validator {
                     format!("mode {:04o} sets setuid, setgid or sticky bits", mode.value),
                     "only permission bits (0..0777) are allowed",
                 ));
-            } else if mode.value & 0o002 != 0 {
-                let d = Diagnostic::new(
-                    "access-world-writable",
-                    format!("{path}.mode"),
-                    mode.span.clone(),
-                    format!("mode {:04o} makes the heap world-writable", mode.value),
-                    "world-writable",
-                );
-                match &a.value.world_writable {
-                    Some(opt_in) if opt_in.value => self.warn(
+            } else if mode.value & 0o007 != 0 {
+                // Allocating needs only read access to the node (the dma-heap ioctl checks no
+                // write mode; Android ships its system heap 0444), so any bit for others lets
+                // every process drain the region.
+                let d = if mode.value & 0o002 != 0 {
+                    Diagnostic::new(
+                        "access-world-writable",
+                        format!("{path}.mode"),
+                        mode.span.clone(),
+                        format!("mode {:04o} makes the heap world-writable", mode.value),
+                        "world-writable",
+                    )
+                } else {
+                    let what = if mode.value & 0o004 != 0 {
+                        "read access, and read access allocates"
+                    } else {
+                        "access (the execute bit)"
+                    };
+                    Diagnostic::new(
+                        "access-world-access",
+                        format!("{path}.mode"),
+                        mode.span.clone(),
+                        format!("mode {:04o} gives every user {what}", mode.value),
+                        "world access",
+                    )
+                };
+                match opt_in {
+                    Some((_, opt_in)) if opt_in.value => self.warn(
                         d.with_secondary(opt_in.span.clone(), "allowed here")
                             .with_help("any process can allocate the whole region"),
                     ),
                     _ => self.err(d.with_help(
                         "any process could allocate the whole region; grant access through a \
-                         group, e.g. \"0660\", or set `world-writable = true` if that is intended",
+                         group, e.g. \"0660\", or set `world-access = true` if that is intended",
                     )),
                 }
             }
         }
-        if let Some(opt_in) = &a.value.world_writable {
-            let writable = a.value.mode.as_ref().is_some_and(|m| m.value & 0o002 != 0);
-            if opt_in.value && !writable {
+        if let (Some(new), Some(old)) = (&a.value.world_access, &a.value.world_writable) {
+            self.err(
+                Diagnostic::new(
+                    "access-world-alias",
+                    format!("{path}.world-writable"),
+                    old.span.clone(),
+                    "`world-writable` is the former name of `world-access`; the table sets both",
+                    "former name",
+                )
+                .with_secondary(new.span.clone(), "the current name")
+                .with_help("keep only `world-access`"),
+            );
+        }
+        if let Some((key, opt_in)) = opt_in {
+            let world = a.value.mode.as_ref().is_some_and(|m| m.value & 0o007 != 0);
+            if opt_in.value && !world {
                 self.err(Diagnostic::new(
                     "access-world-writable-unused",
-                    format!("{path}.world-writable"),
+                    format!("{path}.{key}"),
                     opt_in.span.clone(),
-                    "`world-writable = true` next to a mode that is not world-writable",
+                    format!("`{key} = true` next to a mode that gives others no access"),
                     "nothing to allow",
                 ));
             }
@@ -752,18 +885,20 @@ impl Validator {
 }
 
 /// Validates a raw board and builds the IR with the warnings found, or returns every problem
-/// found (errors and warnings).
+/// found (errors and warnings; the first [`crate::diag::MAX_KEPT`] kept, the others counted).
 pub fn validate(
     raw: &RawBoard,
     source: &str,
     source_sha256: &str,
-) -> Result<(ir::Board, Vec<Diagnostic>), Vec<Diagnostic>> {
+) -> Result<(ir::Board, Collected), Collected> {
     let mut v = Validator {
-        diags: Vec::new(),
-        warnings: Vec::new(),
+        diags: Collected::new(),
+        warnings: Collected::new(),
         page_size: 1 << DEFAULT_PAGE_SHIFT,
     };
     let top = 0..0;
+
+    check_source(&mut v, source);
 
     // Schema version.
     match &raw.schema_version {
@@ -848,14 +983,30 @@ pub fn validate(
                 },
             }
             if let Some(d) = &b.value.description {
-                if d.value.chars().any(char::is_control) {
+                if d.value.chars().any(is_unprintable) {
                     v.err(Diagnostic::new(
                         "board-description",
                         "board.description",
                         d.span.clone(),
                         "the description must be one line of text",
-                        "contains a line break or control character",
+                        "contains a line break, a control or a bidirectional character",
                     ));
+                } else if d.value.chars().count() > MAX_DESCRIPTION {
+                    v.err(
+                        Diagnostic::new(
+                            "board-description",
+                            "board.description",
+                            d.span.clone(),
+                            format!(
+                                "the description has {} characters, more than {MAX_DESCRIPTION}",
+                                d.value.chars().count()
+                            ),
+                            "too long",
+                        )
+                        .with_help(
+                            "one line saying what the board is; the documentation can say more",
+                        ),
+                    );
                 } else {
                     description = d.value.trim().to_string();
                 }
@@ -1197,6 +1348,19 @@ pub fn validate(
                     }
                 }
                 if let Some(ranges) = &rv.alloc_ranges {
+                    if ranges.value.len() > MAX_ALLOC_RANGES {
+                        v.err(Diagnostic::new(
+                            "reserve-alloc-range",
+                            rp("alloc-ranges"),
+                            ranges.span.clone(),
+                            format!(
+                                "{} allocation ranges, more than {MAX_ALLOC_RANGES}",
+                                ranges.value.len()
+                            ),
+                            "too many ranges",
+                        ));
+                        ok = false;
+                    }
                     for (j, range) in ranges.value.iter().enumerate() {
                         let (b, s) = &range.value;
                         let msg = if s.value == 0 {
@@ -1342,8 +1506,10 @@ pub fn validate(
                             format!("unknown variant `{other}`"),
                             "expected `cached` or `uncached`",
                         );
-                        if let Some(s) = did_you_mean(other, VARIANTS) {
-                            d = d.with_help(format!("did you mean `{s}`?"));
+                        if v.diags.wants(item.span.start) {
+                            if let Some(s) = did_you_mean(other, VARIANTS) {
+                                d = d.with_help(format!("did you mean `{s}`?"));
+                            }
                         }
                         v.err(d);
                         ok = false;
@@ -1603,10 +1769,11 @@ pub fn validate(
                 max_alloc: max_alloc.value,
             };
             // `check` stops at the first problem; repair what it found and ask again so that
-            // every independent problem of the policy is reported in one run.
-            for _ in 0..6 {
+            // every independent problem of the policy is reported in one run. A repaired policy
+            // is only good for finding more problems: the region stays out of the IR.
+            for round in 0..6 {
                 let Err(e) = policy.check() else {
-                    policy_ok = true;
+                    policy_ok = round == 0;
                     break;
                 };
                 let (rule, origin_span, origin_path, value) = match e {
@@ -1823,7 +1990,7 @@ pub fn validate(
     }
 
     if !v.diags.is_empty() {
-        v.diags.extend(v.warnings);
+        v.diags.append(v.warnings);
         return Err(v.diags);
     }
     let (Some(name), Some(arch)) = (board_name, arch) else {
@@ -1910,6 +2077,77 @@ fn kernel_options(regions: &[ir::Region]) -> Vec<ir::KernelOption> {
             why: why.to_string(),
         })
         .collect()
+}
+
+/// The names quoted and separated by commas, at most eight of them and a count of the rest.
+fn quoted_list(names: &[&str]) -> String {
+    const SHOWN: usize = 8;
+    let mut s = names
+        .iter()
+        .take(SHOWN)
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        s.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    s
+}
+
+/// The strongly connected components of the graph `edges` (Tarjan's algorithm, iterative: a
+/// long chain must not exhaust the stack), each sorted, ordered by their smallest node.
+fn strongly_connected(edges: &[Vec<(usize, Range<usize>, String)>]) -> Vec<Vec<usize>> {
+    let n = edges.len();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut stack = Vec::new();
+    let mut next = 0;
+    let mut components = Vec::new();
+    for root in 0..n {
+        if index[root] != usize::MAX {
+            continue;
+        }
+        // (node, position in its edge list)
+        let mut work = vec![(root, 0usize)];
+        while let Some(&mut (v, ref mut pos)) = work.last_mut() {
+            if *pos == 0 && index[v] == usize::MAX {
+                index[v] = next;
+                low[v] = next;
+                next += 1;
+                stack.push(v);
+                on_stack[v] = true;
+            }
+            if let Some((w, _, _)) = edges[v].get(*pos) {
+                let w = *w;
+                *pos += 1;
+                if index[w] == usize::MAX {
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == index[v] {
+                let mut component = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    component.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                component.sort_unstable();
+                components.push(component);
+            }
+        }
+    }
+    components.sort();
+    components
 }
 
 /// The regions on a path `from -> ... -> to` along `edges` (`from` first, `to` last), if any.
@@ -2019,6 +2257,8 @@ mod tests {
         let (raw, d) = model::parse(text);
         assert!(d.is_empty(), "parse problems: {d:?}");
         validate(&raw.unwrap(), "board-configs/b.toml", "00")
+            .map(|(board, warnings)| (board, warnings.into_vec()))
+            .map_err(Collected::into_vec)
     }
 
     fn rules(text: &str) -> Vec<&'static str> {
@@ -2256,6 +2496,40 @@ mod tests {
     }
 
     #[test]
+    fn rule_board_description_length() {
+        let at = |n: usize| {
+            format!(
+                "{ARM}description = \"{}\"\n{}",
+                "d".repeat(n),
+                region("r", "a", "h", "")
+            )
+        };
+        assert!(rules(&at(MAX_DESCRIPTION)).is_empty());
+        assert_eq!(rules(&at(MAX_DESCRIPTION + 1)), ["board-description"]);
+    }
+
+    #[test]
+    fn rule_reserve_alloc_range_count() {
+        let ranges = |n: usize| vec!["[0x4000_0000, \"1G\"]"; n].join(", ");
+        let text = |n: usize| {
+            format!(
+                "{ARM}{}",
+                region(
+                    "r",
+                    "r",
+                    "h",
+                    &format!(
+                        "reserve = {{ size = \"4M\", alloc-ranges = [{}] }}",
+                        ranges(n)
+                    )
+                )
+            )
+        };
+        assert!(rules(&text(MAX_ALLOC_RANGES)).is_empty());
+        assert_eq!(rules(&text(MAX_ALLOC_RANGES + 1)), ["reserve-alloc-range"]);
+    }
+
+    #[test]
     fn rule_board_description() {
         let text = format!(
             "{ARM}description = \"two\\nlines\"\n{}",
@@ -2385,6 +2659,53 @@ mod tests {
         );
         // Two chains into one region are not a cycle.
         assert!(three(["\"c\"", "\"c\"", ""]).is_ok());
+    }
+
+    #[test]
+    fn one_loop_is_one_report() {
+        // a -> b -> a and b -> c -> b: one component, one report, naming the third region.
+        let d = three(["\"b\"", "\"a\", \"c\"", "\"b\""]).unwrap_err();
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(
+            d[0].message.contains("`a` -> `b` -> `a`"),
+            "{}",
+            d[0].message
+        );
+        assert!(
+            d[0].help.as_deref().unwrap_or_default().contains("`c`"),
+            "{:?}",
+            d[0].help
+        );
+        // Two separate loops are two reports.
+        let text = format!(
+            "{ARM}{}{}{}{}",
+            region("a", "a-area", "ha", "fallback = [\"b\"]"),
+            region("b", "b-area", "hb", "fallback = [\"a\"]"),
+            region("c", "c-area", "hc", "fallback = [\"d\"]"),
+            region("d", "d-area", "hd", "fallback = [\"c\"]"),
+        );
+        assert_eq!(run(&text).unwrap_err().len(), 2);
+    }
+
+    #[test]
+    fn components_are_found_without_recursion() {
+        let n = 100_000;
+        let edges: Vec<Vec<(usize, Range<usize>, String)>> = (0..n)
+            .map(|i| vec![((i + 1) % n, 0..0, String::new())])
+            .collect();
+        let c = strongly_connected(&edges);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].len(), n);
+        let chain: Vec<Vec<(usize, Range<usize>, String)>> = (0..n)
+            .map(|i| {
+                if i + 1 < n {
+                    vec![(i + 1, 0..0, String::new())]
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        assert_eq!(strongly_connected(&chain).len(), n);
     }
 
     #[test]
@@ -2718,6 +3039,22 @@ mod tests {
         assert_eq!(one("granule = 0"), ["granule-multiple"]);
     }
 
+    /// A policy repaired to look for more problems must not reach the rules that divide by its
+    /// granule (a zero granule next to a pool panicked with a division by zero).
+    #[test]
+    fn a_region_with_a_bad_policy_stays_out_of_the_ir() {
+        let pool = "strategy = { kind = \"pool\", sizes = [\"1M\"], depth = 2 }";
+        assert_eq!(one(&format!("granule = 0\n{pool}")), ["granule-multiple"]);
+        assert_eq!(
+            one(&format!("granule = \"6K\"\n{pool}")),
+            ["granule-multiple"]
+        );
+        assert_eq!(
+            one(&format!("guard = {{ before = 100 }}\n{pool}")),
+            ["guard-multiple"]
+        );
+    }
+
     #[test]
     fn rule_guard_multiple() {
         assert_eq!(one("guard = { before = 100 }"), ["guard-multiple"]);
@@ -2828,6 +3165,46 @@ mod tests {
             region("r", "a", "h", "")
         );
         assert_eq!(rules(&text), ["access-world-writable"]);
+    }
+
+    /// Read access to a heap's node is enough to allocate from it (upstream checks no write
+    /// mode), so any bit for others is world access.
+    #[test]
+    fn rule_access_world_access() {
+        for mode in ["0644", "0444", "0604", "0601", "0661"] {
+            assert_eq!(
+                one(&format!("access = {{ mode = \"{mode}\" }}")),
+                ["access-world-access"],
+                "{mode}"
+            );
+        }
+        assert!(one("access = { mode = \"0640\" }").is_empty());
+        assert!(one("access = { mode = \"0400\" }").is_empty());
+        // The opt-in makes it a warning, by its new name or its old one.
+        for key in ["world-access", "world-writable"] {
+            let text = format!(
+                "{ARM}{}",
+                region(
+                    "r",
+                    "r-area",
+                    "h",
+                    &format!("access = {{ mode = \"0444\", {key} = true }}")
+                )
+            );
+            let (board, warnings) = run_with_warnings(&text).expect("accepted");
+            assert_eq!(board.heaps[0].access.mode, "0444");
+            let rules: Vec<_> = warnings.iter().map(|d| d.rule).collect();
+            assert_eq!(rules, ["access-world-access"], "{key}");
+        }
+        // Both names at once: one too many (the mode is still allowed, with its warning).
+        assert_eq!(
+            one("access = { mode = \"0666\", world-access = true, world-writable = true }"),
+            ["access-world-alias", "access-world-writable"]
+        );
+        assert_eq!(
+            one("access = { mode = \"0660\", world-access = true }"),
+            ["access-world-writable-unused"]
+        );
     }
 
     #[test]

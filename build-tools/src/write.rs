@@ -49,6 +49,28 @@ impl std::fmt::Display for Stale {
     }
 }
 
+/// `path` as a relative path that stays below the output directory: `/`-separated names, none
+/// empty, `.` or `..`. The generator only makes such paths; this keeps a library caller's
+/// [`Generation`] from writing anywhere else.
+fn below(path: &str) -> io::Result<&Path> {
+    let ok = !path.is_empty()
+        && !path.contains(['\\', '\0'])
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..");
+    if ok {
+        Ok(Path::new(path))
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "generated path `{}` does not stay below the output directory",
+                path.escape_debug()
+            ),
+        ))
+    }
+}
+
 /// The files a previous generation listed in its manifest (the manifest included).
 fn previous_files(out: &Path) -> BTreeSet<String> {
     let mut set = BTreeSet::new();
@@ -60,7 +82,9 @@ fn previous_files(out: &Path) -> BTreeSet<String> {
         if let Some(files) = json.get("files").and_then(|f| f.as_array()) {
             for f in files {
                 if let Some(p) = f.get("path").and_then(|p| p.as_str()) {
-                    set.insert(p.to_string());
+                    if below(p).is_ok() {
+                        set.insert(p.to_string());
+                    }
                 }
             }
         }
@@ -68,15 +92,28 @@ fn previous_files(out: &Path) -> BTreeSet<String> {
     set
 }
 
+/// Whether the regular file `path` (not a link, FIFO or device) holds exactly `contents`. Only
+/// a file of the right size is read, so what else sits in an output directory is never opened.
+fn holds_exactly(path: &Path, contents: &[u8]) -> io::Result<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() && m.len() == contents.len() as u64 => Ok(fs::read(path)? == contents),
+        Ok(_) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Compares `generation` with the directory `out`; an empty list means up to date.
 pub fn check_output(generation: &Generation, out: &Path) -> io::Result<Vec<Stale>> {
     let mut stale = Vec::new();
     let mut current = BTreeSet::new();
     for f in &generation.files {
+        below(&f.path)?;
+    }
+    for f in &generation.files {
         current.insert(f.path.clone());
-        match fs::read(out.join(&f.path)) {
-            Ok(bytes) if bytes == f.contents => {}
-            Ok(_) => stale.push(Stale::Changed(f.path.clone())),
+        match holds_exactly(&out.join(&f.path), &f.contents) {
+            Ok(true) => {}
+            Ok(false) => stale.push(Stale::Changed(f.path.clone())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 stale.push(Stale::Missing(f.path.clone()))
             }
@@ -123,12 +160,12 @@ fn fill(generation: &Generation, out: &Path, tmp: &Path) -> io::Result<WriteSumm
     let mut summary = WriteSummary::default();
     let current: BTreeSet<&str> = generation.files.iter().map(|f| f.path.as_str()).collect();
     for f in &generation.files {
-        let target = tmp.join(&f.path);
+        let target = tmp.join(below(&f.path)?);
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent)?;
         }
         let old = out.join(&f.path);
-        if fs::read(&old).is_ok_and(|b| b == f.contents) {
+        if holds_exactly(&old, &f.contents).unwrap_or(false) {
             link_or_copy(&old, &target)?;
             summary.unchanged.push(f.path.clone());
         } else {
@@ -364,6 +401,57 @@ mod tests {
         assert_eq!(fs::read_to_string(out.join("a.rs")).unwrap(), "old\n");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "staging directory left behind");
+    }
+
+    #[test]
+    fn refuses_paths_that_leave_the_output_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("a/out");
+        for bad in [
+            "../escape",
+            "x/../../escape",
+            "/tmp/escape",
+            "",
+            "a//b",
+            "./a",
+        ] {
+            let g = generation(&[("ok", "1"), (bad, "2")]);
+            assert!(write_atomic(&g, &out).is_err(), "{bad:?}");
+            assert!(check_output(&g, &out).is_err(), "{bad:?}");
+            assert!(!out.exists(), "{bad:?}");
+            assert!(!dir.path().join("escape").exists(), "{bad:?}");
+            assert!(!dir.path().join("a/escape").exists(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn special_files_in_the_output_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let g = generation(&[("Kbuild", "k\n"), ("link", "secret\n")]);
+        write_atomic(&g, &out).unwrap();
+        fs::remove_file(out.join("Kbuild")).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(out.join("Kbuild"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        fs::write(dir.path().join("secret"), "secret\n").unwrap();
+        fs::remove_file(out.join("link")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), out.join("link")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (g2, out2) = (g.clone(), out.clone());
+        std::thread::spawn(move || {
+            let stale = check_output(&g2, &out2).map(|s| s.len());
+            let written = write_atomic(&g2, &out2).map(|s| s.written);
+            let _ = tx.send((stale, written));
+        });
+        let (stale, written) = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("a FIFO in the output directory blocked");
+        assert_eq!(stale.unwrap(), 2);
+        assert_eq!(written.unwrap(), ["Kbuild", "link"]);
+        assert!(out.join("link").symlink_metadata().unwrap().is_file());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 //! The `heapgen` command line: exit codes and outputs of every subcommand.
 
-use crate::support::{boards, heapgen, root};
+use crate::support::{boards, heapgen, heapgen_bounded, root};
 
 #[test]
 fn check_accepts_every_shipped_board() {
@@ -168,4 +168,61 @@ fn check_prints_warnings_and_accepts_the_board() {
     );
     assert!(stderr.contains("generated 1 warning"), "{stderr}");
     assert!(stderr.contains("ok (1 heap)"), "{stderr}");
+}
+
+/// A valid board followed by comments up to `len` bytes.
+fn padded_board(len: usize) -> Vec<u8> {
+    let mut text = std::fs::read(root().join("board-configs/qemu-x86_64.toml")).expect("board");
+    let line = format!("# {}\n", "x".repeat(77));
+    while text.len() + line.len() <= len {
+        text.extend_from_slice(line.as_bytes());
+    }
+    text.push(b'#');
+    text.resize(len - 1, b'x');
+    text.push(b'\n');
+    text
+}
+
+#[test]
+fn a_board_file_over_the_size_cap_is_refused_unread() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cap = usize::try_from(heapgen::MAX_BOARD_FILE).expect("fits");
+    std::fs::create_dir(tmp.path().join("hooks")).expect("mkdir");
+    std::fs::copy(
+        root().join("board-configs/hooks/tracing.rs"),
+        tmp.path().join("hooks/tracing.rs"),
+    )
+    .expect("copy hooks");
+    let at_cap = tmp.path().join("at-cap.toml");
+    std::fs::write(&at_cap, padded_board(cap)).expect("write");
+    let out = heapgen_bounded(tmp.path(), &["check", "at-cap.toml"]).expect("ends");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let over = tmp.path().join("over.toml");
+    std::fs::write(&over, padded_board(cap + 1)).expect("write");
+    for args in [
+        &["check", "over.toml"][..],
+        &["generate", "over.toml", "--out", "out"],
+        &["check", "/dev/zero"],
+    ] {
+        let out = heapgen_bounded(tmp.path(), args).expect("ends");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("error[board-file-size]"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.lines().count() < 20,
+            "{args:?}: the file is not shown: {stderr}"
+        );
+    }
+    assert!(!tmp.path().join("out").exists());
+    // The library refuses it too, before parsing.
+    let d = heapgen::load_str("over.toml", "over.toml", &padded_board(cap + 1)).unwrap_err();
+    assert_eq!(d.rules(), ["board-file-size"]);
 }

@@ -72,6 +72,12 @@ fn every_broken_board_is_diagnosed_with_its_rule_and_position() {
         if stderr.contains('\u{1b}') {
             failures.push(format!("{name}: colour on a non-terminal stderr"));
         }
+        if let Some(c) = stderr.chars().find(|&c| c.is_control() && c != '\n') {
+            failures.push(format!(
+                "{name}: control character {} on stderr",
+                c.escape_unicode()
+            ));
+        }
         if let Some(diff) = compare(&case.with_extension("stderr"), stderr.as_bytes()) {
             failures.push(diff);
         }

@@ -9,6 +9,10 @@
 mod cli;
 mod corpus;
 mod docs;
+mod escaping;
 mod golden;
+mod hooks;
+mod resources;
 mod support;
 mod udev;
+mod udev_grammar;

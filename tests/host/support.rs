@@ -62,3 +62,52 @@ pub fn compare(expected: &Path, actual: &[u8]) -> Option<String> {
         )),
     }
 }
+
+/// The most memory (address space) [`heapgen_bounded`] lets heapgen map.
+pub const BOUNDED_ADDRESS_SPACE: u64 = 2 << 30;
+
+/// How long [`heapgen_bounded`] waits before it kills heapgen: a guard against a hang, far
+/// above what any run takes, not a timing assertion.
+pub const BOUNDED_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs the heapgen binary in `cwd` with its address space limited to
+/// [`BOUNDED_ADDRESS_SPACE`] and killed after [`BOUNDED_WAIT`], for inputs that once made it
+/// hang or eat memory: a regression then fails the test instead of the machine. Returns the
+/// output, or `None` when heapgen had to be killed.
+pub fn heapgen_bounded(cwd: &Path, args: &[&str]) -> Option<Output> {
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_heapgen"));
+    cmd.current_dir(cwd)
+        .args(args)
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: BOUNDED_ADDRESS_SPACE as libc::rlim_t,
+                rlim_max: BOUNDED_ADDRESS_SPACE as libc::rlim_t,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("heapgen runs");
+    let start = std::time::Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return Some(child.wait_with_output().expect("output"));
+        }
+        if start.elapsed() > BOUNDED_WAIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

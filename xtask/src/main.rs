@@ -13,12 +13,15 @@
 //! - `cargo xtask integration [--kleaf DIR] [--buildroot DIR] [--oe-core DIR --bitbake DIR]`:
 //!   the build systems' own tools on every board's generated files.
 //! - `cargo xtask bindings`: regenerate the runtime's raw bindings from `heapgen_abi.h`.
+//! - `cargo xtask fuzz [--minutes N] [--threads N]`: fuzz the generator (`fuzz/mod.rs`);
+//!   `--replay FILE` runs one input with every oracle.
 
 mod bench;
 mod bindings;
 mod devicetree;
 mod e2e;
 mod ecosystem;
+mod fuzz;
 mod integration;
 mod invocation;
 mod ktap;
@@ -104,7 +107,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
     Ok(args)
 }
 
-const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench|bindings|build|integration> [--arch x86_64|arm64] [--kernel 6.12|7.2|7.3] [--cc gcc|llvm] [--debug-kernel] [--variant default|debug|16k|gki] [--full] [--board FILE]... [--mode icount|tcg] [--boots N] [--accounting] [--kleaf DIR] [--buildroot DIR] [--oe-core DIR --bitbake DIR]";
+const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench|bindings|build|integration|fuzz> [--arch x86_64|arm64] [--kernel 6.12|7.2|7.3] [--cc gcc|llvm] [--debug-kernel] [--variant default|debug|16k|gki] [--full] [--board FILE]... [--mode icount|tcg] [--boots N] [--accounting] [--kleaf DIR] [--buildroot DIR] [--oe-core DIR --bitbake DIR]";
 
 /// The kernels `cargo xtask test` runs end to end: 7.2 on x86_64 and arm64 with GCC, 7.2 with
 /// LLVM (the debug kernels: KASAN, lockdep, kmemleak), arm64 with 16 KiB pages, 6.12 LTS with the
@@ -175,9 +178,20 @@ const FULL_MATRIX: &[Spec] = &[Spec {
     cc: Cc::Llvm,
 }];
 
+/// Counts allocations per thread: the fuzzer's memory bound (`fuzz/alloc.rs`).
+#[global_allocator]
+static ALLOCATOR: fuzz::alloc::Counting = fuzz::alloc::Counting;
+
 fn main() {
     let mut argv = std::env::args().skip(1);
     let cmd = argv.next().unwrap_or_default();
+    if cmd == "fuzz" {
+        if let Err(e) = fuzz::cmd_fuzz(argv) {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let result = parse_args(argv).and_then(|args| match cmd.as_str() {
         "testbed" => testbed::cmd_testbed(args.spec()),
         "e2e" => {
@@ -403,6 +417,12 @@ fn cmd_test(full: bool) -> Result<()> {
             }
         },
     });
+    // A bounded fuzzing run: a minute on one thread, the kernel builds need the other core.
+    host_step(
+        &mut report,
+        "fuzz",
+        &["xtask", "fuzz", "--seconds", "60", "--threads", "1"],
+    );
     report.cases.extend(ecosystem::run());
     let boards = board_files()?;
     // Every board's generated module builds against its architecture's test-bed kernel with
