@@ -614,8 +614,18 @@ int heapgen_dmem_register(uint64_t size, const char *name,
 {
 	struct dmem_cgroup_region *r;
 
-	/* Variadic, and NULL, an ERR_PTR or a region: folded into an errno. */
+	/*
+	 * Variadic, and NULL, an ERR_PTR or a region: folded into an errno.
+	 * From 7.3 the size comes in a struct dmem_cgroup_init (which also
+	 * carries an optional reclaim callback, unused here).
+	 */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 3, 0)
+	const struct dmem_cgroup_init init = { .size = size };
+
+	r = dmem_cgroup_register_region(&init, "heapgen/%s", name);
+#else
 	r = dmem_cgroup_register_region(size, "heapgen/%s", name);
+#endif
 	if (IS_ERR(r))
 		return PTR_ERR(r);
 	if (!r)

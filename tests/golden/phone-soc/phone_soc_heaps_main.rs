@@ -159,7 +159,10 @@ pub static REGIONS: [Region; 4] = [
 ];
 
 /// The module's state: the registered heaps, which live as long as the kernel.
-struct Heaps {
+///
+/// Public: from Linux 7.3 `#[vtable]` gives every implementation (the strategy hooks') an
+/// `OwnerModule` type naming it, which a public implementation cannot name if it is private.
+pub struct Heaps {
     _heaps: region::Registration,
 }
 
