@@ -446,27 +446,8 @@ fn reserved_memory_fragments_compile_with_dtc() {
         let Some(dtsi) = g.get("reserved-memory.dtsi") else {
             continue;
         };
-        let mut dts =
-            b"/dts-v1/;\n/ {\n\t#address-cells = <2>;\n\t#size-cells = <2>;\n};\n".to_vec();
-        dts.extend_from_slice(&dtsi.contents);
-        let mut child = Command::new("dtc")
-            .args(["-I", "dts", "-O", "dtb", "-o", "/dev/null", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("dtc runs");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(&dts)
-            .expect("write");
-        let out = child.wait_with_output().expect("dtc finishes");
-        assert!(
-            out.status.success() && out.stderr.is_empty(),
-            "{}: {}",
-            board.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Some(Err(e)) = crate::support::dtc_fragment(&dtsi.contents) {
+            panic!("{}: {e}", board.display());
+        }
     }
 }

@@ -111,3 +111,32 @@ pub fn heapgen_bounded(cwd: &Path, args: &[&str]) -> Option<Output> {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Compiles a reserved-memory fragment with `dtc` inside a minimal tree; `None` without a
+/// `dtc` binary, else `dtc`'s stderr when it fails or warns.
+pub fn dtc_fragment(dtsi: &[u8]) -> Option<Result<(), String>> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    Command::new("dtc").arg("--version").output().ok()?;
+    let mut dts = b"/dts-v1/;\n/ {\n\t#address-cells = <2>;\n\t#size-cells = <2>;\n};\n".to_vec();
+    dts.extend_from_slice(dtsi);
+    let mut child = Command::new("dtc")
+        .args(["-I", "dts", "-O", "dtb", "-o", "/dev/null", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dtc runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&dts)
+        .expect("write");
+    let out = child.wait_with_output().expect("dtc finishes");
+    Some(if out.status.success() && out.stderr.is_empty() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    })
+}

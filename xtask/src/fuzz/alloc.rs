@@ -1,9 +1,13 @@
-//! A counting global allocator for the fuzzer's memory bound.
+// SPDX-License-Identifier: GPL-2.0
+
+//! A counting global allocator: the fuzzer's memory bound, and the host tests' work and memory
+//! bounds (`tests/host/resources.rs` includes this file).
 //!
-//! Per thread it keeps the bytes allocated and not yet freed and their peak since the last
-//! [`reset`], so that each worker measures its own input. A thread that goes over its hard
-//! limit ([`set_limit`]) is parked inside the allocator and [`OVER_LIMIT`] is set: the
-//! watchdog then reports the input as a memory failure instead of the machine running out.
+//! Per thread it keeps the bytes allocated and not yet freed, their peak and the total ever
+//! allocated since the last [`measure`], so that each worker (or test) measures its own input.
+//! The total is a proxy for work that needs no clock. A thread that goes over its hard limit
+//! ([`set_limit`]) is parked inside the allocator and [`OVER_LIMIT`] is set: the watchdog then
+//! reports the input as a memory failure instead of the machine running out.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -17,6 +21,7 @@ thread_local! {
     static LIVE: Cell<i64> = const { Cell::new(0) };
     static PEAK: Cell<i64> = const { Cell::new(0) };
     static LIMIT: Cell<i64> = const { Cell::new(i64::MAX) };
+    static TOTAL: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Set when a thread went over its hard limit (and was parked).
@@ -31,6 +36,7 @@ fn grew(bytes: usize) {
             LIMIT.try_with(|m| now > m.get()).unwrap_or(false)
         })
         .unwrap_or(false);
+    let _ = TOTAL.try_with(|t| t.set(t.get() + bytes as u64));
     if over {
         OVER_LIMIT.store(true, Ordering::SeqCst);
         // Park the thread for the watchdog; sleeping allocates nothing.
@@ -73,20 +79,27 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-/// Starts a measurement on this thread: the peak becomes what is live now.
-pub fn reset() {
-    let now = LIVE.with(Cell::get);
-    PEAK.with(|p| p.set(now));
+/// What a closure allocated on this thread.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    /// The most bytes live at once, above what was live before.
+    pub peak: u64,
+    /// Every byte allocated, freed or not (the host tests' bound on work).
+    #[allow(dead_code)]
+    pub total: u64,
 }
 
-/// The most bytes live on this thread since [`reset`], above what was live then.
-pub fn peak_since(base: i64) -> u64 {
-    (PEAK.with(Cell::get) - base).max(0) as u64
-}
-
-/// The bytes live on this thread now.
-pub fn live() -> i64 {
-    LIVE.with(Cell::get)
+/// Runs `f` and reports what it allocated on this thread.
+pub fn measure<T>(f: impl FnOnce() -> T) -> (T, Usage) {
+    let base = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(base));
+    TOTAL.with(|t| t.set(0));
+    let value = f();
+    let usage = Usage {
+        peak: (PEAK.with(Cell::get) - base).max(0) as u64,
+        total: TOTAL.with(Cell::get),
+    };
+    (value, usage)
 }
 
 /// Parks this thread when it holds more than `bytes` above what it holds now.

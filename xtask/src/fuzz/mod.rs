@@ -512,12 +512,10 @@ fn worker(id: usize, o: &Options, repo: &Path, shared: &Shared) {
             since: Instant::now(),
             input: input.clone(),
         });
-        let base_live = alloc::live();
-        alloc::reset();
         let start = Instant::now();
-        let result = oracle::execute(&sb, &input);
+        let (result, usage) = alloc::measure(|| oracle::execute(&sb, &input));
         let elapsed = start.elapsed();
-        let peak = alloc::peak_since(base_live);
+        let peak = usage.peak;
         shared
             .max_time_ns
             .fetch_max(elapsed.as_nanos() as u64, Ordering::Relaxed);

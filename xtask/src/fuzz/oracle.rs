@@ -104,12 +104,12 @@ pub fn record_panics() {
 
 /// Runs `input` through the library with every in-process oracle, measuring time and memory.
 pub fn execute(sb: &Sandbox, input: &Input) -> Result<Outcome, Failure> {
-    let base = alloc::live();
-    alloc::reset();
     let start = Instant::now();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(sb, input)));
+    let (result, usage) = alloc::measure(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(sb, input)))
+    });
     let elapsed = start.elapsed();
-    let peak = alloc::peak_since(base);
+    let peak = usage.peak;
     let outcome = match result {
         Ok(r) => r?,
         Err(_) => {
