@@ -72,6 +72,24 @@ pub struct Board {
     /// The kernel options (`CONFIG_*`, all `=y`) the module needs, each with why: the generated
     /// kernel config fragment and the Buildroot package's fixups list them.
     pub kernel_options: Vec<KernelOption>,
+    /// The heaps upstream's CMA heap driver creates over the board's CMA areas, which the
+    /// generated device-node rules close, sorted by name.
+    pub upstream_heaps: Vec<UpstreamHeap>,
+}
+
+/// A heap that upstream's CMA heap driver (Linux 6.19 and later, `CONFIG_DMABUF_HEAPS_CMA`)
+/// creates over a CMA area a heapgen region allocates from: one named after every area, and
+/// `default_cma_region` over the default one. It hands the area out without the region's
+/// policies (no guards, no hooks: a protected region's memory as ordinary CPU-mappable
+/// buffers), so the generated udev and ueventd rules give its node mode 0000.
+#[derive(Clone, Debug, Serialize)]
+pub struct UpstreamHeap {
+    /// The heap's name (its node is `/dev/dma_heap/<name>`).
+    pub name: String,
+    /// The CMA area it allocates from.
+    pub cma: String,
+    /// The regions over that area, in board-file order.
+    pub regions: Vec<String>,
 }
 
 /// A kernel page size.

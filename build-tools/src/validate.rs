@@ -2003,8 +2003,10 @@ pub fn validate(
         description = format!("{name} board");
     }
     let kernel_options = kernel_options(&regions);
+    let upstream_heaps = upstream_heaps(&regions, &reserved);
     let board = ir::Board {
         kernel_options,
+        upstream_heaps,
         module: format!("{}_heaps", ident(&name)),
         br2_external: format!("HEAPGEN_{}", ident(&name).to_ascii_uppercase()),
         source_file: source.rsplit('/').next().unwrap_or(source).to_string(),
@@ -2048,6 +2050,32 @@ fn maintainer_address(value: &str) -> Option<&str> {
         |s: &str| !s.is_empty() && !s.contains(|c: char| c.is_whitespace() || "<>@".contains(c));
     (!name.trim().is_empty() && !name.contains('>') && plain(user) && plain(host))
         .then_some(address)
+}
+
+/// The heaps upstream's CMA heap driver creates over the areas of `regions` (Linux 6.19+): one
+/// per area, named after it, and `default_cma_region` over the default area (a reserved node
+/// with `linux,cma-default`, or the area of `cma=`).
+fn upstream_heaps(regions: &[ir::Region], reserved: &[ir::Reserve]) -> Vec<ir::UpstreamHeap> {
+    let mut heaps: Vec<ir::UpstreamHeap> = Vec::new();
+    let mut add =
+        |name: &str, cma: &str, region: &str| match heaps.iter_mut().find(|h| h.name == name) {
+            Some(h) => h.regions.push(region.to_string()),
+            None => heaps.push(ir::UpstreamHeap {
+                name: name.to_string(),
+                cma: cma.to_string(),
+                regions: vec![region.to_string()],
+            }),
+        };
+    for r in regions {
+        add(&r.cma, &r.cma, &r.name);
+        let default =
+            r.cma == CMDLINE_CMA_AREA || reserved.iter().any(|n| n.default && n.node == r.cma);
+        if default {
+            add("default_cma_region", &r.cma, &r.name);
+        }
+    }
+    heaps.sort_by(|a, b| a.name.cmp(&b.name));
+    heaps
 }
 
 /// The kernel options a board's module needs: the Rust, CMA and dma-buf heap support of every

@@ -569,6 +569,7 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
     let importer = build_importer(kernel, &work)?;
     let programs = work.join("programs");
     build_guest_programs(kernel, &programs)?;
+    let rules = format!("99-{}-heaps.rules", board.name);
     let initrd = make_initramfs(
         kernel.arch,
         &work,
@@ -576,7 +577,15 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
             modules: vec![importer, ko],
             programs: Some(&programs),
             init: repo_root().join("tests/guest/init.sh"),
-            files: vec![("etc/heapgen/heaps.conf".into(), heaps_conf(&board))],
+            files: vec![
+                ("etc/heapgen/heaps.conf".into(), heaps_conf(&board)),
+                // The generated device rules, where udev reads them: the guest checks that they
+                // close every heap upstream makes over the board's areas.
+                (
+                    format!("etc/udev/rules.d/{rules}"),
+                    fs::read_to_string(module_dir.join(&rules))?,
+                ),
+            ],
         },
     )?;
     let dtb = match kernel.arch {

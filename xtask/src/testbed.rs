@@ -398,6 +398,11 @@ pub fn ensure_bindgen() -> Result<PathBuf> {
     if bin.is_file() {
         return Ok(bin);
     }
+    // The first thing a cold run builds (the bindings' freshness check comes before any
+    // kernel): the cache and the packages (cargo's C toolchain, bindgen's libclang) may not be
+    // there yet.
+    ensure_packages()?;
+    fs::create_dir_all(cache_root())?;
     let log = cache_root().join("bindgen-install.log");
     let mut cmd = Command::new("cargo");
     cmd.args([
