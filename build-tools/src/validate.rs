@@ -1036,16 +1036,28 @@ pub fn validate(
             if let Some(m) = &b.value.maintainer {
                 match maintainer_address(&m.value) {
                     Some(_) => maintainer = Some(m.value.trim().to_string()),
-                    None => v.err(
-                        Diagnostic::new(
-                            "board-maintainer",
-                            "board.maintainer",
-                            m.span.clone(),
-                            "the maintainer must be a name and an email address, one line",
-                            "not `Name <user@host>`",
-                        )
-                        .with_help("e.g. `maintainer = \"Jane Doe <jane@example.com>\"`"),
-                    ),
+                    None => {
+                        let message = match m.value.chars().find(|&c| is_unprintable(c)) {
+                            Some(c) => format!(
+                                "the maintainer contains {}, which would end or disguise the lines of the generated files that name it",
+                                c.escape_unicode()
+                            ),
+                            None => {
+                                "the maintainer must be a name and an email address, one line"
+                                    .to_string()
+                            }
+                        };
+                        v.err(
+                            Diagnostic::new(
+                                "board-maintainer",
+                                "board.maintainer",
+                                m.span.clone(),
+                                message,
+                                "not `Name <user@host>`",
+                            )
+                            .with_help("e.g. `maintainer = \"Jane Doe <jane@example.com>\"`"),
+                        );
+                    }
                 }
             }
         }
@@ -2037,10 +2049,12 @@ pub fn validate(
 }
 
 /// The address of a `Name <user@host>` maintainer line, or `None` when it is not of that form
-/// (one line, a name, an address with one `@` and no spaces or angle brackets).
+/// (one line, a name, an address with one `@` and no spaces or angle brackets), or holds a
+/// character that would disguise it in the generated files (control, line-separator or
+/// bidirectional characters, as for the description).
 fn maintainer_address(value: &str) -> Option<&str> {
     let value = value.trim();
-    if value.chars().any(char::is_control) {
+    if value.chars().any(is_unprintable) {
         return None;
     }
     let (name, rest) = value.split_once('<')?;
@@ -2508,6 +2522,9 @@ mod tests {
             "Jane <jane>",
             "Jane <ja ne@x.org>",
             "J <a@b>\nx",
+            // Found by `cargo xtask fuzz`: a right-to-left override reached the rst page.
+            "Jane <ja\u{202e}ne@example.com>",
+            "Ja\u{2028}ne <jane@example.com>",
         ] {
             let text = format!(
                 "{ARM}maintainer = {}\n{}",
