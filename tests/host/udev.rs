@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The generated udev rules: valid udev(7) syntax, and for every heap node of every board
-//! exactly one rule with the board file's mode, owner and group.
+//! exactly one rule with the board file's mode, owner and group; and for every heap upstream's
+//! CMA heap makes over the board's areas one rule closing it (mode 0000, root).
 
 use crate::support::{boards, root};
 use crate::udev_grammar::parse_rule;
@@ -20,6 +21,7 @@ fn rules_are_valid_and_match_the_board() {
             .unwrap_or_else(|| panic!("{}: no {name}", board_file.display()));
         let text = String::from_utf8(file.contents.clone()).expect("utf-8");
         let mut seen = Vec::new();
+        let mut closed = Vec::new();
         for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() || line.starts_with('#') {
                 continue;
@@ -29,6 +31,13 @@ fn rules_are_valid_and_match_the_board() {
             let get = |k: &str| pairs.iter().find(|p| p.key == k).map(|p| p.value.as_str());
             assert_eq!(get("SUBSYSTEM"), Some("dma_heap"), "{name}:{}", n + 1);
             let kernel = get("KERNEL").expect("KERNEL match");
+            if board.upstream_heaps.iter().any(|u| u.name == kernel) {
+                assert_eq!(get("MODE"), Some("0000"), "{name}: upstream's {kernel}");
+                assert_eq!(get("OWNER"), Some("root"), "{name}: upstream's {kernel}");
+                assert_eq!(get("GROUP"), Some("root"), "{name}: upstream's {kernel}");
+                closed.push(kernel.to_string());
+                continue;
+            }
             let heap = board
                 .heaps
                 .iter()
@@ -58,6 +67,13 @@ fn rules_are_valid_and_match_the_board() {
         expected.sort();
         seen.sort();
         assert_eq!(seen, expected, "{name}: one rule per heap node");
+        let upstream: Vec<String> = board
+            .upstream_heaps
+            .iter()
+            .map(|u| u.name.clone())
+            .collect();
+        assert_eq!(closed, upstream, "{name}: one rule per upstream heap");
+        assert!(!upstream.is_empty(), "{name}: every board has CMA areas");
     }
     assert!(root().join("templates/udev.rules.j2").is_file());
 }
