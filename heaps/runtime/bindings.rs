@@ -199,6 +199,11 @@ unsafe extern "C" {
     );
     pub fn heapgen_dma_device_create(name: *const ffi::c_char) -> *mut device;
     pub fn heapgen_dma_clean_pages(dev: *mut device, page: *mut page, len: usize) -> ffi::c_int;
+    pub fn heapgen_dma_invalidate_pages(
+        dev: *mut device,
+        page: *mut page,
+        len: usize,
+    ) -> ffi::c_int;
     pub fn heapgen_dma_buf_export(
         buf: *mut heapgen_dma_buf_head,
         exp_name: *const ffi::c_char,

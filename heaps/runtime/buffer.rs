@@ -15,7 +15,7 @@ use crate::{
     dmem,
     hooks::HookBuffer,
     policy::{Layout, PolicyError, GUARD_CANARY},
-    pool::prepare,
+    pool::{guard_pages, prepare},
     region::HeapData,
     stats::Failure,
 };
@@ -29,6 +29,8 @@ use kernel::{
 pub struct Attachment {
     dev: Device,
     table: SgTable,
+    /// Whether the table is DMA-mapped: changed only with the buffer's lock held, together with
+    /// the mapping itself, and read by the CPU-access syncs under that lock.
     mapped: AtomicBool,
 }
 
@@ -117,13 +119,16 @@ impl Buffer {
             err
         })?;
         stats.on_alloc(layout.payload_len);
-        if buffer.fell_back {
-            stats.on_fallback();
-        }
+        let fell_back = buffer.fell_back;
         let size = to_usize(layout.payload_len)?;
-        DmaBuf::export(buffer, heap.name, size, fd_flags, !heap.protected).inspect_err(|_| {
-            stats.on_failure(Failure::Other);
-        })
+        DmaBuf::export(buffer, heap.name, size, fd_flags, !heap.protected)
+            .inspect(|_| {
+                stats.on_exported();
+                if fell_back {
+                    stats.on_fallback();
+                }
+            })
+            .inspect_err(|_| stats.on_failure(Failure::Other))
     }
 
     /// Allocates, zeroes and guards the pages, then runs the `after_alloc` hook. On error, says
@@ -150,7 +155,7 @@ impl Buffer {
             charge,
         } = Self::new_pages(heap, &layout, charge)?;
         if !ready {
-            prepare(&pages, &layout, heap.cache_device).map_err(classify)?;
+            prepare(&pages, &layout, heap.maintenance).map_err(classify)?;
         }
         let buffer = Exportable::new(try_pin_init!(Self {
             heap,
@@ -281,6 +286,14 @@ impl Buffer {
         if !self.layout.has_guards() {
             return None;
         }
+        // Read what is in memory, where a device's overrun went, not lines the CPU still has.
+        if let (Some(dev), Ok(ranges)) = (self.heap.maintenance.guards, guard_pages(&self.layout))
+        {
+            for (first, count) in ranges {
+                // A failed invalidation leaves the check to the cached view.
+                let _ = dev.invalidate(&self.pages, first, count);
+            }
+        }
         let front = self.layout.payload_offset as usize;
         let after = front + self.payload_len();
         let back = self.layout.guard_after as usize;
@@ -342,6 +355,10 @@ impl PinnedDrop for Buffer {
 impl DmaBufOps for Buffer {
     type Attachment = Attachment;
 
+    fn released(&self) {
+        self.heap.stats.on_dma_buf_released();
+    }
+
     fn attach(&self, dev: Device) -> Result<Arc<Attachment>> {
         let table = SgTable::new_contiguous(
             &self.pages,
@@ -371,6 +388,10 @@ impl DmaBufOps for Buffer {
     }
 
     fn map<'a>(&self, att: &'a Attachment, dir: Direction) -> Result<&'a SgTable> {
+        // Under the buffer's lock, which the CPU-access syncs hold while they walk the mapped
+        // attachments: the dma-buf core serialises map and unmap of one attachment (the
+        // reservation lock), not them against DMA_BUF_IOCTL_SYNC.
+        let _inner = self.inner.lock();
         att.table
             .map(att.dev, dir, self.skip_cpu_sync())
             .map_err(|_| ENOMEM)?;
@@ -379,6 +400,8 @@ impl DmaBufOps for Buffer {
     }
 
     fn unmap(&self, att: &Attachment, dir: Direction) {
+        // See `map`: no sync may use the table's DMA addresses while they go away.
+        let _inner = self.inner.lock();
         att.mapped.store(false, Ordering::Relaxed);
         att.table.unmap(att.dev, dir, self.skip_cpu_sync());
     }

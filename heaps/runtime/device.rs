@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The module's own DMA device, used to write CPU caches back before memory is mapped
-//! write-combined.
+//! The module's own DMA device, used for CPU cache maintenance: the payload of write-combined and
+//! protected buffers, the guard canaries of every guarded one.
 //!
 //! C header: [`include/linux/platform_device.h`](srctree/include/linux/platform_device.h)
 
 use crate::{bindings, cma::CmaPages};
 use core::ptr::NonNull;
-use kernel::{page::PAGE_SHIFT, prelude::*};
+use kernel::{page::PAGE_SIZE, prelude::*};
 
 /// A platform device registered by the module for the DMA API, never unregistered (the module
 /// is pinned and its heaps live for ever).
@@ -40,14 +40,42 @@ impl DmaDevice {
 
     /// Writes CPU caches back over pages `first..first + count` of `pages`.
     pub fn clean(&self, pages: &CmaPages, first: usize, count: usize) -> Result {
-        let end = first.checked_add(count).ok_or(EINVAL)?;
-        if count == 0 || end > pages.count() {
-            return Err(EINVAL);
-        }
-        let len = count << PAGE_SHIFT;
-        // SAFETY: The device is live (type invariant) and the pages belong to `pages`.
+        let len = Self::range(pages, first, count)?;
+        // SAFETY: The device is live (type invariant) and the range lies in `pages`.
         kernel::error::to_result(unsafe {
             bindings::heapgen_dma_clean_pages(self.ptr.as_ptr(), pages.page(first), len)
         })
     }
+
+    /// Invalidates CPU caches over pages `first..first + count` of `pages`, so that the CPU
+    /// reads what a device wrote there.
+    pub fn invalidate(&self, pages: &CmaPages, first: usize, count: usize) -> Result {
+        let len = Self::range(pages, first, count)?;
+        // SAFETY: The device is live (type invariant) and the range lies in `pages`.
+        kernel::error::to_result(unsafe {
+            bindings::heapgen_dma_invalidate_pages(self.ptr.as_ptr(), pages.page(first), len)
+        })
+    }
+
+    /// The length in bytes of pages `first..first + count`, checked to lie in `pages`.
+    fn range(pages: &CmaPages, first: usize, count: usize) -> Result<usize> {
+        let end = first.checked_add(count).ok_or(EINVAL)?;
+        if count == 0 || end > pages.count() {
+            return Err(EINVAL);
+        }
+        count.checked_mul(PAGE_SIZE).ok_or(EINVAL)
+    }
+}
+
+/// The cache maintenance a heap's buffers get, through the module's [`DmaDevice`] (there when
+/// any heap needs some).
+#[derive(Clone, Copy, Default)]
+pub struct Maintenance {
+    /// For write-combined and protected heaps: writes the zeroed payload back before the buffer
+    /// is handed out.
+    pub payload: Option<DmaDevice>,
+    /// For heaps with guards: writes the canaries back once written, and invalidates them
+    /// before they are checked, so that on a non-coherent system a device that overran its
+    /// buffer wrote over the canaries in memory and the check reads memory, not stale lines.
+    pub guards: Option<DmaDevice>,
 }

@@ -49,8 +49,9 @@ pub struct SgTable {
 
 // SAFETY: The table is memory owned by this value; the DMA API may use it from any thread.
 unsafe impl Send for SgTable {}
-// SAFETY: Mutation through `&self` (map, unmap, sync) is serialised by the dma-buf core and the
-// owning buffer's lock, as for every C exporter.
+// SAFETY: Mapping and unmapping through `&self` are serialised by the owning buffer's lock
+// (the dma-buf core's reservation lock orders them per attachment), and the syncs, which hold
+// that lock too, only use a table while it is mapped.
 unsafe impl Sync for SgTable {}
 
 impl SgTable {
@@ -287,6 +288,9 @@ pub trait DmaBufOps: Send + Sync + Sized + 'static {
     fn vmap(&self) -> Result<VAddr>;
     /// Drops one [`DmaBufOps::vmap`] reference.
     fn vunmap(&self);
+    /// The dma-buf is released (its last reference dropped); the buffer is dropped next. Not
+    /// called for a buffer whose export failed, which is only dropped.
+    fn released(&self) {}
 }
 
 /// A buffer ready to be exported: the head through which the C shim finds the buffer's ops,
@@ -520,7 +524,9 @@ impl<T: DmaBufOps> Vtable<T> {
     unsafe extern "C" fn release(buf: *mut bindings::heapgen_dma_buf_head) {
         // SAFETY: `buf` is the box `export` leaked; the last reference is gone, so nothing else
         // uses it and it is reclaimed exactly once.
-        drop(unsafe { KBox::from_raw(buf.cast::<Exportable<T>>()) });
+        let exportable = unsafe { KBox::from_raw(buf.cast::<Exportable<T>>()) };
+        exportable.buffer.released();
+        drop(exportable);
     }
 
     /// # Safety

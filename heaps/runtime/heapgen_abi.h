@@ -102,9 +102,16 @@ void heapgen_dma_sync_sgtable_for_cpu(struct device *dev, struct sg_table *sgt,
 void heapgen_dma_sync_sgtable_for_device(struct device *dev,
 					 struct sg_table *sgt, int dir);
 
-/* The module's own DMA device (never unregistered), and cache cleaning. */
+/*
+ * The module's own DMA device (never unregistered), and cache maintenance
+ * through it: cleaning writes @len bytes from @page back to memory (a
+ * DMA_TO_DEVICE map), invalidating makes the CPU read what a device wrote
+ * there (a DMA_FROM_DEVICE map and unmap).
+ */
 struct device *heapgen_dma_device_create(const char *name);
 int heapgen_dma_clean_pages(struct device *dev, struct page *page, size_t len);
+int heapgen_dma_invalidate_pages(struct device *dev, struct page *page,
+				 size_t len);
 
 /* Exported dma-bufs. */
 

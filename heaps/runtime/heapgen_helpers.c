@@ -299,6 +299,19 @@ int heapgen_dma_clean_pages(struct device *dev, struct page *page, size_t len)
 	return 0;
 }
 
+int heapgen_dma_invalidate_pages(struct device *dev, struct page *page,
+				 size_t len)
+{
+	dma_addr_t addr = dma_map_page_attrs(dev, page, 0, len, DMA_FROM_DEVICE,
+					     DMA_ATTR_SKIP_CPU_SYNC);
+
+	if (dma_mapping_error(dev, addr))
+		return -ENOMEM;
+	/* The CPU takes the memory back from the "device": invalidated. */
+	dma_unmap_page(dev, addr, len, DMA_FROM_DEVICE);
+	return 0;
+}
+
 /*
  * Exported dma-bufs: one ops table, whose functions hand the buffer's head
  * (its private data) to the Rust side.

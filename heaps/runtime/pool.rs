@@ -26,7 +26,7 @@
 use crate::{
     cma::{Cma, CmaPages},
     debugfs::Dir,
-    device::DmaDevice,
+    device::Maintenance,
     later::{Later, Run},
     policy::{Layout, Policy},
     prelude::*,
@@ -69,7 +69,7 @@ impl Class {
 #[pin_data]
 pub struct Pool {
     cma: Cma,
-    cache_device: Option<DmaDevice>,
+    maintenance: Maintenance,
     depth: usize,
     /// The layout of each class (also in `classes`, read here without the lock).
     layouts: KVec<Layout>,
@@ -100,9 +100,10 @@ pub struct Pool {
     pub drained: AtomicU64,
 }
 
-/// Zeroes a buffer's payload, writes it back from the CPU caches for a write-combined heap and
-/// writes the guard canaries: what every buffer goes through before it is handed out.
-pub(crate) fn prepare(pages: &CmaPages, layout: &Layout, cache: Option<DmaDevice>) -> Result {
+/// Zeroes a buffer's payload, writes it back from the CPU caches for a write-combined or
+/// protected heap and writes the guard canaries (back to memory too): what every buffer goes
+/// through before it is handed out.
+pub(crate) fn prepare(pages: &CmaPages, layout: &Layout, maintenance: Maintenance) -> Result {
     let first = to_usize(layout.payload_page_offset())?;
     let count = to_usize(layout.payload_pages())?;
     // `--cfg heapgen_fault_no_zero` builds a heap that hands out dirty memory; only the test
@@ -113,7 +114,7 @@ pub(crate) fn prepare(pages: &CmaPages, layout: &Layout, cache: Option<DmaDevice
     // An uncached buffer is mapped write-combined, and a protected one goes to a secure device:
     // write back the zeroes still in the CPU caches now, so that no dirty line is evicted over
     // later writes through that mapping, or into secure memory.
-    if let Some(dev) = cache {
+    if let Some(dev) = maintenance.payload {
         dev.clean(pages, first, count)?;
     }
     if layout.has_guards() {
@@ -128,8 +129,27 @@ pub(crate) fn prepare(pages: &CmaPages, layout: &Layout, cache: Option<DmaDevice
             to_usize(layout.guard_after)?,
             crate::policy::GUARD_CANARY,
         )?;
+        // The canaries go to memory now, where a device overrunning the buffer writes.
+        if let Some(dev) = maintenance.guards {
+            for (first, count) in guard_pages(layout)? {
+                dev.clean(pages, first, count)?;
+            }
+        }
     }
     Ok(())
+}
+
+/// The page ranges (first, count) of a layout's guards: everything before the payload, and the
+/// guard after it. Empty ranges are left out.
+pub(crate) fn guard_pages(layout: &Layout) -> Result<impl Iterator<Item = (usize, usize)>> {
+    let front = to_usize(layout.payload_page_offset())?;
+    let back_first = front
+        .checked_add(to_usize(layout.payload_pages())?)
+        .ok_or(EINVAL)?;
+    let back = to_usize(layout.guard_after)? / kernel::page::PAGE_SIZE;
+    Ok([(0, front), (back_first, back)]
+        .into_iter()
+        .filter(|(_, count)| *count > 0))
 }
 
 /// Converts a policy layout value to `usize` (it was checked against `u64` arithmetic).
@@ -143,7 +163,7 @@ impl Pool {
         config: &Config,
         policy: &Policy,
         cma: Cma,
-        cache_device: Option<DmaDevice>,
+        maintenance: Maintenance,
     ) -> Result<Arc<Self>> {
         let mut classes = KVec::with_capacity(config.sizes.len(), GFP_KERNEL)?;
         let mut layouts = KVec::with_capacity(config.sizes.len(), GFP_KERNEL)?;
@@ -164,7 +184,7 @@ impl Pool {
         Arc::pin_init(
             pin_init!(Self {
                 cma,
-                cache_device,
+                maintenance,
                 depth: config.depth,
                 layouts,
                 classes <- new_mutex!(classes),
@@ -324,7 +344,7 @@ impl Pool {
                     }
                 };
                 let ready = pages.and_then(|p| {
-                    if prepare(&p, &layout, self.cache_device).is_ok() {
+                    if prepare(&p, &layout, self.maintenance).is_ok() {
                         Some(p)
                     } else {
                         self.pages.fetch_sub(p.count() as u64, Relaxed);

@@ -7,7 +7,7 @@ use crate::{
     buffer::Buffer,
     cma::{Cma, CmaPages},
     debugfs::Dir,
-    device::DmaDevice,
+    device::{DmaDevice, Maintenance},
     dma_buf::DmaBuf,
     dma_heap::{self, Heap, HeapOps},
     dmem,
@@ -116,9 +116,8 @@ pub struct HeapData {
     /// Whether the region's buffers are protected (its hooks say so): never mapped by the kernel,
     /// no CPU cache maintenance once handed out.
     pub protected: bool,
-    /// For write-combined and protected heaps: the device used to write caches back after
-    /// zeroing.
-    pub cache_device: Option<DmaDevice>,
+    /// The cache maintenance its buffers get (payload write-back, guard canaries).
+    pub maintenance: Maintenance,
     /// Counters.
     pub stats: Stats,
     /// The heap's pool, when its region has one (see [`pool`]).
@@ -146,9 +145,12 @@ impl HeapData {
         {
             return Some(pages);
         }
-        self.stats.on_release_hook_failure(true);
         let mut list = self.quarantine.lock();
-        if list.reserve(1, GFP_KERNEL).is_err() {
+        // Counted as quarantined only once it is in the list, which the retries empty: a
+        // buffer that cannot be kept there must not leave `quarantined` above zero for ever.
+        let kept = list.reserve(1, GFP_KERNEL).is_ok();
+        self.stats.on_release_hook_failure(kept);
+        if !kept {
             // Returning possibly protected pages to CMA is worse than losing them: keep them out
             // of circulation for good, loudly.
             pr_err!(
@@ -246,12 +248,13 @@ impl Registration {
         crate::later::fault_cfi()?;
         let mut pending = KVec::new();
         let protected = |r: &Region| r.hooks.is_some_and(|h| h.protected);
+        let guarded = |r: &Region| r.policy.guard_before > 0 || r.policy.guard_after > 0;
         let cache_device = if regions
             .iter()
-            .any(|r| r.uncached_heap.is_some() || protected(r))
+            .any(|r| r.uncached_heap.is_some() || protected(r) || guarded(r))
         {
             Some(
-                DmaDevice::create(c_str!("heapgen-uncached")).inspect_err(|e| {
+                DmaDevice::create(c_str!("heapgen-cache")).inspect_err(|e| {
                     pr_err!(
                         "cannot register the device for cache maintenance: {:?}\n",
                         e
@@ -307,13 +310,12 @@ impl Registration {
                     areas.push(Area::new(*cma, None), GFP_KERNEL)?;
                 }
                 let quarantine = Arc::pin_init(new_mutex!(KVec::new()), GFP_KERNEL)?;
-                let cache_device = if uncached || protected(region) {
-                    cache_device
-                } else {
-                    None
+                let maintenance = Maintenance {
+                    payload: cache_device.filter(|_| uncached || protected(region)),
+                    guards: cache_device.filter(|_| guarded(region)),
                 };
                 let pool = match &region.pool {
-                    Some(config) => Some(Pool::new(config, &region.policy, cma, cache_device)?),
+                    Some(config) => Some(Pool::new(config, &region.policy, cma, maintenance)?),
                     None => None,
                 };
                 let data = HeapData {
@@ -324,7 +326,7 @@ impl Registration {
                     quarantine,
                     uncached,
                     protected: protected(region),
-                    cache_device,
+                    maintenance,
                     pool,
                     stats: Stats::default(),
                     retry: match region.hooks {

@@ -67,9 +67,8 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Records a buffer of `bytes` handed out.
+    /// Records a buffer of `bytes` taken (allocated, not yet exported).
     pub fn on_alloc(&self, bytes: u64) {
-        self.allocations.fetch_add(1, Relaxed);
         self.buffers_in_use.fetch_add(1, Relaxed);
         let now = self.bytes_in_use.fetch_add(bytes, Relaxed) + bytes;
         self.peak_bytes.fetch_max(now, Relaxed);
@@ -99,9 +98,19 @@ impl Stats {
         self.map_refused.fetch_add(1, Relaxed);
     }
 
-    /// Records a buffer of `bytes` released.
-    pub fn on_release(&self, bytes: u64) {
+    /// Records a buffer handed out: exported as a dma-buf. (A buffer whose export fails is
+    /// neither an allocation nor a release.)
+    pub fn on_exported(&self) {
+        self.allocations.fetch_add(1, Relaxed);
+    }
+
+    /// Records a dma-buf released (its last reference dropped).
+    pub fn on_dma_buf_released(&self) {
         self.releases.fetch_add(1, Relaxed);
+    }
+
+    /// Records a buffer of `bytes` dropped.
+    pub fn on_release(&self, bytes: u64) {
         self.buffers_in_use.fetch_sub(1, Relaxed);
         self.bytes_in_use.fetch_sub(bytes, Relaxed);
     }

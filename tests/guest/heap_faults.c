@@ -81,7 +81,7 @@ static int inject(int on)
 TEST(errors_are_clean)
 {
 	struct heapgen_cfg cfg;
-	long long cma_before = -1, bufs_before;
+	long long cma_before = -1, bufs_before, allocs_before, releases_before;
 	int heap_fd, imp, i, ok = 0, failed = 0;
 
 	hg_cfg_load(&cfg);
@@ -97,6 +97,8 @@ TEST(errors_are_clean)
 		cma_before = hg_cma_in_use(cfg.cma);
 	bufs_before = hg_heap_stat(cfg.heap, "buffers_in_use");
 	ASSERT_LE(0, bufs_before);
+	allocs_before = hg_heap_stat(cfg.heap, "allocations");
+	releases_before = hg_heap_stat(cfg.heap, "releases");
 
 	srand(1234);
 	ASSERT_EQ(0, inject(1));
@@ -138,6 +140,14 @@ TEST(errors_are_clean)
 	TH_LOG("%d allocations succeeded, %d failed under injection", ok, failed);
 
 	EXPECT_EQ(bufs_before, hg_heap_stat(cfg.heap, "buffers_in_use"));
+	/*
+	 * allocations counts buffers handed out, releases dma-bufs released:
+	 * a buffer whose export failed under injection is neither.
+	 */
+	EXPECT_EQ(allocs_before + ok, hg_heap_stat(cfg.heap, "allocations"))
+		TH_LOG("%lld failed allocations with another error (fail_other)",
+		       hg_heap_stat(cfg.heap, "fail_other"));
+	EXPECT_EQ(releases_before + ok, hg_heap_stat(cfg.heap, "releases"));
 	if (cfg.cma)
 		EXPECT_EQ(cma_before, hg_cma_in_use(cfg.cma));
 	close(imp);
