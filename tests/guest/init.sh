@@ -50,6 +50,36 @@ fi
 
 echo "# heapgen-kernel: $(uname -r) $(uname -m)"
 
+# The guest runs on every vCPU QEMU was given (heapgen.cpus=N): the races the
+# tests provoke need two CPUs at once.
+want=$(sed -n 's/.*heapgen\.cpus=\([0-9]*\).*/\1/p' /proc/cmdline)
+have=$(grep -c '^processor' /proc/cpuinfo)
+echo "# heapgen-run: cpus all"
+echo "TAP version 13"
+echo "1..1"
+if [ -z "$want" ] || [ "$have" = "$want" ]; then
+	echo "# $have CPUs online"
+	echo "ok 1 guest.all_vcpus_online"
+else
+	echo "# QEMU gave $want vCPUs, the kernel brought up $have"
+	echo "not ok 1 guest.all_vcpus_online"
+fi
+echo "# heapgen-exit: cpus all 0"
+
+# A hang diagnoses itself: 12 minutes in (the harness gives up at 15), every
+# task's stack and every CPU's backtrace go to the console, if the kernel has
+# sysrq (the debug kernels).
+if [ -w /proc/sysrq-trigger ]; then
+	(
+		sleep 720
+		echo "# heapgen: still running after 12 minutes: dumping tasks"
+		echo t >/proc/sysrq-trigger
+		echo l >/proc/sysrq-trigger
+		echo w >/proc/sysrq-trigger
+	) &
+	watchdog=$!
+fi
+
 # The importer first, then every other module.
 for ko in /lib/modules/heapgen_importer.ko /lib/modules/*.ko; do
 	[ -f "$ko" ] || continue
@@ -221,6 +251,7 @@ if [ -f /tmp/cma-baseline ]; then
 	echo "# heapgen-exit: leak-check all 0"
 fi
 
+[ -n "$watchdog" ] && kill "$watchdog" 2>/dev/null
 echo HEAPGEN-E2E-END
 sync
 reboot -f

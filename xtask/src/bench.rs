@@ -705,6 +705,8 @@ pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
                 dtb: None,
                 append: &append,
                 qemu_args: opts.mode.qemu_args(),
+                // One vCPU, as the published figures were measured.
+                cpus: 1,
             },
             &log,
         )?;

@@ -266,14 +266,20 @@ pub struct Boot<'a> {
     pub append: &'a str,
     /// Extra QEMU arguments (e.g. icount for benchmarks).
     pub qemu_args: &'a [&'a str],
+    /// Virtual CPUs.
+    pub cpus: u32,
 }
+
+/// The guests' virtual CPUs for the tests: SMP on both architectures, so that the races the
+/// tests provoke run on two CPUs at once.
+pub const TEST_CPUS: u32 = 2;
 
 /// QEMU's machine options per architecture (also used to dump the arm64 device tree).
 pub fn qemu_base(arch: Arch, variant: Variant) -> (&'static str, Vec<&'static str>) {
     match arch {
         Arch::X86_64 => (
             "qemu-system-x86_64",
-            vec!["-accel", "tcg", "-cpu", "qemu64", "-m", "1G", "-smp", "1"],
+            vec!["-accel", "tcg", "-cpu", "qemu64", "-m", "1G"],
         ),
         Arch::Arm64 => (
             "qemu-system-aarch64",
@@ -290,8 +296,6 @@ pub fn qemu_base(arch: Arch, variant: Variant) -> (&'static str, Vec<&'static st
                 },
                 "-m",
                 "1G",
-                "-smp",
-                "2",
             ],
         ),
     }
@@ -306,6 +310,8 @@ pub fn boot(b: &Boot<'_>, log: &Path) -> Result<(String, bool)> {
     };
     let mut cmd = Command::new(qemu);
     cmd.args(base)
+        .arg("-smp")
+        .arg(b.cpus.to_string())
         .args(["-nographic", "-no-reboot", "-kernel"])
         .arg(&b.kernel.image)
         .arg("-initrd")
@@ -317,7 +323,10 @@ pub fn boot(b: &Boot<'_>, log: &Path) -> Result<(String, bool)> {
     cmd.arg("-append")
         // Every message level reaches the console the harness scans: warnings, WARN splats
         // and lockdep reports are KERN_WARNING or lower.
-        .arg(format!("{console} panic=-1 ignore_loglevel {}", b.append));
+        .arg(format!(
+            "{console} panic=-1 ignore_loglevel heapgen.cpus={} {}",
+            b.cpus, b.append
+        ));
     let file = fs::File::create(log)?;
     let mut child = cmd
         .stdin(Stdio::null())
@@ -357,6 +366,7 @@ pub fn make_dtb(module_dir: &Path, work: &Path, variant: Variant) -> Result<Path
     args[m + 1] = format!("{},dumpdtb={}", args[m + 1], virt.display());
     run(Command::new(qemu)
         .args(&args)
+        .args(["-smp", &TEST_CPUS.to_string()])
         .args(["-nographic", "-display", "none"]))?;
     let virt_dts = work.join("virt.dts");
     run(Command::new("dtc")
@@ -608,6 +618,7 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
                 ""
             },
             qemu_args: &[],
+            cpus: TEST_CPUS,
         },
         &log,
     )?;

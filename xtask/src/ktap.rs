@@ -77,6 +77,9 @@ const KERNEL_REPORTS: &[&str] = &[
     "rcu_sched self-detected stall",
     "soft lockup",
     "hung_task",
+    "blocked for more than",
+    "detected stalls",
+    "DMA-API: ",
     "enqueued on deprecated workqueue",
     "CFI failure",
 ];

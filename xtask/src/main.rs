@@ -528,6 +528,7 @@ fn cmd_demo() -> Result<()> {
             dtb: None,
             append: "",
             qemu_args: &[],
+            cpus: 1,
         },
         &log,
     )?;
