@@ -279,13 +279,18 @@ fn build_every_board(boards: &[PathBuf]) -> Vec<Case> {
             let board = heapgen::load(board_file)
                 .map_err(|d| anyhow::anyhow!("{} is not valid:\n{d}", board_file.display()))?;
             let arch = Arch::parse(board.arch.as_str())?;
-            // A 16 KiB-page board is built against the 16 KiB-page kernel.
-            let variant = if board.page_size == Variant::Pages16K.page_size() {
-                Variant::Pages16K
+            // A 16 KiB-page board is built against the matrix's 16 KiB-page kernel (the debug
+            // one, LLVM), so that no kernel is built for this step alone.
+            let kernel = if board.page_size == Variant::Debug16K.page_size() {
+                testbed::ensure(Spec {
+                    series: Series::V7_2,
+                    arch,
+                    variant: Variant::Debug16K,
+                    cc: Cc::Llvm,
+                })?
             } else {
-                Variant::Default
+                testbed::ensure_kernel(arch, Variant::Default)?
             };
-            let kernel = testbed::ensure_kernel(arch, variant)?;
             let work = repo_root().join("target/build").join(&stem);
             let _ = std::fs::remove_dir_all(&work);
             e2e::generate(board_file, &work.join("generated"))?;
