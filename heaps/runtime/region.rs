@@ -253,14 +253,12 @@ impl Registration {
             .iter()
             .any(|r| r.uncached_heap.is_some() || protected(r) || guarded(r))
         {
-            Some(
-                DmaDevice::create(c_str!("heapgen-cache")).inspect_err(|e| {
-                    pr_err!(
-                        "cannot register the device for cache maintenance: {:?}\n",
-                        e
-                    )
-                })?,
-            )
+            Some(DmaDevice::create(c_str!("heapgen-cache")).inspect_err(|e| {
+                pr_err!(
+                    "cannot register the device for cache maintenance: {:?}\n",
+                    e
+                )
+            })?)
         } else {
             None
         };
