@@ -495,6 +495,26 @@ enum Alignment {
 /// Properties every binding may have and that need no comment.
 const BINDING_PLUMBING: &[&str] = &["compatible", "memory-region", "phandle", "status"];
 
+/// The properties of a `samsung,dma-heap-*` node import reads.
+const SAMSUNG_PROPS: &[&str] = &[
+    "dma-heap,name",
+    "dma-heap,alignment",
+    "dma-heap,uncached",
+    "dma-heap,secure",
+    "dma-heap,dynamic-secure",
+    "dma-heap,untouchable",
+    "dma-heap,protection_id",
+];
+
+/// The properties of a `qcom,dma-heaps` child import reads.
+const QCOM_PROPS: &[&str] = &[
+    "qcom,dma-heap-name",
+    "qcom,dma-heap-type",
+    "qcom,uncached-heap",
+    "qcom,max-align",
+    "qcom,token",
+];
+
 /// The page size of the kernel the vendor drivers' orders count in: what heapgen assumes.
 const PAGE: u64 = 4096;
 
@@ -580,20 +600,26 @@ impl<'t> Importer<'t> {
         }
     }
 
-    /// `samsung,dma-heap-*` (Exynos, Google Tensor): `dma-heap,name`, `dma-heap,alignment` (in
-    /// bytes, rounded up to a power-of-two number of pages by the driver), `dma-heap,uncached`,
-    /// and the secure flags.
-    fn samsung(&self, n: &Node, kind: String) -> Binding {
-        let mut b = Binding {
+    /// A binding of `kind` over `n`'s `memory-region`, named by `name` and uncached when it has
+    /// `uncached`.
+    fn binding(&self, n: &Node, kind: String, name: &str, uncached: &str) -> Binding {
+        Binding {
             path: n.path.clone(),
             kind,
-            heap: n.string("dma-heap,name"),
-            uncached: n.has("dma-heap,uncached"),
+            heap: n.string(name),
+            uncached: n.has(uncached),
             alignment: None,
             secure: Vec::new(),
             region: self.memory_region(n),
             notes: Vec::new(),
-        };
+        }
+    }
+
+    /// `samsung,dma-heap-*` (Exynos, Google Tensor): `dma-heap,name`, `dma-heap,alignment` (in
+    /// bytes, rounded up to a power-of-two number of pages by the driver), `dma-heap,uncached`,
+    /// and the secure flags.
+    fn samsung(&self, n: &Node, kind: String) -> Binding {
+        let mut b = self.binding(n, kind, "dma-heap,name", "dma-heap,uncached");
         if let Some(a) = n.u32("dma-heap,alignment") {
             let bytes = u64::from(a).max(PAGE).next_power_of_two();
             if bytes != u64::from(a) {
@@ -617,19 +643,7 @@ impl<'t> Importer<'t> {
         if let Some(id) = n.u32("dma-heap,protection_id") {
             b.secure.push(format!("`dma-heap,protection_id = <{id}>`"));
         }
-        Self::unmapped(
-            n,
-            &[
-                "dma-heap,name",
-                "dma-heap,alignment",
-                "dma-heap,uncached",
-                "dma-heap,secure",
-                "dma-heap,dynamic-secure",
-                "dma-heap,untouchable",
-                "dma-heap,protection_id",
-            ],
-            &mut b.notes,
-        );
+        Self::unmapped(n, SAMSUNG_PROPS, &mut b.notes);
         b
     }
 
@@ -637,16 +651,12 @@ impl<'t> Importer<'t> {
     /// `qcom,uncached-heap`, `qcom,max-align` (an order of pages that caps upstream's size-order
     /// alignment, `CONFIG_CMA_ALIGNMENT` otherwise), `qcom,token` (a secure VM's token).
     fn qcom(&self, n: &Node) -> Binding {
-        let mut b = Binding {
-            path: n.path.clone(),
-            kind: "qcom,dma-heaps".into(),
-            heap: n.string("qcom,dma-heap-name"),
-            uncached: n.has("qcom,uncached-heap"),
-            alignment: None,
-            secure: Vec::new(),
-            region: self.memory_region(n),
-            notes: Vec::new(),
-        };
+        let mut b = self.binding(
+            n,
+            "qcom,dma-heaps".into(),
+            "qcom,dma-heap-name",
+            "qcom,uncached-heap",
+        );
         if let Some(order) = n.u32("qcom,max-align") {
             match PAGE.checked_shl(order).filter(|_| order < 52) {
                 Some(max) => b.alignment = Some(Alignment::SizeOrder(max)),
@@ -673,17 +683,7 @@ impl<'t> Importer<'t> {
         if let Some(token) = n.u32("qcom,token") {
             b.secure.push(format!("`qcom,token = <{token:#x}>`"));
         }
-        Self::unmapped(
-            n,
-            &[
-                "qcom,dma-heap-name",
-                "qcom,dma-heap-type",
-                "qcom,uncached-heap",
-                "qcom,max-align",
-                "qcom,token",
-            ],
-            &mut b.notes,
-        );
+        Self::unmapped(n, QCOM_PROPS, &mut b.notes);
         b
     }
 
