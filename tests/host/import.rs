@@ -355,3 +355,25 @@ fn a_board_file_check_refuses_is_written_with_what_to_decide() {
     let text = std::fs::read_to_string(dir.path().join("phone.toml")).expect("written");
     assert!(text.contains("name = \"vstream\""), "{text}");
 }
+
+#[test]
+fn corrupted_blobs_are_refused_or_imported_never_a_panic() {
+    if !have_tools() {
+        return;
+    }
+    let blob = heapgen::import::read_device_tree(&root().join("tests/import/qcom.dts"), &[])
+        .expect("the fixture compiles");
+    let options = heapgen::import::Options::default();
+    let mut refused = 0;
+    // Every byte flipped in turn: header fields, tokens, lengths, name offsets, cells.
+    for i in 0..blob.len() {
+        let mut bad = blob.clone();
+        bad[i] ^= 0xff;
+        match std::panic::catch_unwind(|| heapgen::import::import(&bad, "bad.dtb", &options)) {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => refused += 1,
+            Err(_) => panic!("import panicked with byte {i} of the qcom fixture flipped"),
+        }
+    }
+    assert!(refused > 0, "no corruption was refused");
+}
