@@ -16,6 +16,7 @@ use std::path::{Component, Path};
 
 pub mod diag;
 pub mod explain;
+pub mod import;
 pub mod ir;
 pub mod kmi;
 pub mod model;
@@ -27,7 +28,7 @@ pub mod validate;
 pub mod write;
 
 pub use diag::{Diagnostic, Diagnostics};
-pub use write::{check_output, write_atomic, Stale, WriteSummary};
+pub use write::{check_output, write_atomic, write_file_atomic, Stale, WriteSummary};
 
 /// The largest board file heapgen reads, in bytes: 512 KiB. A larger file is refused before it
 /// is read further (rule `board-file-size`).

@@ -1,7 +1,9 @@
 //! `heapgen`: the command line over the heapgen library.
 //!
-//! Exit codes: 0 success, 78 (EX_CONFIG) a bad board file, 1 an internal error or (with
-//! `generate --check`) a stale output directory, 2 a usage error.
+//! Exit codes: 0 success, 78 (EX_CONFIG) a bad board file (for `import`: the imported board
+//! file, written, does not pass `check` yet), 65 (EX_DATAERR) an input that is not a usable
+//! device tree, 1 an internal error or (with `generate --check`) a stale output directory, 2 a
+//! usage error.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -11,6 +13,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Exit code of a bad board file (sysexits' EX_CONFIG, as typos uses).
 const EX_CONFIG: u8 = 78;
+
+/// Exit code of an input that is not a usable device tree (sysexits' EX_DATAERR).
+const EX_DATAERR: u8 = 65;
 
 /// Generate Rust dma-buf heap kernel modules from a board file.
 #[derive(Parser, Debug)]
@@ -58,6 +63,33 @@ enum Command {
         /// The board file.
         board: PathBuf,
     },
+    /// Make a board file from a device tree's reusable shared-dma-pool nodes and vendor heap
+    /// bindings.
+    Import {
+        /// The device tree: a source (.dts, preprocessed and compiled with cpp and dtc) or a
+        /// blob (.dtb).
+        input: PathBuf,
+        /// The board file to write (atomically); without it the board file goes to stdout.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// A directory for `#include <...>` and `/include/` (repeatable), e.g. a kernel
+        /// tree's scripts/dtc/include-prefixes.
+        #[arg(long = "include", short = 'I', value_name = "DIR")]
+        includes: Vec<PathBuf>,
+        /// The board's architecture (default: arm64, or x86_64 for Intel CPUs).
+        #[arg(long, value_enum)]
+        arch: Option<ArchArg>,
+    },
+}
+
+/// A value of `--arch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ArchArg {
+    /// 64-bit Arm.
+    Arm64,
+    /// x86-64.
+    #[value(name = "x86_64")]
+    X86_64,
 }
 
 /// A value of `--targets`.
@@ -107,6 +139,83 @@ fn load(path: &PathBuf) -> Result<heapgen::ir::Board, ExitCode> {
         Err(d) => {
             eprint!("{}", d.render(color()));
             Err(ExitCode::from(EX_CONFIG))
+        }
+    }
+}
+
+/// `heapgen import`: writes the board file, then checks it and prints what is left to decide.
+fn import(
+    input: &std::path::Path,
+    out: Option<&std::path::Path>,
+    includes: Vec<PathBuf>,
+    arch: Option<ArchArg>,
+) -> ExitCode {
+    let options = heapgen::import::Options {
+        arch: arch.map(|a| match a {
+            ArchArg::Arm64 => heapgen::ir::Arch::Arm64,
+            ArchArg::X86_64 => heapgen::ir::Arch::X86_64,
+        }),
+        includes,
+    };
+    let imported = match heapgen::import::import_path(input, &options) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {}: {e}", input.display());
+            return ExitCode::from(EX_DATAERR);
+        }
+    };
+    for l in &imported.left_out {
+        eprintln!(
+            "note: {} left out: {}",
+            heapgen::diag::inert(&l.node),
+            l.reason
+        );
+    }
+    let shown = match out {
+        Some(o) => o.display().to_string(),
+        None => format!("{}.toml", imported.board),
+    };
+    let dir = out
+        .and_then(|o| o.parent())
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let source = out.map_or_else(|| shown.clone(), heapgen::source_name);
+    let checked = heapgen::load_str_in(dir, &shown, &source, imported.text.as_bytes());
+    match out {
+        Some(o) => {
+            if let Err(e) = heapgen::write_file_atomic(o, imported.text.as_bytes()) {
+                eprintln!("error: cannot write {}: {e}", o.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        None => print!("{}", imported.text),
+    }
+    let summary = format!(
+        "{}: {} region{} imported, {} node{} left out",
+        heapgen::diag::inert(&shown),
+        imported.regions.len(),
+        if imported.regions.len() == 1 { "" } else { "s" },
+        imported.left_out.len(),
+        if imported.left_out.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+    );
+    match checked {
+        Ok(loaded) => {
+            if !loaded.warnings.list.is_empty() {
+                eprint!("{}", loaded.warnings.render(color()));
+            }
+            eprintln!("{summary}; it passes `heapgen check`: review its TODO comments");
+            ExitCode::SUCCESS
+        }
+        Err(d) => {
+            eprint!("{}", d.render(color()));
+            eprintln!(
+                "{summary}; it does not pass `heapgen check` yet: decide the problems above, then check it again"
+            );
+            ExitCode::from(EX_CONFIG)
         }
     }
 }
@@ -233,6 +342,12 @@ fn run(cli: Cli) -> ExitCode {
             }
             Err(c) => c,
         },
+        Command::Import {
+            input,
+            out,
+            includes,
+            arch,
+        } => import(&input, out.as_deref(), includes, arch),
     }
 }
 

@@ -278,6 +278,30 @@ pub fn write_atomic(generation: &Generation, out: &Path) -> io::Result<WriteSumm
     result
 }
 
+/// Writes one file atomically: the bytes go to a temporary file next to `path`, which is then
+/// renamed over it, so a reader sees the old file or the new one. The parent directory must
+/// exist.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".heapgen-")
+        .tempfile_in(parent)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

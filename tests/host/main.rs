@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Host tests of the heapgen generator: the broken-board corpus, golden output trees, the CLI,
-//! determinism, the schema and its documentation, and rustfmt-clean generated Rust.
+//! determinism, the schema and its documentation, rustfmt-clean generated Rust, and importing
+//! board files from device trees.
 //!
 //! Expected outputs are overwritten with `HEAPGEN_BLESS=1 cargo test -p heapgen --test host`;
 //! review the diff before committing it.
@@ -12,6 +13,7 @@ mod docs;
 mod escaping;
 mod golden;
 mod hooks;
+mod import;
 mod resources;
 mod support;
 mod udev;

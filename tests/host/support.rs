@@ -112,6 +112,9 @@ pub fn heapgen_bounded(cwd: &Path, args: &[&str]) -> Option<Output> {
     }
 }
 
+/// The minimal arm64 tree a reserved-memory fragment is compiled in: two address and size cells.
+pub const DTS_ROOT: &str = "/dts-v1/;\n/ {\n\t#address-cells = <2>;\n\t#size-cells = <2>;\n};\n";
+
 /// Compiles a reserved-memory fragment with `dtc` inside a minimal tree; `None` without a
 /// `dtc` binary, else `dtc`'s stderr when it fails or warns.
 pub fn dtc_fragment(dtsi: &[u8]) -> Option<Result<(), String>> {
@@ -119,7 +122,7 @@ pub fn dtc_fragment(dtsi: &[u8]) -> Option<Result<(), String>> {
     use std::process::{Command, Stdio};
 
     Command::new("dtc").arg("--version").output().ok()?;
-    let mut dts = b"/dts-v1/;\n/ {\n\t#address-cells = <2>;\n\t#size-cells = <2>;\n};\n".to_vec();
+    let mut dts = DTS_ROOT.as_bytes().to_vec();
     dts.extend_from_slice(dtsi);
     let mut child = Command::new("dtc")
         .args(["-I", "dts", "-O", "dtb", "-o", "/dev/null", "-"])

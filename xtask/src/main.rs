@@ -15,6 +15,8 @@
 //! - `cargo xtask bindings`: regenerate the runtime's raw bindings from `heapgen_abi.h`.
 //! - `cargo xtask fuzz [--minutes N] [--threads N]`: fuzz the generator (`fuzz/mod.rs`);
 //!   `--replay FILE` runs one input with every oracle.
+//! - `cargo xtask import-corpus [--kernel-src DIR] [--jobs N]`: `heapgen import` over a kernel
+//!   tree's arm64 device trees; how many import and pass `heapgen check`, and why not.
 
 mod bench;
 mod bindings;
@@ -22,6 +24,7 @@ mod devicetree;
 mod e2e;
 mod ecosystem;
 mod fuzz;
+mod import_corpus;
 mod integration;
 mod invocation;
 mod ktap;
@@ -97,7 +100,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
     Ok(args)
 }
 
-const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench|bindings|build|integration|fuzz> [--arch x86_64|arm64] [--kernel 6.12|7.2|7.3] [--cc gcc|llvm] [--debug-kernel] [--variant default|debug|16k|gki|debug-16k] [--full] [--board FILE]... [--mode icount|tcg] [--boots N] [--accounting] [--kleaf DIR] [--buildroot DIR] [--oe-core DIR --bitbake DIR]";
+const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench|bindings|build|integration|fuzz|import-corpus> [--arch x86_64|arm64] [--kernel 6.12|7.2|7.3] [--cc gcc|llvm] [--debug-kernel] [--variant default|debug|16k|gki|debug-16k] [--full] [--board FILE]... [--mode icount|tcg] [--boots N] [--accounting] [--kleaf DIR] [--buildroot DIR] [--oe-core DIR --bitbake DIR]";
 
 /// The kernels `cargo xtask test` runs end to end: 7.2 on x86_64 and arm64 with GCC; the debug
 /// checkers (KASAN, lockdep, kmemleak; LLVM) on x86_64 and on arm64 with 16 KiB pages; 6.12 LTS
@@ -187,6 +190,13 @@ fn main() {
     let cmd = argv.next().unwrap_or_default();
     if cmd == "fuzz" {
         if let Err(e) = fuzz::cmd_fuzz(argv) {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if cmd == "import-corpus" {
+        if let Err(e) = import_corpus::cmd_import_corpus(argv) {
             eprintln!("error: {e:#}");
             std::process::exit(1);
         }
