@@ -75,6 +75,41 @@ pub struct Board {
     /// The heaps upstream's CMA heap driver creates over the board's CMA areas, which the
     /// generated device-node rules close, sorted by name.
     pub upstream_heaps: Vec<UpstreamHeap>,
+    /// Every heap as the test suite sees it (the lines of the generated `test/heaps.conf`),
+    /// in board-file order of the regions, each region's cached heap before its uncached twin.
+    pub test_heaps: Vec<TestHeap>,
+}
+
+/// One heap and the policy the test suite checks it against: a line of `test/heaps.conf`,
+/// which `heapgen-test` turns into the `HEAPGEN_*` environment of the test programs. Every
+/// value is final; the string fields are `-` when they do not apply.
+#[derive(Clone, Debug, Serialize)]
+pub struct TestHeap {
+    /// The heap (device node) name.
+    pub heap: String,
+    /// The CMA area it allocates from.
+    pub cma: String,
+    /// The alignment every buffer has, in bytes: the fixed alignment, or the page size for a
+    /// size-order alignment (the least it promises).
+    pub align: u64,
+    /// Granule in bytes.
+    pub granule: u64,
+    /// Front guard in bytes.
+    pub guard_before: u64,
+    /// Back guard in bytes.
+    pub guard_after: u64,
+    /// Largest payload in bytes.
+    pub max_alloc: u64,
+    /// 1 for the write-combined (uncached) twin, else 0.
+    pub uncached: u8,
+    /// The CMA areas of the region's fallback regions, comma-separated, or `-`.
+    pub fallback: String,
+    /// The stem of the region's hook file (`protected` for `hooks/protected.rs`), or `-`.
+    pub hooks: String,
+    /// The heap's pool as `<size>,<size>...:<depth>` in bytes, or `-`.
+    pub pool: String,
+    /// The region's dmem cgroup region (`heapgen/<region>`), or `-`.
+    pub accounting: String,
 }
 
 /// A heap that upstream's CMA heap driver (Linux 6.19 and later, `CONFIG_DMABUF_HEAPS_CMA`)

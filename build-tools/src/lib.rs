@@ -24,6 +24,7 @@ pub mod render;
 pub mod runtime;
 pub mod schema;
 pub mod size;
+pub mod testsuite;
 pub mod validate;
 pub mod write;
 

@@ -85,6 +85,15 @@ pub const FILE_CONTEXTS: Template = template!("file_contexts.j2");
 pub const ABI_SYMBOL_LIST: Template = template!("abi_symbol_list.j2");
 /// `<board>-heaps.config`, the kernel options the module needs (a kconfig fragment).
 pub const KERNEL_CONFIG: Template = template!("kernel.config.j2");
+/// `test/heaps.conf`, the board's heaps for the test suite's runner.
+pub const HEAPS_CONF: Template = template!("heaps.conf.j2");
+/// `test/Makefile`, which builds and installs the test suite.
+pub const TEST_MAKEFILE: Template = template!("test-Makefile.j2");
+/// `test/run-ptest`, Yocto's ptest entry point.
+pub const RUN_PTEST: Template = template!("run-ptest.j2");
+
+/// The directory of the test suite in a generated tree.
+pub const TEST_DIR: &str = "test";
 
 /// Every template, in a fixed order.
 pub const TEMPLATES: &[Template] = &[
@@ -113,6 +122,9 @@ pub const TEMPLATES: &[Template] = &[
     SEPOLICY_TE,
     FILE_CONTEXTS,
     ABI_SYMBOL_LIST,
+    HEAPS_CONF,
+    TEST_MAKEFILE,
+    RUN_PTEST,
 ];
 
 /// The GNU GPL version 2 (the FSF's text, as Debian's base-files install it), the license of
@@ -414,16 +426,43 @@ pub fn generated_line(version: &str, source: &str) -> String {
 
 /// A runtime file with the `@generated` header inserted after its first (SPDX) line.
 pub fn runtime_file_contents(file: &runtime::RuntimeFile, version: &str) -> String {
-    let line = generated_line(version, file.source);
-    let header = if file.name.ends_with(".c") || file.name.ends_with(".h") {
-        format!("/* {line} */\n")
+    with_generated_header(file.name, file.source, file.contents, version)
+}
+
+/// A file of the test suite with the `@generated` header inserted after its SPDX line.
+pub fn test_file_contents(file: &crate::testsuite::TestFile, version: &str) -> String {
+    with_generated_header(file.name, file.source, file.contents, version)
+}
+
+/// `contents` (the file `name`, copied from `source`) with the `@generated` header, as a
+/// comment of the file's language, inserted after its SPDX line: the first line, or the
+/// second after a `#!` line.
+fn with_generated_header(name: &str, source: &str, contents: &str, version: &str) -> String {
+    let line = generated_line(version, source);
+    let (header, spdx_lines) = if name.ends_with(".c") || name.ends_with(".h") {
+        (format!("/* {line} */\n"), 1)
+    } else if contents.starts_with("#!") {
+        (format!("# {line}\n"), 2)
     } else {
-        format!("// {line}\n")
+        (format!("// {line}\n"), 1)
     };
-    match file.contents.split_once('\n') {
-        Some((first, rest)) => format!("{first}\n{header}{rest}"),
-        None => format!("{}\n{header}", file.contents),
+    let mut head = String::new();
+    let mut rest = contents;
+    for _ in 0..spdx_lines {
+        match rest.split_once('\n') {
+            Some((first, after)) => {
+                head.push_str(first);
+                head.push('\n');
+                rest = after;
+            }
+            None => {
+                head.push_str(rest);
+                head.push('\n');
+                rest = "";
+            }
+        }
     }
+    format!("{head}{header}{rest}")
 }
 
 #[derive(Serialize)]
@@ -508,6 +547,13 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
         .collect();
     board_sources.sort();
     board_sources.dedup();
+    // The test suite (`test/`): the copied sources and the rendered files.
+    let mut test_sources: Vec<String> = crate::testsuite::FILES
+        .iter()
+        .map(|f| f.name.to_string())
+        .chain(["Makefile", "heaps.conf", "run-ptest"].map(String::from))
+        .collect();
+    test_sources.sort();
     let ctx = context! {
         board => Value::from(Serde(board)),
         module_sources => &module_sources,
@@ -524,6 +570,8 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
         bazel_exports => bazel_exports,
         kernel_build => kleaf_kernel_build(board),
         crates => Value::from(Serde(crates)),
+        test_programs => Value::from(Serde(crate::testsuite::programs())),
+        test_sources => &test_sources,
     };
     let render = |t: &Template| -> Result<Vec<u8>, Error> {
         Ok(env.get_template(t.id)?.render(&ctx)?.into_bytes())
@@ -547,6 +595,17 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
     if !board.reserved.is_empty() {
         files.push(("reserved-memory.dtsi".into(), render(&RESERVED_DTSI)?));
     }
+    files.extend([
+        (format!("{TEST_DIR}/heaps.conf"), render(&HEAPS_CONF)?),
+        (format!("{TEST_DIR}/Makefile"), render(&TEST_MAKEFILE)?),
+        (format!("{TEST_DIR}/run-ptest"), render(&RUN_PTEST)?),
+    ]);
+    for f in crate::testsuite::FILES {
+        files.push((
+            format!("{TEST_DIR}/{}", f.name),
+            test_file_contents(f, version).into_bytes(),
+        ));
+    }
     for f in runtime::FILES {
         files.push((
             f.name.to_string(),
@@ -563,7 +622,12 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
     let copies = |prefix: &str| -> Vec<(String, Vec<u8>)> {
         files
             .iter()
-            .filter(|(p, _)| module_sources.contains(p) || *p == config_fragment)
+            .filter(|(p, _)| {
+                module_sources.contains(p)
+                    || *p == config_fragment
+                    || p.strip_prefix(TEST_DIR)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
             .map(|(p, c)| (format!("{prefix}/{p}"), c.clone()))
             .collect()
     };

@@ -2016,9 +2016,11 @@ pub fn validate(
     }
     let kernel_options = kernel_options(&regions);
     let upstream_heaps = upstream_heaps(&regions, &reserved);
+    let test_heaps = test_heaps(&regions, v.page_size);
     let board = ir::Board {
         kernel_options,
         upstream_heaps,
+        test_heaps,
         module: format!("{}_heaps", ident(&name)),
         br2_external: format!("HEAPGEN_{}", ident(&name).to_ascii_uppercase()),
         source_file: source.rsplit('/').next().unwrap_or(source).to_string(),
@@ -2064,6 +2066,58 @@ fn maintainer_address(value: &str) -> Option<&str> {
         |s: &str| !s.is_empty() && !s.contains(|c: char| c.is_whitespace() || "<>@".contains(c));
     (!name.trim().is_empty() && !name.contains('>') && plain(user) && plain(host))
         .then_some(address)
+}
+
+/// Every heap of `regions` with the policy the test suite checks (the lines of
+/// `test/heaps.conf`): a region's cached heap, then its uncached twin.
+fn test_heaps(regions: &[ir::Region], page_size: u64) -> Vec<ir::TestHeap> {
+    let mut out = Vec::new();
+    for r in regions {
+        let align = if r.align_kind == "fixed" {
+            r.align_bytes
+        } else {
+            page_size
+        };
+        let or_dash = |s: String| if s.is_empty() { "-".to_string() } else { s };
+        let fallback = or_dash(r.fallback_cma.join(","));
+        // The hook file's stem (`tracing` for `hooks/tracing.rs`).
+        let hooks = or_dash(
+            r.hooks
+                .as_deref()
+                .and_then(|h| h.rsplit('/').next())
+                .and_then(|f| f.strip_suffix(".rs"))
+                .unwrap_or_default()
+                .to_string(),
+        );
+        let pool = or_dash(r.pool.as_ref().map_or(String::new(), |p| {
+            let sizes: Vec<String> = p.sizes.iter().map(u64::to_string).collect();
+            format!("{}:{}", sizes.join(","), p.depth)
+        }));
+        let accounting = or_dash(if r.accounting {
+            format!("heapgen/{}", r.name)
+        } else {
+            String::new()
+        });
+        for (heap, uncached) in [(&r.heap, 0), (&r.uncached_heap, 1)] {
+            if let Some(heap) = heap {
+                out.push(ir::TestHeap {
+                    heap: heap.clone(),
+                    cma: r.cma.clone(),
+                    align,
+                    granule: r.granule,
+                    guard_before: r.guard_before,
+                    guard_after: r.guard_after,
+                    max_alloc: r.max_alloc,
+                    uncached,
+                    fallback: fallback.clone(),
+                    hooks: hooks.clone(),
+                    pool: pool.clone(),
+                    accounting: accounting.clone(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The heaps upstream's CMA heap driver creates over the areas of `regions` (Linux 6.19+): one

@@ -45,7 +45,7 @@ if [ -n "$cgroup" ]; then
 	echo "BENCH-INFO cgroup $(cat /proc/self/cgroup)"
 fi
 echo "BENCH-BEGIN $ours $upstream"
-/tests/heapgen-bench "$ours" "$upstream"
+HEAPGEN_IMPORTER_REQUIRED=1 /tests/heapgen-bench "$ours" "$upstream"
 echo "BENCH-EXIT $?"
 echo "BENCH-INFO clocksource-after $(clocksource)"
 echo "BENCH-INFO cma-pages-after $(cat /sys/kernel/mm/cma/reserved/available_pages 2>/dev/null)"

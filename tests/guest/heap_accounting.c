@@ -294,12 +294,12 @@ TEST_F(cgroup, exit_uncharges)
 
 /*
  * The dmem region charged for the pages of CMA area @area: the accounting
- * field of the first heap over @area in /etc/heapgen/heaps.conf that has one.
+ * field of the first heap over @area in the run's heaps.conf that has one.
  * Returns 0 and fills @region, or -1.
  */
 static int area_region(const char *area, char *region, size_t len)
 {
-	FILE *f = fopen("/etc/heapgen/heaps.conf", "r");
+	FILE *f = fopen(hg_conf_path(), "r");
 	char line[512], cma[128], acct[128];
 	int found = -1;
 

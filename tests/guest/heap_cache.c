@@ -170,7 +170,7 @@ FIXTURE_SETUP(cache)
 	self->heap_fd = hg_heap_open(&self->cfg);
 	ASSERT_LE(0, self->heap_fd);
 	self->imp_fd = hg_importer_open();
-	ASSERT_LE(0, self->imp_fd);
+	HG_NEED_IMPORTER(self->imp_fd);
 	/* A size no pool class serves: prepared now, not in the background. */
 	self->len = hg_pool_avoid(&self->cfg, self->cfg.granule * 2);
 	ASSERT_EQ(0, write_file(self->dir, "events/dma/dma_map_phys/enable", "1"));

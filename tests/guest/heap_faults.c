@@ -92,7 +92,7 @@ TEST(errors_are_clean)
 	heap_fd = hg_heap_open(&cfg);
 	ASSERT_LE(0, heap_fd);
 	imp = hg_importer_open();
-	ASSERT_LE(0, imp);
+	HG_NEED_IMPORTER(imp);
 	if (cfg.cma)
 		cma_before = hg_cma_in_use(cfg.cma);
 	bufs_before = hg_heap_stat(cfg.heap, "buffers_in_use");

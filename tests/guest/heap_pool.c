@@ -243,11 +243,11 @@ TEST_F_TIMEOUT(pool, damaged_guard_not_pooled, 120)
 /*
  * Fills the pool of every heap over @area but @self's own (its fixture filled
  * it): one buffer of each class allocated and freed, from the classes of
- * /etc/heapgen/heaps.conf. Returns how many such heaps there are.
+ * the run's heaps.conf. Returns how many such heaps there are.
  */
 static int warm_others(struct _test_data_pool *self, const char *area)
 {
-	FILE *f = fopen("/etc/heapgen/heaps.conf", "r");
+	FILE *f = fopen(hg_conf_path(), "r");
 	char line[512], heap[128], cma[128], pool[128], path[256];
 	int others = 0;
 

@@ -89,7 +89,7 @@ TEST(guard_overruns_counted)
 	if (hg_heap_stat(cfg.heap, "guard_overruns") < 0)
 		SKIP(return, "no debugfs counters for heap %s", cfg.heap);
 	imp = hg_importer_open();
-	ASSERT_LE(0, imp);
+	HG_NEED_IMPORTER(imp);
 	heap_fd = hg_heap_open(&cfg);
 	ASSERT_LE(0, heap_fd);
 

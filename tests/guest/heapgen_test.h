@@ -3,7 +3,7 @@
  * Shared helpers of the heapgen guest tests (not a test program itself).
  *
  * The heap under test and the policy it promises come from the environment,
- * which tests/guest/init.sh sets from /etc/heapgen/heaps.conf:
+ * which the runner (tests/guest/heapgen-test) sets from its heaps.conf:
  *
  *   HEAPGEN_HEAP          heap name under /dev/dma_heap (required; tests
  *                         skip without it)
@@ -22,6 +22,12 @@
  *                         bytes (e.g. "1048576,4194304:2"), or "-" for none
  *   HEAPGEN_ACCOUNTING    the dmem cgroup region the heap charges
  *                         ("heapgen/<region>"), or "-" when not accounted
+ *   HEAPGEN_CONF          the heaps.conf the runner read, for tests that
+ *                         look at the other heaps (/etc/heapgen/heaps.conf)
+ *   HEAPGEN_IMPORTER_REQUIRED
+ *                         set when the runner loaded the test importer:
+ *                         tests that need it fail without it instead of
+ *                         skipping (on a target it is usually absent)
  *
  * Pools fill and zero in the background, so CMA counters move on their own
  * after an allocation or release of a pooled size. hg_cma_in_use() therefore
@@ -150,6 +156,14 @@ static inline uint64_t hg_pool_avoid(const struct heapgen_cfg *cfg, uint64_t len
 	return len;
 }
 
+/* The heaps.conf of the run: $HEAPGEN_CONF, or the test bed's. */
+static inline const char *hg_conf_path(void)
+{
+	const char *v = getenv("HEAPGEN_CONF");
+
+	return v && *v ? v : "/etc/heapgen/heaps.conf";
+}
+
 /* Reads the number in the file at the printf-style path; -1 if it cannot. */
 static inline long long __attribute__((format(printf, 1, 2)))
 hg_read_ll(const char *fmt, ...)
@@ -179,12 +193,12 @@ static inline long long hg_heap_stat(const char *heap, const char *name)
 
 /*
  * For every pooled heap over CMA area @area (all of them if @area is NULL)
- * in /etc/heapgen/heaps.conf: waits until its pool is idle (60 s at most),
+ * in the run's heaps.conf (hg_conf_path()): waits until its pool is idle (60 s at most),
  * and returns the pages the pools hold, or -1 if a pool never settled.
  */
 static inline long long hg_pool_settle(const char *area)
 {
-	FILE *f = fopen("/etc/heapgen/heaps.conf", "r");
+	FILE *f = fopen(hg_conf_path(), "r");
 	char line[512], heap[128], cma[128], pool[128];
 	long long total = 0;
 
@@ -358,6 +372,18 @@ static inline int hg_importer_open(void)
 
 	return fd < 0 ? -errno : fd;
 }
+
+/*
+ * In a test (or fixture set-up): skips when the test importer could not be
+ * opened (@fd is -errno), unless the runner loaded it
+ * (HEAPGEN_IMPORTER_REQUIRED), where that is a failure.
+ */
+#define HG_NEED_IMPORTER(fd) do {						\
+	if ((fd) < 0 && !getenv("HEAPGEN_IMPORTER_REQUIRED"))			\
+		SKIP(return, "%s: %s (the test importer is not loaded)",	\
+		     HEAPGEN_IMPORTER_DEV, strerror(-(fd)));			\
+	ASSERT_LE(0, (fd));							\
+} while (0)
 
 static inline int hg_import(int imp_fd, int buf_fd, uint32_t dir,
 			    struct heapgen_import *out)

@@ -9,7 +9,6 @@ use crate::{
 };
 use anyhow::{bail, Context, Result};
 use std::{
-    fmt::Write as _,
     fs,
     io::Read,
     path::{Path, PathBuf},
@@ -139,51 +138,6 @@ fn build_guest_programs(kernel: &Kernel, out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// One line per heap, for the guest's init script (see tests/guest/init.sh).
-pub fn heaps_conf(board: &heapgen::ir::Board) -> String {
-    let mut s = String::new();
-    for r in &board.regions {
-        let align = if r.align_kind == "fixed" {
-            r.align_bytes
-        } else {
-            board.page_size
-        };
-        let fallback = if r.fallback_cma.is_empty() {
-            "-".to_string()
-        } else {
-            r.fallback_cma.join(",")
-        };
-        // The hook file's stem (`tracing` for `hooks/tracing.rs`), or "-".
-        let hooks = r
-            .hooks
-            .as_deref()
-            .and_then(|h| h.rsplit('/').next())
-            .and_then(|f| f.strip_suffix(".rs"))
-            .unwrap_or("-");
-        // The pool's classes and depth, `<size>,<size>...:<depth>` in bytes, or "-".
-        let pool = r.pool.as_ref().map_or("-".to_string(), |p| {
-            let sizes: Vec<String> = p.sizes.iter().map(u64::to_string).collect();
-            format!("{}:{}", sizes.join(","), p.depth)
-        });
-        // The region's dmem cgroup region, or "-".
-        let accounting = if r.accounting {
-            format!("heapgen/{}", r.name)
-        } else {
-            "-".to_string()
-        };
-        for (name, uncached) in [(&r.heap, 0), (&r.uncached_heap, 1)] {
-            if let Some(name) = name {
-                let _ = writeln!(
-                    s,
-                    "{name} {} {} {align} {} {} {} {} {uncached} {fallback} {hooks} {pool} {accounting}",
-                    board.module, r.cma, r.granule, r.guard_before, r.guard_after, r.max_alloc
-                );
-            }
-        }
-    }
-    s
-}
-
 /// Packs `root` into a gzip'd newc cpio archive.
 fn pack_initramfs(root: &Path, out: &Path) -> Result<()> {
     let script = format!(
@@ -202,7 +156,8 @@ pub struct Initramfs<'a> {
     pub programs: Option<&'a Path>,
     /// The /init script.
     pub init: PathBuf,
-    /// Extra files: (path inside the guest, contents).
+    /// Extra files: (path inside the guest, contents); a file that starts with `#!` is made
+    /// executable.
     pub files: Vec<(String, String)>,
 }
 
@@ -241,7 +196,10 @@ pub fn make_initramfs(arch: Arch, work: &Path, spec: &Initramfs<'_>) -> Result<P
     for (path, contents) in &spec.files {
         let dest = root.join(path.trim_start_matches('/'));
         fs::create_dir_all(dest.parent().unwrap())?;
-        fs::write(dest, contents)?;
+        fs::write(&dest, contents)?;
+        if contents.starts_with("#!") {
+            set_exec(&dest)?;
+        }
     }
     let out = work.join("initramfs.cpio.gz");
     pack_initramfs(&root, &out)?;
@@ -580,6 +538,12 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
     let programs = work.join("programs");
     build_guest_programs(kernel, &programs)?;
     let rules = format!("99-{}-heaps.rules", board.name);
+    // The generated test suite's runner and heaps.conf, as a board installs them: the guest's
+    // /init runs the on-target runner unchanged.
+    let generated = |path: &str| {
+        fs::read_to_string(module_dir.join(path))
+            .with_context(|| format!("reading the generated {path}"))
+    };
     let initrd = make_initramfs(
         kernel.arch,
         &work,
@@ -588,13 +552,14 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
             programs: Some(&programs),
             init: repo_root().join("tests/guest/init.sh"),
             files: vec![
-                ("etc/heapgen/heaps.conf".into(), heaps_conf(&board)),
+                (
+                    "etc/heapgen/heaps.conf".into(),
+                    generated("test/heaps.conf")?,
+                ),
+                ("bin/heapgen-test".into(), generated("test/heapgen-test")?),
                 // The generated device rules, where udev reads them: the guest checks that they
                 // close every heap upstream makes over the board's areas.
-                (
-                    format!("etc/udev/rules.d/{rules}"),
-                    fs::read_to_string(module_dir.join(&rules))?,
-                ),
+                (format!("etc/udev/rules.d/{rules}"), generated(&rules)?),
             ],
         },
     )?;

@@ -61,9 +61,112 @@ pub fn check(path: &str, text: &str) -> Result<(), String> {
         rst(text)
     } else if name.ends_with(".c") || name.ends_with(".h") {
         Ok(())
+    } else if name == "heaps.conf" {
+        heaps_conf(text)
+    } else if name == "heapgen-test" || name == "run-ptest" {
+        shell(text)
     } else {
         Err(format!("no checker for {path}"))
     }
+}
+
+/// The test suite's `heaps.conf`: comments, and lines of exactly the 13 fields `heapgen-test`
+/// reads (a heap name, module, CMA area, five sizes and the uncached flag as numbers, four
+/// words), none of which may start a comment.
+fn heaps_conf(text: &str) -> Result<(), String> {
+    for (n, line) in text.lines().enumerate() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(' ').collect();
+        if fields.len() != 13 || fields.iter().any(|f| f.is_empty() || f.starts_with('#')) {
+            return Err(format!("line {}: not 13 fields: {line:?}", n + 1));
+        }
+        if let Some(f) = fields[3..9].iter().find(|f| f.parse::<u64>().is_err()) {
+            return Err(format!("line {}: `{f}` is not a number", n + 1));
+        }
+        if !matches!(fields[8], "0" | "1") {
+            return Err(format!("line {}: uncached is not 0 or 1", n + 1));
+        }
+    }
+    Ok(())
+}
+
+/// POSIX shell (the test runner and `run-ptest`): a `#!` line, every quote closed (the
+/// scripts have no here-documents), and `if`/`fi`, `case`/`esac`, `do`/`done` and braces
+/// balanced outside quotes and comments.
+fn shell(text: &str) -> Result<(), String> {
+    if !text.starts_with("#!/") {
+        return Err("no #! line".into());
+    }
+    // The text with quoted strings and comments blanked out.
+    let mut code = String::with_capacity(text.len());
+    let mut quote: Option<(char, usize)> = None;
+    let mut line = 1;
+    let mut chars = text.chars();
+    let mut prev = '\n';
+    while let Some(c) = chars.next() {
+        if c == '\n' {
+            line += 1;
+        }
+        match quote {
+            Some((q, _)) if c == q => quote = None,
+            Some(('"', _)) if c == '\\' => {
+                if chars.next() == Some('\n') {
+                    line += 1;
+                }
+            }
+            Some(_) => {}
+            None if c == '\\' => {
+                if chars.next() == Some('\n') {
+                    line += 1;
+                }
+                code.push(' ');
+            }
+            None if c == '\'' || c == '"' => {
+                quote = Some((c, line));
+                code.push(' ');
+            }
+            None if c == '#' && (prev.is_whitespace() || prev == ';') => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        line += 1;
+                        break;
+                    }
+                }
+                code.push('\n');
+                prev = '\n';
+                continue;
+            }
+            None => code.push(c),
+        }
+        prev = c;
+    }
+    if let Some((q, at)) = quote {
+        return Err(format!("line {at}: unclosed {q}"));
+    }
+    let mut depth = [0i32; 4];
+    for word in code.split(|c: char| c.is_whitespace() || ";&|()".contains(c)) {
+        let (i, d) = match word {
+            "if" => (0, 1),
+            "fi" => (0, -1),
+            "case" => (1, 1),
+            "esac" => (1, -1),
+            "do" => (2, 1),
+            "done" => (2, -1),
+            "{" => (3, 1),
+            "}" => (3, -1),
+            _ => continue,
+        };
+        depth[i] += d;
+        if depth[i] < 0 {
+            return Err(format!("`{word}` closes nothing"));
+        }
+    }
+    if depth != [0; 4] {
+        return Err(format!("unbalanced if/case/do/braces: {depth:?}"));
+    }
+    Ok(())
 }
 
 /// Markdown (CommonMark through `pulldown-cmark`): the only HTML is whole one-line comments
@@ -307,6 +410,7 @@ fn assignment(t: &str) -> Result<(), String> {
 /// quoted strings without a quote inside; help text is indented.
 fn kconfig(text: &str) -> Result<(), String> {
     let mut in_help = false;
+    let mut ifs = 0usize;
     for (n, line) in text.lines().enumerate() {
         let bad = |why: &str| Err(format!("line {}: {why}: {line}", n + 1));
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
@@ -337,6 +441,20 @@ fn kconfig(text: &str) -> Result<(), String> {
             if !quoted_ok(s) {
                 return bad("bad string");
             }
+        } else if let Some(sym) = line.strip_prefix("if ") {
+            if sym.is_empty()
+                || !sym
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            {
+                return bad("bad symbol");
+            }
+            ifs += 1;
+        } else if line == "endif" {
+            ifs = match ifs.checked_sub(1) {
+                Some(n) => n,
+                None => return bad("endif without if"),
+            };
         } else if let Some(attr) = line.strip_prefix('\t') {
             if attr == "help" {
                 in_help = true;
@@ -350,6 +468,9 @@ fn kconfig(text: &str) -> Result<(), String> {
         } else {
             return bad("unknown line");
         }
+    }
+    if ifs != 0 {
+        return Err("`if` without `endif`".into());
     }
     Ok(())
 }
@@ -636,6 +757,23 @@ mod tests {
         assert!(make("define X\nendef\n").is_ok());
         assert!(make("define X\n").is_err());
         assert!(make("x := $(y\n").is_err());
+    }
+
+    #[test]
+    fn the_test_suite_files_check() {
+        let runner = include_str!("../../../tests/guest/heapgen-test");
+        assert!(
+            check("test/heapgen-test", runner).is_ok(),
+            "{:?}",
+            shell(runner)
+        );
+        assert!(shell("#!/bin/sh\nif true; then\n").is_err());
+        assert!(shell("#!/bin/sh\necho 'x\n").is_err());
+        assert!(shell("#!/bin/sh\n# if\necho \"done\" # fi\n").is_ok());
+        let line = "h m a 4096 4096 0 0 0 0 - - - -";
+        assert!(heaps_conf(&format!("# c\n{line}\n")).is_ok());
+        assert!(heaps_conf("h m a 4096\n").is_err());
+        assert!(heaps_conf(&line.replace(" 0 -", " 2 -")).is_err());
     }
 
     #[test]

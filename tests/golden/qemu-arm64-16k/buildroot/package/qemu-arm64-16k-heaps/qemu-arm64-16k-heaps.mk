@@ -34,5 +34,19 @@ endef
 QEMU_ARM64_16K_HEAPS_POST_INSTALL_TARGET_HOOKS += QEMU_ARM64_16K_HEAPS_INSTALL_UDEV_RULES
 endif
 
+# heapgen's test suite (src/test/), built by the target toolchain against
+# the kernel's kselftest_harness.h, and installed with its runner.
+ifeq ($(BR2_PACKAGE_QEMU_ARM64_16K_HEAPS_TESTS),y)
+define QEMU_ARM64_16K_HEAPS_BUILD_CMDS
+	$(TARGET_MAKE_ENV) $(MAKE) -C $(@D)/test $(TARGET_CONFIGURE_OPTS) \
+		KERNEL_SRC=$(LINUX_DIR)
+endef
+
+define QEMU_ARM64_16K_HEAPS_INSTALL_TARGET_CMDS
+	$(TARGET_MAKE_ENV) $(MAKE) -C $(@D)/test $(TARGET_CONFIGURE_OPTS) \
+		KERNEL_SRC=$(LINUX_DIR) DESTDIR=$(TARGET_DIR) install
+endef
+endif
+
 $(eval $(kernel-module))
 $(eval $(generic-package))

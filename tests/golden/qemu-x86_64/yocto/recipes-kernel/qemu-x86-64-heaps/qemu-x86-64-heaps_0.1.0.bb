@@ -47,15 +47,43 @@ SRC_URI = "\
     file://stats.rs \
     file://board/hooks/tracing.rs \
     file://board/qemu-x86_64.toml \
+    file://test/Makefile \
+    file://test/heap_accounting.c \
+    file://test/heap_alloc.c \
+    file://test/heap_cache.c \
+    file://test/heap_fallback.c \
+    file://test/heap_faults.c \
+    file://test/heap_hooks.c \
+    file://test/heap_import.c \
+    file://test/heap_mmap.c \
+    file://test/heap_pool.c \
+    file://test/heap_race.c \
+    file://test/heap_region.c \
+    file://test/heap_stats.c \
+    file://test/heap_stress.c \
+    file://test/heapgen-test \
+    file://test/heapgen_bench.c \
+    file://test/heapgen_importer.h \
+    file://test/heapgen_test.h \
+    file://test/heaps.conf \
+    file://test/module_pin.c \
+    file://test/run-ptest \
 "
 
 S = "${UNPACKDIR}"
 
-inherit module-rust
+inherit module-rust ptest
 
 # module.bbclass passes KERNEL_SRC (and O) to the module's Makefile.
 
 FILES:${PN} += "${sysconfdir}/udev/rules.d/99-qemu-x86-64-heaps.rules"
+# The test suite (below).
+FILES:${PN}-ptest += "\
+    ${bindir}/heapgen-test \
+    ${bindir}/heapgen-bench \
+    ${libexecdir}/heapgen \
+    ${datadir}/heapgen \
+"
 
 # module.bbclass names the module package kernel-module-qemu-x86-64-heaps.
 RPROVIDES:${PN} += "kernel-module-qemu-x86-64-heaps"
@@ -73,4 +101,20 @@ do_configure:prepend() {
 do_install:append() {
     install -d ${D}${sysconfdir}/udev/rules.d
     install -m 0644 ${S}/99-qemu-x86-64-heaps.rules ${D}${sysconfdir}/udev/rules.d/
+}
+
+# heapgen's test suite, as qemu-x86-64-heaps-ptest (DISTRO_FEATURES ptest):
+# the test programs of files/test/, built against the kernel's
+# kselftest_harness.h, the runner heapgen-test, the board's heaps.conf and
+# heapgen-bench; ptest-runner qemu-x86-64-heaps runs them on the target.
+do_compile_ptest() {
+    oe_runmake -C ${S}/test CC="${CC}" CFLAGS="${CFLAGS}" LDFLAGS="${LDFLAGS}" \
+        KERNEL_SRC=${STAGING_KERNEL_DIR}
+}
+
+do_install_ptest() {
+    oe_runmake -C ${S}/test install DESTDIR=${D} prefix=${prefix} \
+        bindir=${bindir} libexecdir=${libexecdir} datadir=${datadir} \
+        KERNEL_SRC=${STAGING_KERNEL_DIR}
+    install -D -m 0755 ${S}/test/run-ptest ${D}${PTEST_PATH}/run-ptest
 }
