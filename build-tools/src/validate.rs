@@ -46,6 +46,10 @@ pub const MAX_BOARD_NAME: usize = 48;
 /// of the Yocto recipe carries it.
 pub const MAX_DESCRIPTION: usize = 256;
 
+/// The longest `board.maintainer`, in characters (a name and an address; the generated rst page
+/// and README carry it on one line).
+pub const MAX_MAINTAINER: usize = 256;
+
 /// The most `alloc-ranges` of one reserved region: they go on one device-tree property and one
 /// line of the rst page.
 pub const MAX_ALLOC_RANGES: usize = 64;
@@ -1037,7 +1041,11 @@ pub fn validate(
                 match maintainer_address(&m.value) {
                     Some(_) => maintainer = Some(m.value.trim().to_string()),
                     None => {
+                        let length = m.value.chars().count();
                         let message = match m.value.chars().find(|&c| is_unprintable(c)) {
+                            _ if length > MAX_MAINTAINER => format!(
+                                "the maintainer has {length} characters, more than {MAX_MAINTAINER}"
+                            ),
                             Some(c) => format!(
                                 "the maintainer contains {}, which would end or disguise the lines of the generated files that name it",
                                 c.escape_unicode()
@@ -2056,7 +2064,7 @@ pub fn validate(
 /// bidirectional characters, as for the description).
 fn maintainer_address(value: &str) -> Option<&str> {
     let value = value.trim();
-    if value.chars().any(is_unprintable) {
+    if value.chars().any(is_unprintable) || value.chars().count() > MAX_MAINTAINER {
         return None;
     }
     let (name, rest) = value.split_once('<')?;
@@ -2579,6 +2587,8 @@ mod tests {
             // Found by `cargo xtask fuzz`: a right-to-left override reached the rst page.
             "Jane <ja\u{202e}ne@example.com>",
             "Ja\u{2028}ne <jane@example.com>",
+            // Found by `cargo xtask fuzz`: a line of the rst page longer than docutils reads.
+            &format!("{} <jane@example.com>", "J".repeat(MAX_MAINTAINER)),
         ] {
             let text = format!(
                 "{ARM}maintainer = {}\n{}",
