@@ -79,7 +79,6 @@ const KERNEL_REPORTS: &[&str] = &[
     "hung_task",
     "blocked for more than",
     "detected stalls",
-    "DMA-API: ",
     "enqueued on deprecated workqueue",
     "CFI failure",
 ];
