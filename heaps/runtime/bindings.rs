@@ -177,7 +177,11 @@ unsafe extern "C" {
     pub fn heapgen_vma_pages(vma: *mut vm_area_struct) -> usize;
     pub fn heapgen_vma_pgoff(vma: *mut vm_area_struct) -> usize;
     pub fn heapgen_vma_remap_pfn(vma: *mut vm_area_struct, pfn: usize) -> ffi::c_int;
-    pub fn heapgen_sg_table_contiguous(page: *mut page, len: usize) -> *mut sg_table;
+    pub fn heapgen_sg_table_contiguous(
+        dev: *mut device,
+        page: *mut page,
+        len: usize,
+    ) -> *mut sg_table;
     pub fn heapgen_sg_table_free(sgt: *mut sg_table);
     pub fn heapgen_dma_map_sgtable(
         dev: *mut device,

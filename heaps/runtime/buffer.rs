@@ -360,6 +360,7 @@ impl DmaBufOps for Buffer {
 
     fn attach(&self, dev: Device) -> Result<Arc<Attachment>> {
         let table = SgTable::new_contiguous(
+            dev,
             &self.pages,
             self.layout.payload_offset as usize,
             self.payload_len(),

@@ -55,10 +55,16 @@ unsafe impl Send for SgTable {}
 unsafe impl Sync for SgTable {}
 
 impl SgTable {
-    /// Builds a table over bytes `offset..offset + len` of `pages` (both page-aligned).
+    /// Builds a table over bytes `offset..offset + len` of `pages` (both page-aligned), in
+    /// segments `dev` can take (its maximum segment size and segment boundary).
     ///
     /// The caller keeps `pages` alive for as long as the table.
-    pub fn new_contiguous(pages: &CmaPages, offset: usize, len: usize) -> Result<Self> {
+    pub fn new_contiguous(
+        dev: Device,
+        pages: &CmaPages,
+        offset: usize,
+        len: usize,
+    ) -> Result<Self> {
         let page_size = 1usize << PAGE_SHIFT;
         if len == 0 || offset % page_size != 0 || len % page_size != 0 {
             return Err(EINVAL);
@@ -67,9 +73,14 @@ impl SgTable {
             return Err(EINVAL);
         }
         // SAFETY: The first page is inside `pages` and the `len` bytes from it too (checked
-        // above), all of them owned by `pages`.
-        let ptr =
-            unsafe { bindings::heapgen_sg_table_contiguous(pages.page(offset >> PAGE_SHIFT), len) };
+        // above), all of them owned by `pages`; `dev` is a live device (its invariant).
+        let ptr = unsafe {
+            bindings::heapgen_sg_table_contiguous(
+                dev.ptr.as_ptr(),
+                pages.page(offset >> PAGE_SHIFT),
+                len,
+            )
+        };
         // INVARIANT: A non-NULL result is a filled table over those pages.
         NonNull::new(ptr).map(|ptr| Self { ptr }).ok_or(ENOMEM)
     }

@@ -89,9 +89,11 @@ int heapgen_vma_remap_pfn(struct vm_area_struct *vma, size_t pfn);
 #define HEAPGEN_DMA_TO_DEVICE 1
 #define HEAPGEN_DMA_FROM_DEVICE 2
 
-/* A table of the len bytes from page on (len > 0, page aligned); NULL on
- * failure. */
-struct sg_table *heapgen_sg_table_contiguous(struct page *page, size_t len);
+/* A table of the len bytes from page on (len > 0, page aligned), in segments
+ * that dev (if not NULL) can take: at most its maximum segment size and not
+ * across its segment boundary; NULL on failure. */
+struct sg_table *heapgen_sg_table_contiguous(struct device *dev,
+					     struct page *page, size_t len);
 void heapgen_sg_table_free(struct sg_table *sgt);
 int heapgen_dma_map_sgtable(struct device *dev, struct sg_table *sgt, int dir,
 			    bool skip_cpu_sync);

@@ -210,26 +210,62 @@ int heapgen_vma_remap_pfn(struct vm_area_struct *vma, size_t pfn)
 /* Entries hold an unsigned int length: one entry per 2 GiB. */
 #define HEAPGEN_MAX_SEGMENT (1UL << 31)
 
-struct sg_table *heapgen_sg_table_contiguous(struct page *page, size_t len)
+/*
+ * The length of the segment that starts @done bytes into the range at
+ * physical address @phys: at most @max_seg bytes, and not across the
+ * device's segment boundary (@boundary, a mask).
+ */
+static size_t heapgen_sg_chunk(phys_addr_t phys, size_t done, size_t len,
+			       size_t max_seg, unsigned long boundary)
 {
-	size_t pfn = page_to_pfn(page), done = 0;
+	phys_addr_t start = phys + done;
+	size_t chunk = min_t(size_t, len - done, max_seg);
+	phys_addr_t to_boundary = (start | boundary) - start + 1;
+
+	if (to_boundary && to_boundary < chunk)
+		chunk = to_boundary;
+	return chunk;
+}
+
+struct sg_table *heapgen_sg_table_contiguous(struct device *dev,
+					     struct page *page, size_t len)
+{
+	size_t pfn = page_to_pfn(page), done, nents = 0, max_seg = HEAPGEN_MAX_SEGMENT;
+	phys_addr_t phys = page_to_phys(page);
+	unsigned long boundary = ULONG_MAX;
 	struct scatterlist *sg;
 	struct sg_table *sgt;
 	unsigned int i;
 
-	if (!len || !PAGE_ALIGNED(len) ||
-	    DIV_ROUND_UP(len, HEAPGEN_MAX_SEGMENT) > UINT_MAX)
+	if (!len || !PAGE_ALIGNED(len))
 		return NULL;
+	/*
+	 * What the importing device can take in one segment, and where its
+	 * segments must not cross (dma-direct: DMA addresses are physical
+	 * ones), both in whole pages.
+	 */
+	if (dev) {
+		max_seg = min_t(size_t, max_seg, dma_get_max_seg_size(dev));
+		max_seg = max_t(size_t, max_seg & PAGE_MASK, PAGE_SIZE);
+		boundary = max_t(unsigned long, dma_get_seg_boundary(dev),
+				 PAGE_SIZE - 1);
+	}
+	for (done = 0; done < len; nents++) {
+		done += heapgen_sg_chunk(phys, done, len, max_seg, boundary);
+		if (nents >= UINT_MAX)
+			return NULL;
+	}
 	sgt = kmalloc(sizeof(*sgt), GFP_KERNEL);
 	if (!sgt)
 		return NULL;
-	if (sg_alloc_table(sgt, DIV_ROUND_UP(len, HEAPGEN_MAX_SEGMENT),
-			   GFP_KERNEL)) {
+	if (sg_alloc_table(sgt, nents, GFP_KERNEL)) {
 		kfree(sgt);
 		return NULL;
 	}
+	done = 0;
 	for_each_sgtable_sg(sgt, sg, i) {
-		size_t chunk = min_t(size_t, len - done, HEAPGEN_MAX_SEGMENT);
+		size_t chunk = heapgen_sg_chunk(phys, done, len, max_seg,
+						boundary);
 
 		sg_set_page(sg, pfn_to_page(pfn + (done >> PAGE_SHIFT)), chunk,
 			    0);

@@ -10,6 +10,10 @@
  *
  * - one_entry:      a mapped attachment is ONE scatterlist entry as long as
  *                   the buffer, aligned to HEAPGEN_ALIGN, in every direction
+ *                   (for a device that takes segments of any length)
+ * - small_segments: for a device whose segments are at most 64 KiB (the DMA
+ *                   API's default), the buffer in contiguous segments of at
+ *                   most 64 KiB that cover it in order
  * - guard_spacing:  buffers sit at least guard-before + guard-after apart
  * - guard_overrun:  a device write just past a guarded buffer is reported
  *                   ("guard damaged" in the kernel log) when it is freed
@@ -112,6 +116,33 @@ TEST_F(import, one_entry)
 		}
 		close(fd);
 	}
+}
+
+TEST_F(import, small_segments)
+{
+	uint64_t len = hg_round_up(MiB(1) + KiB(64), self->cfg.granule);
+	struct heapgen_import imp;
+	uint64_t next;
+	unsigned int i, n;
+	int fd;
+
+	if (self->cfg.max_alloc && len > self->cfg.max_alloc)
+		len = self->cfg.max_alloc;
+	fd = hg_alloc(self->heap_fd, len);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, hg_import(self->imp_fd, fd,
+			       HEAPGEN_DIR_BIDIRECTIONAL | HEAPGEN_IMPORT_SMALL_SEGMENTS,
+			       &imp));
+	EXPECT_EQ(len, imp.total_len);
+	EXPECT_LE((len + KiB(64) - 1) / KiB(64), imp.nents);
+	n = imp.nents < HEAPGEN_IMPORT_MAX_ENTRIES ? imp.nents : HEAPGEN_IMPORT_MAX_ENTRIES;
+	next = imp.entries[0].dma_addr;
+	for (i = 0; i < n; i++) {
+		EXPECT_GE(KiB(64), imp.entries[i].len) TH_LOG("entry %u", i);
+		EXPECT_EQ(next, imp.entries[i].dma_addr) TH_LOG("entry %u", i);
+		next = imp.entries[i].dma_addr + imp.entries[i].len;
+	}
+	close(fd);
 }
 
 #define SPACING_BUFS 8

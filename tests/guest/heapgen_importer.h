@@ -21,6 +21,9 @@
 #define HEAPGEN_DIR_BIDIRECTIONAL	0
 #define HEAPGEN_DIR_TO_DEVICE		1
 #define HEAPGEN_DIR_FROM_DEVICE		2
+/* HEAPGEN_IMPORT: import as a device whose segments are at most 64 KiB (the
+ * DMA API's default maximum segment size), or'ed into @dir. */
+#define HEAPGEN_IMPORT_SMALL_SEGMENTS	(1U << 16)
 
 /* Number of scatterlist entries HEAPGEN_IMPORT reports in detail. */
 #define HEAPGEN_IMPORT_MAX_ENTRIES	16

@@ -33,6 +33,9 @@
 #include <heapgen_importer.h>
 
 static struct platform_device *importer_pdev;
+/* A second device that takes segments of at most 64 KiB (the DMA API's
+ * default), for HEAPGEN_IMPORT_SMALL_SEGMENTS. */
+static struct platform_device *importer_small_pdev;
 
 /* One attach + map of a dma-buf by the importer's device. */
 struct importer_map {
@@ -59,8 +62,8 @@ static int importer_dir(u32 dir, enum dma_data_direction *out)
 	}
 }
 
-static int importer_map(int fd, enum dma_data_direction dir,
-			struct importer_map *m)
+static int importer_map_dev(struct device *dev, int fd,
+			    enum dma_data_direction dir, struct importer_map *m)
 {
 	int ret;
 
@@ -69,7 +72,7 @@ static int importer_map(int fd, enum dma_data_direction dir,
 	if (IS_ERR(m->dmabuf))
 		return PTR_ERR(m->dmabuf);
 
-	m->attach = dma_buf_attach(m->dmabuf, &importer_pdev->dev);
+	m->attach = dma_buf_attach(m->dmabuf, dev);
 	if (IS_ERR(m->attach)) {
 		ret = PTR_ERR(m->attach);
 		goto err_put;
@@ -87,6 +90,12 @@ err_detach:
 err_put:
 	dma_buf_put(m->dmabuf);
 	return ret;
+}
+
+static int importer_map(int fd, enum dma_data_direction dir,
+			struct importer_map *m)
+{
+	return importer_map_dev(&importer_pdev->dev, fd, dir, m);
 }
 
 static void importer_unmap(struct importer_map *m)
@@ -107,11 +116,13 @@ static long importer_import(void __user *uarg)
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
 		return -EFAULT;
-	ret = importer_dir(arg.dir, &dir);
+	ret = importer_dir(arg.dir & ~HEAPGEN_IMPORT_SMALL_SEGMENTS, &dir);
 	if (ret)
 		return ret;
 
-	ret = importer_map(arg.fd, dir, &m);
+	ret = importer_map_dev(arg.dir & HEAPGEN_IMPORT_SMALL_SEGMENTS ?
+			       &importer_small_pdev->dev : &importer_pdev->dev,
+			       arg.fd, dir, &m);
 	if (ret)
 		return ret;
 
@@ -391,12 +402,32 @@ static int __init importer_init(void)
 		pr_err("cannot set a 64-bit DMA mask: %d\n", ret);
 		goto err_pdev;
 	}
+	/*
+	 * Like a camera or display engine without an IOMMU: a contiguous
+	 * buffer in one segment, of any length. (It returns void from 6.13,
+	 * and cannot fail before on a platform device, which has dma_parms.)
+	 */
+	dma_set_max_seg_size(&importer_pdev->dev, UINT_MAX);
+
+	importer_small_pdev = platform_device_register_simple("heapgen_importer_small",
+							      PLATFORM_DEVID_NONE,
+							      NULL, 0);
+	if (IS_ERR(importer_small_pdev)) {
+		ret = PTR_ERR(importer_small_pdev);
+		goto err_pdev;
+	}
+	ret = dma_set_mask_and_coherent(&importer_small_pdev->dev,
+					DMA_BIT_MASK(64));
+	if (ret)
+		goto err_small;
 
 	ret = misc_register(&importer_misc);
 	if (ret)
-		goto err_pdev;
+		goto err_small;
 	return 0;
 
+err_small:
+	platform_device_unregister(importer_small_pdev);
 err_pdev:
 	platform_device_unregister(importer_pdev);
 	return ret;
@@ -405,6 +436,7 @@ err_pdev:
 static void __exit importer_exit(void)
 {
 	misc_deregister(&importer_misc);
+	platform_device_unregister(importer_small_pdev);
 	platform_device_unregister(importer_pdev);
 }
 
