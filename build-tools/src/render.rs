@@ -332,6 +332,38 @@ pub fn md_text(value: &str) -> String {
     out
 }
 
+/// Kconfig help text as Buildroot writes it: paragraphs (separated by blank lines) re-flowed
+/// to lines of at most 62 characters after a tab and two spaces (`check-package`'s rule), a
+/// word longer than that on a line of its own.
+pub fn kconfig_help(text: &str) -> String {
+    const WIDTH: usize = 62;
+    let mut out = String::new();
+    for (n, paragraph) in text.trim().split("\n\n").enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
+        let mut line = String::new();
+        for word in paragraph.split_whitespace() {
+            if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > WIDTH {
+                out.push_str("\t  ");
+                out.push_str(&line);
+                out.push('\n');
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        if !line.is_empty() {
+            out.push_str("\t  ");
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// Two 32-bit device-tree cells of a 64-bit value: `0x1_2000_0000` -> `0x1 0x20000000`.
 pub fn dt_cells(value: u64) -> String {
     format!("{:#x} {:#x}", value >> 32, value & 0xffff_ffff)
@@ -387,6 +419,7 @@ pub fn environment() -> Result<Environment<'static>, Error> {
     env.add_filter("rst_text", |v: String| rst_text(&v));
     env.add_filter("c_comment", |v: String| c_comment(&v));
     env.add_filter("html_comment", |v: String| html_comment(&v));
+    env.add_filter("kconfig_help", |v: String| kconfig_help(&v));
     env.add_filter("md_code", |v: String| md_code(&v));
     env.add_filter("md_text", |v: String| md_text(&v));
     for t in TEMPLATES {

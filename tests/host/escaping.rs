@@ -217,3 +217,17 @@ fn a_version_that_is_not_a_version_is_refused() {
         );
     }
 }
+
+#[test]
+fn kconfig_help_is_wrapped_at_62_columns() {
+    let text = format!(
+        "The {}.ko kernel module: one dma-buf heap per region.\n\nSecond paragraph.",
+        "m".repeat(40)
+    );
+    let help = heapgen::render::kconfig_help(&text);
+    for line in help.lines().filter(|l| !l.is_empty()) {
+        let body = line.strip_prefix("\t  ").expect("tab and two spaces");
+        assert!(body.chars().count() <= 62, "{line:?}");
+    }
+    assert_eq!(help.matches("\n\n").count(), 1, "{help}");
+}
