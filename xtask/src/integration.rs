@@ -22,7 +22,7 @@ use crate::{
     e2e,
     invocation::{self, DdkModule},
     ktap::{Case, Outcome, Report},
-    testbed::{self, Arch, Variant},
+    testbed,
     util::{self, cache_root, repo_root, run, step},
 };
 use anyhow::{bail, Context, Result};
@@ -295,8 +295,7 @@ fn kleaf(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Vec<Ca
             })(),
         ));
         let built = (|| -> Result<()> {
-            let arch = Arch::parse(board.arch.as_str())?;
-            let kernel = testbed::ensure_kernel(arch, Variant::Default)?;
+            let kernel = testbed::kernel_for_board(board)?;
             let copy_made = |_: &DdkModule, package: &Path| -> Result<()> {
                 run(Command::new("cp")
                     .arg("-a")

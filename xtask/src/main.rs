@@ -288,19 +288,7 @@ fn build_every_board(boards: &[PathBuf]) -> Vec<Case> {
         let prepared = (|| -> Result<(heapgen::ir::Board, testbed::Kernel, PathBuf)> {
             let board = heapgen::load(board_file)
                 .map_err(|d| anyhow::anyhow!("{} is not valid:\n{d}", board_file.display()))?;
-            let arch = Arch::parse(board.arch.as_str())?;
-            // A 16 KiB-page board is built against the matrix's 16 KiB-page kernel (the debug
-            // one, LLVM), so that no kernel is built for this step alone.
-            let kernel = if board.page_size == Variant::Debug16K.page_size() {
-                testbed::ensure(Spec {
-                    series: Series::V7_2,
-                    arch,
-                    variant: Variant::Debug16K,
-                    cc: Cc::Llvm,
-                })?
-            } else {
-                testbed::ensure_kernel(arch, Variant::Default)?
-            };
+            let kernel = testbed::kernel_for_board(&board)?;
             let work = repo_root().join("target/build").join(&stem);
             let _ = std::fs::remove_dir_all(&work);
             e2e::generate(board_file, &work.join("generated"))?;

@@ -628,6 +628,24 @@ pub fn ensure_kernel(arch: Arch, variant: Variant) -> Result<Kernel> {
     ensure(Spec::new(arch, variant))
 }
 
+/// The test-bed kernel a board's module is built against outside the matrix runs (`cargo xtask
+/// build`, `cargo xtask integration`): the default 7.2 kernel of its architecture, or for a
+/// 16 KiB-page board the matrix's 16 KiB-page kernel (the debug one, LLVM), so that no kernel is
+/// built for these steps alone.
+pub fn kernel_for_board(board: &heapgen::ir::Board) -> Result<Kernel> {
+    let arch = Arch::parse(board.arch.as_str())?;
+    if board.page_size == Variant::Debug16K.page_size() {
+        ensure(Spec {
+            series: Series::V7_2,
+            arch,
+            variant: Variant::Debug16K,
+            cc: Cc::Llvm,
+        })
+    } else {
+        ensure_kernel(arch, Variant::Default)
+    }
+}
+
 /// Sets up everything and builds (or reuses) the test-bed kernel `spec`.
 pub fn ensure(spec: Spec) -> Result<Kernel> {
     let Spec { arch, variant, .. } = spec;
