@@ -482,10 +482,12 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
         name = format!("{name}-fault-{fault}");
     }
     let work = work_dir(&kernel.spec, &name);
+    // Progress lines name the kernel too: `cargo xtask test` runs two boards at once.
+    let tag = format!("{} {name}", kernel.spec.label());
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work)?;
     let module_dir = work.join("module");
-    step(format!("{name}: generating"));
+    step(format!("{tag}: generating"));
     let mut board = generate(board_file, &module_dir)?;
     if board.arch.as_str() != kernel.arch.name() {
         bail!(
@@ -501,7 +503,7 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
     let mut board_file = board_file.to_path_buf();
     if !kernel.spec.series.has_dmem_cgroup() && board.regions.iter().any(|r| r.accounting) {
         step(format!(
-            "{name}: checking that `accounting` is refused by {}",
+            "{tag}: checking that `accounting` is refused by {}",
             kernel.release
         ));
         extra_cases.push(Case {
@@ -513,7 +515,7 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
         board = generate(&board_file, &module_dir)?;
     }
     step(format!(
-        "{name}: building {}.ko against {}",
+        "{tag}: building {}.ko against {}",
         board.module, kernel.release
     ));
     // A fault build (harness self-test) compiles the runtime with `--cfg heapgen_fault_<name>`.
@@ -568,7 +570,7 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
         Arch::X86_64 => None,
     };
     let log = work.join("console.log");
-    step(format!("{name}: booting QEMU ({})", kernel.spec.label()));
+    step(format!("{tag}: booting QEMU"));
     let start = Instant::now();
     let (console, timed_out) = boot(
         &Boot {
@@ -600,7 +602,7 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
         ));
     }
     step(format!(
-        "{name}: guest ran {}s: {} passed, {} failed, {} skipped (console: {})",
+        "{tag}: guest ran {}s: {} passed, {} failed, {} skipped (console: {})",
         guest_secs,
         report.passed(),
         report.failed(),

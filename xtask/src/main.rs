@@ -33,7 +33,15 @@ mod util;
 
 use anyhow::{bail, Result};
 use ktap::{Case, Outcome, Report};
-use std::{path::PathBuf, process::Command};
+use std::{
+    panic::AssertUnwindSafe,
+    path::PathBuf,
+    process::Command,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Mutex, PoisonError,
+    },
+};
 use testbed::{Arch, Cc, Series, Spec, Variant};
 use util::{repo_root, step};
 
@@ -394,7 +402,77 @@ fn build_once_everywhere(specs: &[Spec]) -> Case {
     Case { name, outcome }
 }
 
-fn cmd_test(full: bool) -> Result<()> {
+/// How many jobs `cargo xtask test` runs at once. Two: on the two-core machine CI runs on, a guest
+/// keeps about one core busy (its tests are mostly one thread) and a build or a host step the
+/// other; kernel builds never overlap (`testbed::ensure` takes one at a time).
+const TEST_WORKERS: usize = 2;
+
+/// One independent part of `cargo xtask test`: what it returns are its cases.
+struct Job<'a> {
+    name: String,
+    /// Roughly how long it runs on a warm cache, in seconds: the longest start first, so that
+    /// neither worker is left alone at the end. Only the order of starting depends on it.
+    weight: u32,
+    run: Box<dyn FnOnce() -> Vec<Case> + Send + 'a>,
+}
+
+impl<'a> Job<'a> {
+    fn new(
+        name: impl Into<String>,
+        weight: u32,
+        run: impl FnOnce() -> Vec<Case> + Send + 'a,
+    ) -> Self {
+        Job {
+            name: name.into(),
+            weight,
+            run: Box::new(run),
+        }
+    }
+}
+
+/// Runs `jobs` on `workers` threads and returns their cases in the order of `jobs`, whatever the
+/// order they finished in: the report is the same from run to run. A job that panics is a
+/// failed case of its own.
+fn run_jobs(jobs: Vec<Job<'_>>, workers: usize) -> Vec<Case> {
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].weight));
+    let names: Vec<String> = jobs.iter().map(|j| j.name.clone()).collect();
+    let runs: Vec<Mutex<Option<_>>> = jobs.into_iter().map(|j| Mutex::new(Some(j.run))).collect();
+    let results: Vec<Mutex<Vec<Case>>> = names.iter().map(|_| Mutex::new(Vec::new())).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let Some(run) = runs[i]
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .take()
+                    else {
+                        continue;
+                    };
+                    let cases =
+                        std::panic::catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| {
+                            eprintln!("FAIL job/{}: panicked", names[i]);
+                            vec![Case {
+                                name: format!("job/{}", names[i]),
+                                outcome: Outcome::Fail("the job panicked".into()),
+                            }]
+                        });
+                    *results[i].lock().unwrap_or_else(PoisonError::into_inner) = cases;
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .flat_map(|r| r.into_inner().unwrap_or_else(PoisonError::into_inner))
+        .collect()
+}
+
+/// The host steps, in order: they share cargo's build directory, so they would only wait for
+/// each other's lock on two workers.
+fn host_steps() -> Vec<Case> {
     let mut report = Report::default();
     host_step(&mut report, "fmt", &["fmt", "--all", "--check"]);
     host_step(
@@ -420,35 +498,67 @@ fn cmd_test(full: bool) -> Result<()> {
             }
         },
     });
-    // A bounded fuzzing run: a minute on one thread, the kernel builds need the other core.
+    // A bounded fuzzing run: a minute on one thread, the other jobs need the other core.
     host_step(
         &mut report,
         "fuzz",
         &["xtask", "fuzz", "--seconds", "60", "--threads", "1"],
     );
-    report.cases.extend(ecosystem::run());
+    report.cases
+}
+
+/// The rough warm-cache time of a matrix cell's guest run, for [`Job::weight`].
+fn e2e_weight(spec: Spec) -> u32 {
+    match (spec.variant, spec.arch) {
+        (Variant::Debug16K, _) | (Variant::Debug, Arch::Arm64) => 120,
+        (Variant::Debug, Arch::X86_64) => 75,
+        (_, Arch::Arm64) => 45,
+        (_, Arch::X86_64) => 20,
+    }
+}
+
+/// A harness self-test's case, reported as it finishes.
+fn selftest(case: Case) -> Vec<Case> {
+    if let Outcome::Fail(why) = &case.outcome {
+        eprintln!("FAIL {}: {why}", case.name);
+    }
+    vec![case]
+}
+
+fn cmd_test(full: bool) -> Result<()> {
     let boards = board_files()?;
-    // Every board's generated module builds against its architecture's test-bed kernel with
-    // zero warnings (the test boards are also booted below).
-    report.cases.extend(build_every_board(&boards));
-    report.cases.extend(devicetree::check_boards(
-        &boards,
-        &repo_root().join("target/dt"),
-    ));
     let extra = if full { FULL_MATRIX } else { &[] };
     let matrix: Vec<Spec> = TEST_MATRIX.iter().chain(extra).copied().collect();
-    report.cases.push(build_once_everywhere(&matrix));
-    for &spec in &matrix {
-        match e2e::cmd_e2e(spec, &[]) {
-            Ok(r) => report.cases.extend(r.cases),
-            Err(e) => {
-                eprintln!("FAIL e2e/{}: {e:#}", spec.label());
-                report.cases.push(Case {
-                    name: format!("e2e/{}", spec.label()),
-                    outcome: Outcome::Fail(format!("{e:#}")),
-                });
-            }
-        }
+    let boards = &boards;
+    let matrix = &matrix;
+    let mut jobs = vec![
+        Job::new("host", 150, host_steps),
+        Job::new("ecosystem", 20, ecosystem::run),
+        // Every board's generated module builds against its architecture's test-bed kernel with
+        // zero warnings (the test boards are also booted below).
+        Job::new("build", 60, move || build_every_board(boards)),
+        Job::new("devicetree", 10, move || {
+            devicetree::check_boards(boards, &repo_root().join("target/dt"))
+        }),
+        Job::new("build-once", 30, move || {
+            vec![build_once_everywhere(matrix)]
+        }),
+    ];
+    for &spec in matrix {
+        jobs.push(Job::new(
+            format!("e2e/{}", spec.label()),
+            e2e_weight(spec),
+            move || match e2e::cmd_e2e(spec, &[]) {
+                Ok(r) => r.cases,
+                Err(e) => {
+                    eprintln!("FAIL e2e/{}: {e:#}", spec.label());
+                    vec![Case {
+                        name: format!("e2e/{}", spec.label()),
+                        outcome: Outcome::Fail(format!("{e:#}")),
+                    }]
+                }
+            },
+        ));
     }
     // The harness itself: a heap that does not zero must fail the suite (one kernel is enough;
     // the harness code is the same).
@@ -458,33 +568,42 @@ fn cmd_test(full: bool) -> Result<()> {
         variant,
         cc,
     };
-    for case in [
-        e2e::selftest_no_zero(Arch::X86_64, Variant::Default),
+    jobs.extend([
+        Job::new("selftest/no-zero", 15, || {
+            selftest(e2e::selftest_no_zero(Arch::X86_64, Variant::Default))
+        }),
         // And a real kernel warning, and a real lockdep report (the debug kernel has lockdep).
-        e2e::selftest_kernel_report(x86(Variant::Default, Cc::Gcc), "warn", "cut here"),
-        e2e::selftest_kernel_report(
-            x86(Variant::Debug, Cc::Llvm),
-            "lockdep",
-            "possible circular locking",
-        ),
+        Job::new("selftest/warn", 10, move || {
+            selftest(e2e::selftest_kernel_report(
+                x86(Variant::Default, Cc::Gcc),
+                "warn",
+                "cut here",
+            ))
+        }),
+        Job::new("selftest/lockdep", 30, move || {
+            selftest(e2e::selftest_kernel_report(
+                x86(Variant::Debug, Cc::Llvm),
+                "lockdep",
+                "possible circular locking",
+            ))
+        }),
         // And a mistyped indirect call on the GKI-hardened kernel (kCFI).
-        e2e::selftest_kernel_report(
-            Spec {
-                series: Series::V6_12,
-                arch: Arch::Arm64,
-                variant: Variant::Gki,
-                cc: Cc::Llvm,
-            },
-            "cfi",
-            "CFI failure",
-        ),
-    ] {
-        if let Outcome::Fail(why) = &case.outcome {
-            eprintln!("FAIL {}: {why}", case.name);
-        }
-        report.cases.push(case);
-    }
-    finish(&report)
+        Job::new("selftest/cfi", 12, || {
+            selftest(e2e::selftest_kernel_report(
+                Spec {
+                    series: Series::V6_12,
+                    arch: Arch::Arm64,
+                    variant: Variant::Gki,
+                    cc: Cc::Llvm,
+                },
+                "cfi",
+                "CFI failure",
+            ))
+        }),
+    ]);
+    finish(&Report {
+        cases: run_jobs(jobs, TEST_WORKERS),
+    })
 }
 
 /// `cargo xtask demo`: set up, generate the example board, build, boot, and show what its heaps

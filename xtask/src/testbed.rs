@@ -9,6 +9,7 @@ use std::{
     fs,
     path::{Path, PathBuf},
     process::Command,
+    sync::{Mutex, MutexGuard, PoisonError},
     time::SystemTime,
 };
 
@@ -362,8 +363,26 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// One kernel build at a time: a build takes every core, and `cargo xtask test` runs its jobs
+/// on two workers ([`ensure`] holds it; lock order: `KERNELS` before `TOOLS`).
+static KERNELS: Mutex<()> = Mutex::new(());
+
+/// One writer of the shared tools in the cache at a time (apt, `cargo install`, downloads).
+static TOOLS: Mutex<()> = Mutex::new(());
+
+/// Takes a setup lock; a worker that panicked while holding it left nothing half-done that the
+/// markers do not catch (every step is complete only once its marker file is written).
+fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Installs missing Debian packages (as root), or says what to run.
 pub fn ensure_packages() -> Result<()> {
+    let _tools = lock(&TOOLS);
+    packages()
+}
+
+fn packages() -> Result<()> {
     let missing: Vec<&str> = PACKAGES
         .iter()
         .copied()
@@ -393,6 +412,7 @@ pub fn ensure_packages() -> Result<()> {
 
 /// Installs the pinned bindgen-cli into the cache.
 pub fn ensure_bindgen() -> Result<PathBuf> {
+    let _tools = lock(&TOOLS);
     let root = cache_root().join(format!("tools/bindgen-{BINDGEN_VERSION}"));
     let bin = root.join("bin/bindgen");
     if bin.is_file() {
@@ -401,7 +421,7 @@ pub fn ensure_bindgen() -> Result<PathBuf> {
     // The first thing a cold run builds (the bindings' freshness check comes before any
     // kernel): the cache and the packages (cargo's C toolchain, bindgen's libclang) may not be
     // there yet.
-    ensure_packages()?;
+    packages()?;
     fs::create_dir_all(cache_root())?;
     let log = cache_root().join("bindgen-install.log");
     let mut cmd = Command::new("cargo");
@@ -524,6 +544,7 @@ pub fn ensure_busybox(arch: Arch) -> Result<PathBuf> {
             Ok(p)
         }
         Arch::Arm64 => {
+            let _tools = lock(&TOOLS);
             let dir = cache_root().join("busybox-arm64");
             let bin = dir.join("bin/busybox");
             if bin.is_file() {
@@ -648,6 +669,7 @@ pub fn kernel_for_board(board: &heapgen::ir::Board) -> Result<Kernel> {
 
 /// Sets up everything and builds (or reuses) the test-bed kernel `spec`.
 pub fn ensure(spec: Spec) -> Result<Kernel> {
+    let _kernels = lock(&KERNELS);
     let Spec { arch, variant, .. } = spec;
     let llvm = spec.llvm();
     ensure_packages()?;
