@@ -225,7 +225,7 @@ pub fn load_str_in(
                 file,
                 text,
                 vec![Diagnostic::new(
-                    "encoding",
+                    &validate::board::ENCODING,
                     "",
                     at..at + 1,
                     "the board file is not valid UTF-8",
@@ -234,143 +234,21 @@ pub fn load_str_in(
             ));
         }
     };
-    let (raw, mut diags) = model::parse(text);
+    let (raw, diags) = model::parse(text);
     let Some(raw) = raw else {
         return Err(Diagnostics::collected(file, text, diags));
     };
-    match validate::validate(&raw, source, &render::sha256_hex(bytes)) {
-        Ok((mut board, warnings)) if diags.is_empty() => {
-            board.source_contents = bytes.to_vec();
-            for hook in &mut board.hook_files {
-                match read_hook_file(dir, &hook.source) {
-                    Ok(contents) => hook.contents = contents,
-                    Err((message, label)) => diags.push(
-                        Diagnostic::new(
-                            validate::RULE_HOOKS_FILE,
-                            hook.key_path.clone(),
-                            hook.span.clone(),
-                            message,
-                            label,
-                        )
-                        .with_help(
-                            "a hook file is a regular file of at most 1 MiB inside the board \
-                             file's directory; its path is relative to that directory",
-                        ),
-                    ),
-                }
-            }
-            if diags.is_empty() {
-                Ok(Loaded {
-                    board,
-                    warnings: Diagnostics::collected(file, text, warnings),
-                })
-            } else {
-                diags.append(warnings);
-                Err(Diagnostics::collected(file, text, diags))
-            }
-        }
-        Ok((_, warnings)) => {
-            diags.append(warnings);
-            Err(Diagnostics::collected(file, text, diags))
-        }
-        Err(more) => {
-            diags.append(more);
-            Err(Diagnostics::collected(file, text, diags))
-        }
-    }
-}
-
-/// Reads the hook file `source` (a path relative to the board file's directory `dir`, already
-/// checked by the `hooks-path` rule) once, or says why it cannot be used: a message and a label.
-///
-/// The file must resolve, symbolic links followed, to a regular file inside `dir` of at most
-/// [`MAX_HOOK_FILE`] bytes. Nothing else is read: not a file a link leads to outside the
-/// directory (a board file must not be able to copy `/etc/shadow` into a module), not a FIFO (it
-/// would block), not a device (`/dev/zero` never ends). The file is opened without following a
-/// link and without blocking, and checked on the open descriptor, so a file swapped in after
-/// the path was resolved is caught too.
-fn read_hook_file(dir: &Path, source: &str) -> Result<Vec<u8>, (String, &'static str)> {
-    use std::io::Read;
-    // `Path::new("x.toml").parent()` is the empty path, which names no directory.
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
+    let input = validate::Input {
+        source,
+        bytes,
+        read_hook: &|hooks| validate::hooks::read_file(dir, hooks),
     };
-    let at = dir.join(source);
-    let shown = at.display();
-    let unreadable = |e: std::io::Error| {
-        (
-            format!("cannot read hook file `{shown}`: {e}"),
-            "unreadable",
-        )
-    };
-    let base = dir.canonicalize().map_err(unreadable)?;
-    let real = at.canonicalize().map_err(unreadable)?;
-    if !real.starts_with(&base) {
-        return Err((
-            format!(
-                "hook file `{shown}` is a symbolic link (or lies below one) that leads outside the board file's directory"
-            ),
-            "leads outside the board file's directory",
-        ));
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    }
-    let file = options.open(&real).map_err(unreadable)?;
-    let meta = file.metadata().map_err(unreadable)?;
-    if !meta.is_file() {
-        let kind = file_kind(&meta.file_type());
-        return Err((
-            format!("hook file `{shown}` is not a regular file but {kind}"),
-            "not a regular file",
-        ));
-    }
-    let too_big = |len: u64| {
-        (
-            format!(
-                "hook file `{shown}` has {len} bytes, more than the {MAX_HOOK_FILE} bytes (1 MiB) a hook file may have"
-            ),
-            "too large",
-        )
-    };
-    if meta.len() > MAX_HOOK_FILE {
-        return Err(too_big(meta.len()));
-    }
-    let mut contents = Vec::new();
-    file.take(MAX_HOOK_FILE + 1)
-        .read_to_end(&mut contents)
-        .map_err(unreadable)?;
-    if contents.len() as u64 > MAX_HOOK_FILE {
-        return Err(too_big(contents.len() as u64));
-    }
-    Ok(contents)
-}
-
-/// What a file that is not a regular file is, for diagnostics.
-fn file_kind(ty: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if ty.is_fifo() {
-            return "a FIFO";
-        }
-        if ty.is_char_device() || ty.is_block_device() {
-            return "a device";
-        }
-        if ty.is_socket() {
-            return "a socket";
-        }
-    }
-    if ty.is_dir() {
-        "a directory"
-    } else {
-        "a special file"
+    match validate::validate(&raw, diags, &input) {
+        Ok((board, warnings)) => Ok(Loaded {
+            board,
+            warnings: Diagnostics::collected(file, text, warnings),
+        }),
+        Err(diags) => Err(Diagnostics::collected(file, text, diags)),
     }
 }
 
@@ -386,7 +264,7 @@ fn too_large(file: &str, len: u64, exact: bool) -> Diagnostics {
         file,
         "",
         vec![Diagnostic::new(
-            "board-file-size",
+            &validate::board::BOARD_FILE_SIZE,
             "",
             0..0,
             format!(
@@ -409,7 +287,7 @@ fn read_board_file(path: &Path, file: &str) -> Result<Vec<u8>, Diagnostics> {
             file,
             "",
             vec![Diagnostic::new(
-                "read-failed",
+                &validate::board::READ_FAILED,
                 "",
                 0..0,
                 format!("cannot read `{file}`: {e}"),
