@@ -5,7 +5,7 @@
 //! `heapgen` binary is a thin layer over [`load`], [`generate`] and [`write_atomic`].
 //!
 //! ```no_run
-//! let board = heapgen::load("board-configs/qemu-x86_64.toml")?;
+//! let board = heapgen::load("board-configs/qemu-x86_64.toml")?.board;
 //! let generation = heapgen::generate(&board, &heapgen::Options::default())?;
 //! heapgen::write_atomic(&generation, std::path::Path::new("out/qemu-x86_64"))?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -198,21 +198,99 @@ pub struct Loaded {
     pub warnings: Diagnostics,
 }
 
-/// Parses and validates a board file given as text.
+/// A board file to [`load`]: a path to read or bytes already read, and the names it goes by.
 ///
-/// `file` is the name diagnostics show (`file:line:col`), `source` the name generated files show.
-pub fn load_str(file: &str, source: &str, bytes: &[u8]) -> Result<ir::Board, Diagnostics> {
-    load_str_in(Path::new("."), file, source, bytes).map(|l| l.board)
+/// `heapgen::load("board.toml")` loads a file by its path (any `&P` where `P: AsRef<Path>`
+/// converts to a `Source`).
+#[derive(Clone, Copy, Debug)]
+pub struct Source<'a> {
+    input: Input<'a>,
+    name: Option<&'a str>,
+    dir: Option<&'a Path>,
 }
 
-/// Like [`load_str`], with the board's hook files (`hooks = "<path>.rs"`) read relative to
-/// `dir`, the board file's directory, and the warnings kept.
-pub fn load_str_in(
-    dir: &Path,
-    file: &str,
-    source: &str,
-    bytes: &[u8],
-) -> Result<Loaded, Diagnostics> {
+#[derive(Clone, Copy, Debug)]
+enum Input<'a> {
+    Path(&'a Path),
+    Bytes { file: &'a str, bytes: &'a [u8] },
+}
+
+impl<'a> Source<'a> {
+    /// The board file at `path`: diagnostics name it as given, generated files by
+    /// [`source_name`], and its hook files are read relative to its directory. At most
+    /// [`MAX_BOARD_FILE`] + 1 bytes are read.
+    pub fn path(path: &'a Path) -> Self {
+        Self {
+            input: Input::Path(path),
+            name: None,
+            dir: None,
+        }
+    }
+
+    /// A board file's bytes, named `file` in diagnostics and (unless [`Source::named`]) in
+    /// generated files; its hook files are read relative to the working directory (unless
+    /// [`Source::hooks_in`]).
+    pub fn bytes(file: &'a str, bytes: &'a [u8]) -> Self {
+        Self {
+            input: Input::Bytes { file, bytes },
+            name: None,
+            dir: None,
+        }
+    }
+
+    /// The name generated files give the board file.
+    pub fn named(self, name: &'a str) -> Self {
+        Self {
+            name: Some(name),
+            ..self
+        }
+    }
+
+    /// The directory the board's hook files (`hooks = "<path>.rs"`) are read relative to: the
+    /// board file's.
+    pub fn hooks_in(self, dir: &'a Path) -> Self {
+        Self {
+            dir: Some(dir),
+            ..self
+        }
+    }
+}
+
+impl<'a, P: AsRef<Path> + ?Sized> From<&'a P> for Source<'a> {
+    fn from(path: &'a P) -> Self {
+        Source::path(path.as_ref())
+    }
+}
+
+/// Reads, parses and validates a board file into the IR, with its warnings, or returns every
+/// problem in it (warnings included).
+pub fn load<'a>(source: impl Into<Source<'a>>) -> Result<Loaded, Diagnostics> {
+    let source = source.into();
+    match source.input {
+        Input::Path(path) => {
+            let file = path.display().to_string();
+            let bytes = read_board_file(path, &file)?;
+            let name = source
+                .name
+                .map_or_else(|| source_name(path), str::to_string);
+            let dir = source
+                .dir
+                .unwrap_or_else(|| path.parent().unwrap_or(Path::new(".")));
+            load_bytes(dir, &file, &name, &bytes)
+        }
+        Input::Bytes { file, bytes } => load_bytes(
+            source.dir.unwrap_or(Path::new(".")),
+            file,
+            source.name.unwrap_or(file),
+            bytes,
+        ),
+    }
+}
+
+/// Parses and validates a board file's bytes; `file` is the name diagnostics show
+/// (`file:line:col`), `source` the name generated files show, `dir` the directory of its hook
+/// files.
+fn load_bytes(dir: &Path, file: &str, source: &str, bytes: &[u8]) -> Result<Loaded, Diagnostics> {
     if bytes.len() as u64 > MAX_BOARD_FILE {
         return Err(too_large(file, bytes.len() as u64, true));
     }
@@ -250,11 +328,6 @@ pub fn load_str_in(
         }),
         Err(diags) => Err(Diagnostics::collected(file, text, diags)),
     }
-}
-
-/// Reads, parses and validates a board file into the IR, or returns every problem in it.
-pub fn load(path: impl AsRef<Path>) -> Result<ir::Board, Diagnostics> {
-    load_checked(path).map(|l| l.board)
 }
 
 /// The diagnostic of a board file larger than [`MAX_BOARD_FILE`]: `len` bytes, or at least
@@ -308,19 +381,6 @@ fn read_board_file(path: &Path, file: &str) -> Result<Vec<u8>, Diagnostics> {
         return Err(too_large(file, bytes.len() as u64, false));
     }
     Ok(bytes)
-}
-
-/// Like [`load`], keeping the warnings of an accepted board file.
-pub fn load_checked(path: impl AsRef<Path>) -> Result<Loaded, Diagnostics> {
-    let path = path.as_ref();
-    let file = path.display().to_string();
-    let bytes = read_board_file(path, &file)?;
-    load_str_in(
-        path.parent().unwrap_or(Path::new(".")),
-        &file,
-        &source_name(path),
-        &bytes,
-    )
 }
 
 /// Renders the module tree of a validated board. Deterministic: the same IR and options give

@@ -129,7 +129,7 @@ fn color() -> bool {
 
 /// Loads a board file, printing its warnings, or its problems and the exit code to use.
 fn load(path: &PathBuf) -> Result<heapgen::ir::Board, ExitCode> {
-    match heapgen::load_checked(path) {
+    match heapgen::load(path) {
         Ok(loaded) => {
             if !loaded.warnings.list.is_empty() {
                 eprint!("{}", loaded.warnings.render(color()));
@@ -180,7 +180,11 @@ fn import(
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
     let source = out.map_or_else(|| shown.clone(), heapgen::source_name);
-    let checked = heapgen::load_str_in(dir, &shown, &source, imported.text.as_bytes());
+    let checked = heapgen::load(
+        heapgen::Source::bytes(&shown, imported.text.as_bytes())
+            .named(&source)
+            .hooks_in(dir),
+    );
     match out {
         Some(o) => {
             if let Err(e) = heapgen::write_file_atomic(o, imported.text.as_bytes()) {
