@@ -118,21 +118,53 @@ impl Generation {
     }
 }
 
-/// Why generation failed (never because of the board file: that is [`load`]'s job).
+/// Why generation failed (never because of the board file: that is [`load`]'s job). Every
+/// variant but [`GenError::Version`] is a bug in heapgen.
 #[derive(Debug)]
-pub enum Error {
-    /// A template failed to render: a bug in heapgen.
-    Template(minijinja::Error),
+pub enum GenError {
+    /// The template environment could not be set up.
+    Environment(minijinja::Error),
+    /// A template failed to render.
+    Template {
+        /// The template's id (`Kbuild.j2`).
+        name: &'static str,
+        /// What minijinja reported.
+        source: minijinja::Error,
+    },
+    /// heapgen's own `Cargo.lock`, which the Yocto crate list is made from, does not parse.
+    CargoLock(toml::de::Error),
+    /// The manifest could not be serialized.
+    Manifest(serde_json::Error),
+    /// Two generated files have one path.
+    DuplicatePath(String),
     /// [`Options::version`] is not a version (`[0-9A-Za-z][0-9A-Za-z.+~-]*`): it names
     /// generated files (`<pkg>_<version>.bb`) and is written into recipes.
     Version(String),
 }
 
-impl fmt::Display for Error {
+impl fmt::Display for GenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Template(e) => write!(f, "internal error: template rendering failed: {e:#}"),
-            Error::Version(v) => write!(
+            GenError::Environment(e) => {
+                write!(f, "internal error: the templates do not load: {e:#}")
+            }
+            GenError::Template { name, source } => {
+                write!(
+                    f,
+                    "internal error: template `{name}` failed to render: {source:#}"
+                )
+            }
+            GenError::CargoLock(e) => {
+                write!(
+                    f,
+                    "internal error: heapgen's Cargo.lock does not parse: {e}"
+                )
+            }
+            GenError::Manifest(e) => write!(f, "internal error: cannot write the manifest: {e}"),
+            GenError::DuplicatePath(path) => {
+                write!(f, "internal error: two generated files are named `{path}`")
+            }
+            GenError::Version(v) => write!(
                 f,
                 "version `{}` is not a version: it names generated files and goes into recipes",
                 v.escape_debug()
@@ -141,18 +173,14 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
+impl std::error::Error for GenError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Template(e) => Some(e),
-            Error::Version(_) => None,
+            GenError::Environment(e) | GenError::Template { source: e, .. } => Some(e),
+            GenError::CargoLock(e) => Some(e),
+            GenError::Manifest(e) => Some(e),
+            GenError::DuplicatePath(_) | GenError::Version(_) => None,
         }
-    }
-}
-
-impl From<minijinja::Error> for Error {
-    fn from(e: minijinja::Error) -> Self {
-        Error::Template(e)
     }
 }
 
@@ -385,14 +413,14 @@ fn read_board_file(path: &Path, file: &str) -> Result<Vec<u8>, Diagnostics> {
 
 /// Renders the module tree of a validated board. Deterministic: the same IR and options give
 /// the same bytes.
-pub fn generate(board: &ir::Board, options: &Options) -> Result<Generation, Error> {
+pub fn generate(board: &ir::Board, options: &Options) -> Result<Generation, GenError> {
     let v = &options.version;
     if !v.starts_with(|c: char| c.is_ascii_alphanumeric())
         || !v
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || ".+~-".contains(c))
     {
-        return Err(Error::Version(v.clone()));
+        return Err(GenError::Version(v.clone()));
     }
     let files = render::render_targets(board, options)?
         .into_iter()

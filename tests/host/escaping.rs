@@ -216,7 +216,7 @@ fn a_version_that_is_not_a_version_is_refused() {
         assert!(
             matches!(
                 heapgen::generate(&board, &options),
-                Err(heapgen::Error::Version(_))
+                Err(heapgen::GenError::Version(_))
             ),
             "{version:?}"
         );
