@@ -7,14 +7,18 @@
 use heapgen_policy::{Alignment, Policy};
 use serde::Serialize;
 
-/// Target architecture of a board.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+// The one architecture type: the IR's, the board file schema's (its documentation is the
+// schema's descriptions) and the command line's (`--arch`, with `help`).
+/// Target architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, clap::ValueEnum)]
 pub enum Arch {
-    /// 64-bit Arm (device-tree boards).
+    /// 64-bit Arm, device-tree boards.
     #[serde(rename = "arm64")]
+    #[value(name = "arm64", help = "64-bit Arm")]
     Arm64,
-    /// x86-64 (the `cma=` default area only).
+    /// x86-64: only the `cma=` area, named `reserved`.
     #[serde(rename = "x86_64")]
+    #[value(name = "x86_64", help = "x86-64")]
     X86_64,
 }
 

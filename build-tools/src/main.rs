@@ -78,18 +78,8 @@ enum Command {
         includes: Vec<PathBuf>,
         /// The board's architecture (default: arm64, or x86_64 for Intel CPUs).
         #[arg(long, value_enum)]
-        arch: Option<ArchArg>,
+        arch: Option<heapgen::ir::Arch>,
     },
-}
-
-/// A value of `--arch`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum ArchArg {
-    /// 64-bit Arm.
-    Arm64,
-    /// x86-64.
-    #[value(name = "x86_64")]
-    X86_64,
 }
 
 /// A value of `--targets`.
@@ -148,15 +138,9 @@ fn import(
     input: &std::path::Path,
     out: Option<&std::path::Path>,
     includes: Vec<PathBuf>,
-    arch: Option<ArchArg>,
+    arch: Option<heapgen::ir::Arch>,
 ) -> ExitCode {
-    let options = heapgen::import::Options {
-        arch: arch.map(|a| match a {
-            ArchArg::Arm64 => heapgen::ir::Arch::Arm64,
-            ArchArg::X86_64 => heapgen::ir::Arch::X86_64,
-        }),
-        includes,
-    };
+    let options = heapgen::import::Options { arch, includes };
     let imported = match heapgen::import::import_path(input, &options) {
         Ok(i) => i,
         Err(e) => {
