@@ -39,14 +39,19 @@ fn generate(c: &mut Criterion) {
     for n in [1usize, 8, 32, 128] {
         let text = board(n);
         // Fail loudly (not inside the timing loop) if the board stops being valid.
-        let ir = heapgen::load_str("bench.toml", "bench.toml", text.as_bytes())
-            .unwrap_or_else(|d| panic!("the {n}-region bench board is invalid:\n{d}"));
+        let ir = heapgen::load(heapgen::Source::bytes("bench.toml", text.as_bytes()))
+            .unwrap_or_else(|d| panic!("the {n}-region bench board is invalid:\n{d}"))
+            .board;
         heapgen::generate(&ir, &heapgen::Options::default()).expect("generating");
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &text, |b, text| {
             b.iter(|| {
-                let ir = heapgen::load_str("bench.toml", "bench.toml", black_box(text.as_bytes()))
-                    .expect("valid board");
+                let ir = heapgen::load(heapgen::Source::bytes(
+                    "bench.toml",
+                    black_box(text.as_bytes()),
+                ))
+                .expect("valid board")
+                .board;
                 heapgen::generate(&ir, &heapgen::Options::default()).expect("generating")
             })
         });

@@ -20,6 +20,33 @@ pub struct Label {
     pub text: String,
 }
 
+/// A rule of the board file: what users see as `error[<name>]`, with what it checks and where
+/// it is documented. Every rule is a constant next to its check and registered in
+/// [`crate::validate::RULES`]; diagnostics are built from it ([`Rule::at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// The stable name, e.g. `heap-name-reserved`.
+    pub name: &'static str,
+    /// What the rule checks, in one line.
+    pub summary: &'static str,
+    /// Where `Documentation/board-file.rst` describes what the rule checks: a key
+    /// (`region.heap`), or a section title for the rules of the file as a whole.
+    pub docs: &'static str,
+}
+
+impl Rule {
+    /// A diagnostic of this rule; see [`Diagnostic::new`].
+    pub fn at(
+        &self,
+        path: impl Into<String>,
+        span: Range<usize>,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic::new(self, path, span, message, label)
+    }
+}
+
 /// How bad a diagnostic is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {
@@ -49,9 +76,9 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    /// A diagnostic without secondary labels or help.
+    /// A diagnostic of `rule` without secondary labels or help.
     pub fn new(
-        rule: &'static str,
+        rule: &Rule,
         path: impl Into<String>,
         span: Range<usize>,
         message: impl Into<String>,
@@ -59,7 +86,7 @@ impl Diagnostic {
     ) -> Self {
         Self {
             severity: Severity::Error,
-            rule,
+            rule: rule.name,
             path: path.into(),
             message: message.into(),
             primary: Label {
@@ -740,8 +767,14 @@ mod tests {
     fn a_label_on_a_long_line_is_shown_in_a_window() {
         let src = format!("a = [{}\"x\"]\n", "1, ".repeat(100_000));
         let at = src.find('"').unwrap();
-        let d = Diagnostic::new("type-mismatch", "a[100000]", at..at + 3, "bad", "here")
-            .with_secondary(0..1, "the array");
+        let d = Diagnostic::new(
+            &crate::model::TYPE_MISMATCH,
+            "a[100000]",
+            at..at + 3,
+            "bad",
+            "here",
+        )
+        .with_secondary(0..1, "the array");
         let text = Diagnostics::new("b.toml", src.as_str(), vec![d]).render(false);
         assert!(text.len() < 2000, "{text}");
         assert!(text.contains("^^^ here"), "{text}");
@@ -753,7 +786,7 @@ mod tests {
     fn values_in_messages_cannot_drive_the_terminal() {
         let src = "name = \"\u{1b}[2J\"\n";
         let d = Diagnostic::new(
-            "region-name",
+            &crate::validate::board::REGION_NAME,
             "region[0].name",
             7..13,
             "bad `\u{1b}[2J`",
@@ -772,7 +805,13 @@ mod tests {
     #[test]
     fn rendering_names_file_line_col_path_and_rule() {
         let src = "[board]\nname = \"X\"\n";
-        let d = Diagnostic::new("board-name", "board.name", 15..18, "bad name", "here");
+        let d = Diagnostic::new(
+            &crate::validate::board::BOARD_NAME,
+            "board.name",
+            15..18,
+            "bad name",
+            "here",
+        );
         let text = Diagnostics::new("b.toml", src, vec![d]).render(false);
         assert!(
             text.contains("error[board-name]: board.name: bad name"),

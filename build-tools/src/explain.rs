@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::ir::{Board, Region};
+use crate::ir::{AlignKind, Board, Region};
 use crate::size::{format_addr, format_size};
 use crate::validate::cma_granularity;
 
@@ -29,10 +29,9 @@ fn table(rows: &[Vec<String>]) -> String {
 }
 
 fn alignment(r: &Region) -> String {
-    if r.align_kind == "fixed" {
-        format_size(r.align_bytes)
-    } else {
-        format!("size-order<={}", format_size(r.align_bytes))
+    match r.align_kind {
+        AlignKind::Fixed => format_size(r.align_bytes),
+        AlignKind::SizeOrder => format!("size-order<={}", format_size(r.align_bytes)),
     }
 }
 

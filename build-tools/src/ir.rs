@@ -4,16 +4,21 @@
 //! `heapgen_policy::Policy::check`, and every derived value a template needs (identifiers, the
 //! module name, both heap names of an uncached twin) is computed here, never in a template.
 
+use heapgen_policy::{Alignment, Policy};
 use serde::Serialize;
 
-/// Target architecture of a board.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+// The one architecture type: the IR's, the board file schema's (its documentation is the
+// schema's descriptions) and the command line's (`--arch`, with `help`).
+/// Target architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, clap::ValueEnum)]
 pub enum Arch {
-    /// 64-bit Arm (device-tree boards).
+    /// 64-bit Arm, device-tree boards.
     #[serde(rename = "arm64")]
+    #[value(name = "arm64", help = "64-bit Arm")]
     Arm64,
-    /// x86-64 (the `cma=` default area only).
+    /// x86-64: only the `cma=` area, named `reserved`.
     #[serde(rename = "x86_64")]
+    #[value(name = "x86_64", help = "x86-64")]
     X86_64,
 }
 
@@ -156,15 +161,9 @@ pub struct HookFile {
     pub module: String,
     /// The static holding its ops table: `HOOKS_<STEM>`.
     pub ops_static: String,
-    /// The file's bytes (filled in by [`crate::load`], which knows the board file's directory).
+    /// The file's bytes, read while the board file is loaded.
     #[serde(skip)]
     pub contents: Vec<u8>,
-    /// Where `hooks` was written, for diagnostics when the file cannot be read.
-    #[serde(skip)]
-    pub span: std::ops::Range<usize>,
-    /// The key path of that `hooks` (`region[2].hooks`).
-    #[serde(skip)]
-    pub key_path: String,
 }
 
 /// One region: a CMA area and the policy of the heap(s) over it.
@@ -180,8 +179,8 @@ pub struct Region {
     pub heap: Option<String>,
     /// The uncached twin's name (`<heap>-uncached`), or `None`.
     pub uncached_heap: Option<String>,
-    /// Alignment kind: `"fixed"` or `"size-order"`.
-    pub align_kind: String,
+    /// Alignment kind (templates see `"fixed"` or `"size-order"`).
+    pub align_kind: AlignKind,
     /// Alignment order in pages (fixed), or the cap (size-order).
     pub align_order: u32,
     /// Alignment in bytes (`4096 << align_order`), for docs and tables.
@@ -215,6 +214,37 @@ pub struct Region {
     /// region's size when the board file reserves it, else the footprint of the largest buffer
     /// (the module cannot read the size of an area it does not reserve). 0 when not accounted.
     pub dmem_capacity: u64,
+}
+
+/// How a region's buffers are aligned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlignKind {
+    /// Every buffer is aligned to `align_bytes`.
+    Fixed,
+    /// Every buffer is aligned to the order of its size, capped at `align_bytes`.
+    SizeOrder,
+}
+
+impl Region {
+    /// The region's policy, as the runtime builds it, for pages of `1 << page_shift` bytes.
+    pub fn policy(&self, page_shift: u32) -> Policy {
+        Policy {
+            page_shift,
+            alignment: match self.align_kind {
+                AlignKind::Fixed => Alignment::Fixed {
+                    order: self.align_order,
+                },
+                AlignKind::SizeOrder => Alignment::SizeOrder {
+                    max_order: self.align_order,
+                },
+            },
+            granule: self.granule,
+            guard_before: self.guard_before,
+            guard_after: self.guard_after,
+            max_alloc: self.max_alloc,
+        }
+    }
 }
 
 /// A region's pool of pre-allocated, pre-zeroed buffers.

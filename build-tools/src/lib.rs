@@ -5,7 +5,7 @@
 //! `heapgen` binary is a thin layer over [`load`], [`generate`] and [`write_atomic`].
 //!
 //! ```no_run
-//! let board = heapgen::load("board-configs/qemu-x86_64.toml")?;
+//! let board = heapgen::load("board-configs/qemu-x86_64.toml")?.board;
 //! let generation = heapgen::generate(&board, &heapgen::Options::default())?;
 //! heapgen::write_atomic(&generation, std::path::Path::new("out/qemu-x86_64"))?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -118,21 +118,53 @@ impl Generation {
     }
 }
 
-/// Why generation failed (never because of the board file: that is [`load`]'s job).
+/// Why generation failed (never because of the board file: that is [`load`]'s job). Every
+/// variant but [`GenError::Version`] is a bug in heapgen.
 #[derive(Debug)]
-pub enum Error {
-    /// A template failed to render: a bug in heapgen.
-    Template(minijinja::Error),
+pub enum GenError {
+    /// The template environment could not be set up.
+    Environment(minijinja::Error),
+    /// A template failed to render.
+    Template {
+        /// The template's id (`Kbuild.j2`).
+        name: &'static str,
+        /// What minijinja reported.
+        source: minijinja::Error,
+    },
+    /// heapgen's own `Cargo.lock`, which the Yocto crate list is made from, does not parse.
+    CargoLock(toml::de::Error),
+    /// The manifest could not be serialized.
+    Manifest(serde_json::Error),
+    /// Two generated files have one path.
+    DuplicatePath(String),
     /// [`Options::version`] is not a version (`[0-9A-Za-z][0-9A-Za-z.+~-]*`): it names
     /// generated files (`<pkg>_<version>.bb`) and is written into recipes.
     Version(String),
 }
 
-impl fmt::Display for Error {
+impl fmt::Display for GenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Template(e) => write!(f, "internal error: template rendering failed: {e:#}"),
-            Error::Version(v) => write!(
+            GenError::Environment(e) => {
+                write!(f, "internal error: the templates do not load: {e:#}")
+            }
+            GenError::Template { name, source } => {
+                write!(
+                    f,
+                    "internal error: template `{name}` failed to render: {source:#}"
+                )
+            }
+            GenError::CargoLock(e) => {
+                write!(
+                    f,
+                    "internal error: heapgen's Cargo.lock does not parse: {e}"
+                )
+            }
+            GenError::Manifest(e) => write!(f, "internal error: cannot write the manifest: {e}"),
+            GenError::DuplicatePath(path) => {
+                write!(f, "internal error: two generated files are named `{path}`")
+            }
+            GenError::Version(v) => write!(
                 f,
                 "version `{}` is not a version: it names generated files and goes into recipes",
                 v.escape_debug()
@@ -141,18 +173,14 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
+impl std::error::Error for GenError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Template(e) => Some(e),
-            Error::Version(_) => None,
+            GenError::Environment(e) | GenError::Template { source: e, .. } => Some(e),
+            GenError::CargoLock(e) => Some(e),
+            GenError::Manifest(e) => Some(e),
+            GenError::DuplicatePath(_) | GenError::Version(_) => None,
         }
-    }
-}
-
-impl From<minijinja::Error> for Error {
-    fn from(e: minijinja::Error) -> Self {
-        Error::Template(e)
     }
 }
 
@@ -198,21 +226,99 @@ pub struct Loaded {
     pub warnings: Diagnostics,
 }
 
-/// Parses and validates a board file given as text.
+/// A board file to [`load`]: a path to read or bytes already read, and the names it goes by.
 ///
-/// `file` is the name diagnostics show (`file:line:col`), `source` the name generated files show.
-pub fn load_str(file: &str, source: &str, bytes: &[u8]) -> Result<ir::Board, Diagnostics> {
-    load_str_in(Path::new("."), file, source, bytes).map(|l| l.board)
+/// `heapgen::load("board.toml")` loads a file by its path (any `&P` where `P: AsRef<Path>`
+/// converts to a `Source`).
+#[derive(Clone, Copy, Debug)]
+pub struct Source<'a> {
+    input: Input<'a>,
+    name: Option<&'a str>,
+    dir: Option<&'a Path>,
 }
 
-/// Like [`load_str`], with the board's hook files (`hooks = "<path>.rs"`) read relative to
-/// `dir`, the board file's directory, and the warnings kept.
-pub fn load_str_in(
-    dir: &Path,
-    file: &str,
-    source: &str,
-    bytes: &[u8],
-) -> Result<Loaded, Diagnostics> {
+#[derive(Clone, Copy, Debug)]
+enum Input<'a> {
+    Path(&'a Path),
+    Bytes { file: &'a str, bytes: &'a [u8] },
+}
+
+impl<'a> Source<'a> {
+    /// The board file at `path`: diagnostics name it as given, generated files by
+    /// [`source_name`], and its hook files are read relative to its directory. At most
+    /// [`MAX_BOARD_FILE`] + 1 bytes are read.
+    pub fn path(path: &'a Path) -> Self {
+        Self {
+            input: Input::Path(path),
+            name: None,
+            dir: None,
+        }
+    }
+
+    /// A board file's bytes, named `file` in diagnostics and (unless [`Source::named`]) in
+    /// generated files; its hook files are read relative to the working directory (unless
+    /// [`Source::hooks_in`]).
+    pub fn bytes(file: &'a str, bytes: &'a [u8]) -> Self {
+        Self {
+            input: Input::Bytes { file, bytes },
+            name: None,
+            dir: None,
+        }
+    }
+
+    /// The name generated files give the board file.
+    pub fn named(self, name: &'a str) -> Self {
+        Self {
+            name: Some(name),
+            ..self
+        }
+    }
+
+    /// The directory the board's hook files (`hooks = "<path>.rs"`) are read relative to: the
+    /// board file's.
+    pub fn hooks_in(self, dir: &'a Path) -> Self {
+        Self {
+            dir: Some(dir),
+            ..self
+        }
+    }
+}
+
+impl<'a, P: AsRef<Path> + ?Sized> From<&'a P> for Source<'a> {
+    fn from(path: &'a P) -> Self {
+        Source::path(path.as_ref())
+    }
+}
+
+/// Reads, parses and validates a board file into the IR, with its warnings, or returns every
+/// problem in it (warnings included).
+pub fn load<'a>(source: impl Into<Source<'a>>) -> Result<Loaded, Diagnostics> {
+    let source = source.into();
+    match source.input {
+        Input::Path(path) => {
+            let file = path.display().to_string();
+            let bytes = read_board_file(path, &file)?;
+            let name = source
+                .name
+                .map_or_else(|| source_name(path), str::to_string);
+            let dir = source
+                .dir
+                .unwrap_or_else(|| path.parent().unwrap_or(Path::new(".")));
+            load_bytes(dir, &file, &name, &bytes)
+        }
+        Input::Bytes { file, bytes } => load_bytes(
+            source.dir.unwrap_or(Path::new(".")),
+            file,
+            source.name.unwrap_or(file),
+            bytes,
+        ),
+    }
+}
+
+/// Parses and validates a board file's bytes; `file` is the name diagnostics show
+/// (`file:line:col`), `source` the name generated files show, `dir` the directory of its hook
+/// files.
+fn load_bytes(dir: &Path, file: &str, source: &str, bytes: &[u8]) -> Result<Loaded, Diagnostics> {
     if bytes.len() as u64 > MAX_BOARD_FILE {
         return Err(too_large(file, bytes.len() as u64, true));
     }
@@ -225,7 +331,7 @@ pub fn load_str_in(
                 file,
                 text,
                 vec![Diagnostic::new(
-                    "encoding",
+                    &validate::board::ENCODING,
                     "",
                     at..at + 1,
                     "the board file is not valid UTF-8",
@@ -234,149 +340,22 @@ pub fn load_str_in(
             ));
         }
     };
-    let (raw, mut diags) = model::parse(text);
+    let (raw, diags) = model::parse(text);
     let Some(raw) = raw else {
         return Err(Diagnostics::collected(file, text, diags));
     };
-    match validate::validate(&raw, source, &render::sha256_hex(bytes)) {
-        Ok((mut board, warnings)) if diags.is_empty() => {
-            board.source_contents = bytes.to_vec();
-            for hook in &mut board.hook_files {
-                match read_hook_file(dir, &hook.source) {
-                    Ok(contents) => hook.contents = contents,
-                    Err((message, label)) => diags.push(
-                        Diagnostic::new(
-                            validate::RULE_HOOKS_FILE,
-                            hook.key_path.clone(),
-                            hook.span.clone(),
-                            message,
-                            label,
-                        )
-                        .with_help(
-                            "a hook file is a regular file of at most 1 MiB inside the board \
-                             file's directory; its path is relative to that directory",
-                        ),
-                    ),
-                }
-            }
-            if diags.is_empty() {
-                Ok(Loaded {
-                    board,
-                    warnings: Diagnostics::collected(file, text, warnings),
-                })
-            } else {
-                diags.append(warnings);
-                Err(Diagnostics::collected(file, text, diags))
-            }
-        }
-        Ok((_, warnings)) => {
-            diags.append(warnings);
-            Err(Diagnostics::collected(file, text, diags))
-        }
-        Err(more) => {
-            diags.append(more);
-            Err(Diagnostics::collected(file, text, diags))
-        }
-    }
-}
-
-/// Reads the hook file `source` (a path relative to the board file's directory `dir`, already
-/// checked by the `hooks-path` rule) once, or says why it cannot be used: a message and a label.
-///
-/// The file must resolve, symbolic links followed, to a regular file inside `dir` of at most
-/// [`MAX_HOOK_FILE`] bytes. Nothing else is read: not a file a link leads to outside the
-/// directory (a board file must not be able to copy `/etc/shadow` into a module), not a FIFO (it
-/// would block), not a device (`/dev/zero` never ends). The file is opened without following a
-/// link and without blocking, and checked on the open descriptor, so a file swapped in after
-/// the path was resolved is caught too.
-fn read_hook_file(dir: &Path, source: &str) -> Result<Vec<u8>, (String, &'static str)> {
-    use std::io::Read;
-    // `Path::new("x.toml").parent()` is the empty path, which names no directory.
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
+    let input = validate::Input {
+        source,
+        bytes,
+        read_hook: &|hooks| validate::hooks::read_file(dir, hooks),
     };
-    let at = dir.join(source);
-    let shown = at.display();
-    let unreadable = |e: std::io::Error| {
-        (
-            format!("cannot read hook file `{shown}`: {e}"),
-            "unreadable",
-        )
-    };
-    let base = dir.canonicalize().map_err(unreadable)?;
-    let real = at.canonicalize().map_err(unreadable)?;
-    if !real.starts_with(&base) {
-        return Err((
-            format!(
-                "hook file `{shown}` is a symbolic link (or lies below one) that leads outside the board file's directory"
-            ),
-            "leads outside the board file's directory",
-        ));
+    match validate::validate(&raw, diags, &input) {
+        Ok((board, warnings)) => Ok(Loaded {
+            board,
+            warnings: Diagnostics::collected(file, text, warnings),
+        }),
+        Err(diags) => Err(Diagnostics::collected(file, text, diags)),
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    }
-    let file = options.open(&real).map_err(unreadable)?;
-    let meta = file.metadata().map_err(unreadable)?;
-    if !meta.is_file() {
-        let kind = file_kind(&meta.file_type());
-        return Err((
-            format!("hook file `{shown}` is not a regular file but {kind}"),
-            "not a regular file",
-        ));
-    }
-    let too_big = |len: u64| {
-        (
-            format!(
-                "hook file `{shown}` has {len} bytes, more than the {MAX_HOOK_FILE} bytes (1 MiB) a hook file may have"
-            ),
-            "too large",
-        )
-    };
-    if meta.len() > MAX_HOOK_FILE {
-        return Err(too_big(meta.len()));
-    }
-    let mut contents = Vec::new();
-    file.take(MAX_HOOK_FILE + 1)
-        .read_to_end(&mut contents)
-        .map_err(unreadable)?;
-    if contents.len() as u64 > MAX_HOOK_FILE {
-        return Err(too_big(contents.len() as u64));
-    }
-    Ok(contents)
-}
-
-/// What a file that is not a regular file is, for diagnostics.
-fn file_kind(ty: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if ty.is_fifo() {
-            return "a FIFO";
-        }
-        if ty.is_char_device() || ty.is_block_device() {
-            return "a device";
-        }
-        if ty.is_socket() {
-            return "a socket";
-        }
-    }
-    if ty.is_dir() {
-        "a directory"
-    } else {
-        "a special file"
-    }
-}
-
-/// Reads, parses and validates a board file into the IR, or returns every problem in it.
-pub fn load(path: impl AsRef<Path>) -> Result<ir::Board, Diagnostics> {
-    load_checked(path).map(|l| l.board)
 }
 
 /// The diagnostic of a board file larger than [`MAX_BOARD_FILE`]: `len` bytes, or at least
@@ -386,7 +365,7 @@ fn too_large(file: &str, len: u64, exact: bool) -> Diagnostics {
         file,
         "",
         vec![Diagnostic::new(
-            "board-file-size",
+            &validate::board::BOARD_FILE_SIZE,
             "",
             0..0,
             format!(
@@ -409,7 +388,7 @@ fn read_board_file(path: &Path, file: &str) -> Result<Vec<u8>, Diagnostics> {
             file,
             "",
             vec![Diagnostic::new(
-                "read-failed",
+                &validate::board::READ_FAILED,
                 "",
                 0..0,
                 format!("cannot read `{file}`: {e}"),
@@ -432,29 +411,16 @@ fn read_board_file(path: &Path, file: &str) -> Result<Vec<u8>, Diagnostics> {
     Ok(bytes)
 }
 
-/// Like [`load`], keeping the warnings of an accepted board file.
-pub fn load_checked(path: impl AsRef<Path>) -> Result<Loaded, Diagnostics> {
-    let path = path.as_ref();
-    let file = path.display().to_string();
-    let bytes = read_board_file(path, &file)?;
-    load_str_in(
-        path.parent().unwrap_or(Path::new(".")),
-        &file,
-        &source_name(path),
-        &bytes,
-    )
-}
-
 /// Renders the module tree of a validated board. Deterministic: the same IR and options give
 /// the same bytes.
-pub fn generate(board: &ir::Board, options: &Options) -> Result<Generation, Error> {
+pub fn generate(board: &ir::Board, options: &Options) -> Result<Generation, GenError> {
     let v = &options.version;
     if !v.starts_with(|c: char| c.is_ascii_alphanumeric())
         || !v
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || ".+~-".contains(c))
     {
-        return Err(Error::Version(v.clone()));
+        return Err(GenError::Version(v.clone()));
     }
     let files = render::render_targets(board, options)?
         .into_iter()

@@ -78,18 +78,8 @@ enum Command {
         includes: Vec<PathBuf>,
         /// The board's architecture (default: arm64, or x86_64 for Intel CPUs).
         #[arg(long, value_enum)]
-        arch: Option<ArchArg>,
+        arch: Option<heapgen::ir::Arch>,
     },
-}
-
-/// A value of `--arch`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum ArchArg {
-    /// 64-bit Arm.
-    Arm64,
-    /// x86-64.
-    #[value(name = "x86_64")]
-    X86_64,
 }
 
 /// A value of `--targets`.
@@ -129,7 +119,7 @@ fn color() -> bool {
 
 /// Loads a board file, printing its warnings, or its problems and the exit code to use.
 fn load(path: &PathBuf) -> Result<heapgen::ir::Board, ExitCode> {
-    match heapgen::load_checked(path) {
+    match heapgen::load(path) {
         Ok(loaded) => {
             if !loaded.warnings.list.is_empty() {
                 eprint!("{}", loaded.warnings.render(color()));
@@ -148,15 +138,9 @@ fn import(
     input: &std::path::Path,
     out: Option<&std::path::Path>,
     includes: Vec<PathBuf>,
-    arch: Option<ArchArg>,
+    arch: Option<heapgen::ir::Arch>,
 ) -> ExitCode {
-    let options = heapgen::import::Options {
-        arch: arch.map(|a| match a {
-            ArchArg::Arm64 => heapgen::ir::Arch::Arm64,
-            ArchArg::X86_64 => heapgen::ir::Arch::X86_64,
-        }),
-        includes,
-    };
+    let options = heapgen::import::Options { arch, includes };
     let imported = match heapgen::import::import_path(input, &options) {
         Ok(i) => i,
         Err(e) => {
@@ -180,7 +164,11 @@ fn import(
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
     let source = out.map_or_else(|| shown.clone(), heapgen::source_name);
-    let checked = heapgen::load_str_in(dir, &shown, &source, imported.text.as_bytes());
+    let checked = heapgen::load(
+        heapgen::Source::bytes(&shown, imported.text.as_bytes())
+            .named(&source)
+            .hooks_in(dir),
+    );
     match out {
         Some(o) => {
             if let Err(e) = heapgen::write_file_atomic(o, imported.text.as_bytes()) {

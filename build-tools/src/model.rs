@@ -4,13 +4,13 @@
 //! `Deserialize`: serde stops at the first error, and a board integrator wants every problem of a
 //! file in one run. Unknown keys become `unknown-key` diagnostics with a "did you mean", keys whose
 //! runtime behaviour does not exist yet become `not-supported-yet`, wrong types become
-//! `type-mismatch`. Nothing is validated here beyond shape; see `validate.rs`.
+//! `type-mismatch`. Nothing is validated here beyond shape; see `validate/`.
 
 use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
 
-use crate::diag::{did_you_mean, Collected, Diagnostic};
+use crate::diag::{did_you_mean, Collected, Diagnostic, Rule};
 use crate::size::{parse_integer_literal, parse_size};
 
 /// A value and the byte range it was written at.
@@ -27,6 +27,58 @@ impl<T> Sp<T> {
         Self { value, span }
     }
 }
+
+/// Rule: the board file is not TOML.
+pub const TOML_SYNTAX: Rule = Rule {
+    name: "toml-syntax",
+    summary: "the board file is TOML",
+    docs: "Diagnostics",
+};
+
+/// Rule: a key the board file format does not have.
+pub const UNKNOWN_KEY: Rule = Rule {
+    name: "unknown-key",
+    summary: "every key is one the board file format documents",
+    docs: "Conventions",
+};
+
+/// Rule: a value of the wrong TOML type.
+pub const TYPE_MISMATCH: Rule = Rule {
+    name: "type-mismatch",
+    summary: "every value has its key's type",
+    docs: "Diagnostics",
+};
+
+/// Rule: a size that does not parse.
+pub const SIZE_SYNTAX: Rule = Rule {
+    name: "size-syntax",
+    summary: "a size is an integer, hex, or a number with a binary unit",
+    docs: "Conventions",
+};
+
+/// Rule: an alignment table that is not `size-order = true`.
+pub const ALIGNMENT_KIND: Rule = Rule {
+    name: "alignment-kind",
+    summary: "an alignment table says `size-order = true`",
+    docs: "region.alignment",
+};
+
+/// Rule: more `[[region]]` tables than a board can have heaps.
+pub const TOO_MANY_REGIONS: Rule = Rule {
+    name: "too-many-regions",
+    summary: "a board has at most as many regions as heaps",
+    docs: "region",
+};
+
+/// The rules of the board file's shape, checked while it is parsed.
+pub const RULES: &[Rule] = &[
+    TOML_SYNTAX,
+    UNKNOWN_KEY,
+    TYPE_MISMATCH,
+    SIZE_SYNTAX,
+    ALIGNMENT_KIND,
+    TOO_MANY_REGIONS,
+];
 
 /// The most `[[region]]` tables a board file may have: each region is at least one heap, so
 /// a board with more cannot be valid (`too-many-heaps`). Regions past this one are not read.
@@ -240,7 +292,7 @@ struct Walker {
 impl Walker {
     fn mismatch(&mut self, path: &str, value: &toml::Spanned<DeValue<'_>>, expected: &str) {
         self.diags.push(Diagnostic::new(
-            "type-mismatch",
+            &TYPE_MISMATCH,
             path,
             value.span(),
             format!("expected {expected}, found {}", type_name(value.get_ref())),
@@ -264,7 +316,7 @@ impl Walker {
                 continue;
             }
             let mut d = Diagnostic::new(
-                "unknown-key",
+                &UNKNOWN_KEY,
                 key_path,
                 k.span(),
                 format!("unknown key `{key}`"),
@@ -318,7 +370,7 @@ impl Walker {
             Err(e) => {
                 self.diags.push(
                     Diagnostic::new(
-                        "size-syntax",
+                        &SIZE_SYNTAX,
                         path,
                         v.span(),
                         format!("invalid size: {e}"),
@@ -386,7 +438,7 @@ impl Walker {
                     Some(Sp { value: false, span }) => {
                         self.diags.push(
                             Diagnostic::new(
-                                "alignment-kind",
+                                &ALIGNMENT_KIND,
                                 join(path, "size-order"),
                                 span,
                                 "`size-order = false` does not choose an alignment",
@@ -399,7 +451,7 @@ impl Walker {
                     None => {
                         self.diags.push(
                             Diagnostic::new(
-                                "alignment-kind",
+                                &ALIGNMENT_KIND,
                                 path,
                                 v.span(),
                                 "an alignment table needs `size-order = true`",
@@ -468,7 +520,7 @@ impl Walker {
             Ok(m) => {
                 self.diags.push(
                     Diagnostic::new(
-                        "access-mode",
+                        &crate::validate::access::ACCESS_MODE,
                         path,
                         v.span(),
                         format!("mode {m:o} is larger than 07777"),
@@ -480,8 +532,14 @@ impl Walker {
             }
             Err(e) => {
                 self.diags.push(
-                    Diagnostic::new("access-mode", path, v.span(), e, "not an octal mode")
-                        .with_help(help),
+                    Diagnostic::new(
+                        &crate::validate::access::ACCESS_MODE,
+                        path,
+                        v.span(),
+                        e,
+                        "not an octal mode",
+                    )
+                    .with_help(help),
                 );
                 None
             }
@@ -625,7 +683,7 @@ impl Walker {
     fn too_many_regions(&mut self, count: usize, first_extra: &toml::Spanned<DeValue<'_>>) {
         self.diags.push(
             Diagnostic::new(
-                "too-many-regions",
+                &TOO_MANY_REGIONS,
                 format!("region[{MAX_REGIONS}]"),
                 first_extra.span(),
                 format!("the board has {count} regions, more than {MAX_REGIONS}"),
@@ -688,7 +746,7 @@ fn syntax_diagnostic(e: &toml::de::Error) -> Diagnostic {
     let span = e.span().unwrap_or(0..0);
     let msg = e.message().trim();
     let first = msg.lines().next().unwrap_or("invalid TOML").to_string();
-    Diagnostic::new("toml-syntax", "", span, first, "invalid TOML")
+    Diagnostic::new(&TOML_SYNTAX, "", span, first, "invalid TOML")
 }
 
 /// Parses a board file's text. Returns the raw model (as far as it could be read) and every

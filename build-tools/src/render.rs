@@ -7,6 +7,8 @@
 
 use minijinja::value::Serde;
 use minijinja::{context, Environment, Error, ErrorKind, UndefinedBehavior, Value};
+
+use crate::GenError;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -147,7 +149,7 @@ pub struct LockedCrate {
 
 /// The crates.io packages of a `Cargo.lock`, in its (sorted) order; path dependencies (no
 /// checksum) are left out.
-pub fn locked_crates(lock: &str) -> Result<Vec<LockedCrate>, Error> {
+pub fn locked_crates(lock: &str) -> Result<Vec<LockedCrate>, GenError> {
     #[derive(serde::Deserialize)]
     struct Package {
         name: String,
@@ -159,8 +161,7 @@ pub fn locked_crates(lock: &str) -> Result<Vec<LockedCrate>, Error> {
     struct Lock {
         package: Vec<Package>,
     }
-    let lock: Lock = toml::from_str(lock)
-        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("Cargo.lock: {e}")))?;
+    let lock: Lock = toml::from_str(lock).map_err(GenError::CargoLock)?;
     Ok(lock
         .package
         .into_iter()
@@ -431,17 +432,16 @@ pub fn environment() -> Result<Environment<'static>, Error> {
 /// The template environment and the crates of heapgen's `Cargo.lock`, made once per process:
 /// they are the same for every board, and compiling the templates costs more than rendering
 /// them (a fuzzer or a build system generating many boards pays it once).
-fn shared() -> Result<&'static (Environment<'static>, Vec<LockedCrate>), Error> {
-    type Shared = Result<(Environment<'static>, Vec<LockedCrate>), String>;
-    static SHARED: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
-    SHARED
-        .get_or_init(|| {
-            let env = environment().map_err(|e| format!("{e:#}"))?;
-            let crates = locked_crates(CARGO_LOCK).map_err(|e| format!("{e:#}"))?;
-            Ok((env, crates))
-        })
-        .as_ref()
-        .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.clone()))
+fn shared() -> Result<&'static (Environment<'static>, Vec<LockedCrate>), GenError> {
+    static SHARED: std::sync::OnceLock<(Environment<'static>, Vec<LockedCrate>)> =
+        std::sync::OnceLock::new();
+    if let Some(shared) = SHARED.get() {
+        return Ok(shared);
+    }
+    // Only success is kept: a failure is a bug in heapgen, reported each time.
+    let env = environment().map_err(GenError::Environment)?;
+    let crates = locked_crates(CARGO_LOCK)?;
+    Ok(SHARED.get_or_init(|| (env, crates)))
 }
 
 /// Lower-case hex sha256 of some bytes.
@@ -525,7 +525,7 @@ pub const YOCTO_CRATES_INC: &str = "yocto/recipes-devtools/heapgen/heapgen-crate
 pub const MANIFEST: &str = "manifest.json";
 
 /// Renders the whole tree with every target, sorted by path, the manifest included.
-pub fn render(board: &Board, version: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {
+pub fn render(board: &Board, version: &str) -> Result<Vec<(String, Vec<u8>)>, GenError> {
     render_targets(
         board,
         &Options {
@@ -535,15 +535,24 @@ pub fn render(board: &Board, version: &str) -> Result<Vec<(String, Vec<u8>)>, Er
     )
 }
 
-/// Renders the tree `options` ask for, sorted by path, the manifest included.
-pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, Vec<u8>)>, Error> {
-    let version = options.version.as_str();
-    let (env, crates) = shared()?;
-    let runtime_modules: Vec<&str> = runtime::rust_modules().collect();
-    let kmi: KmiSymbols = options
-        .kmi_symbols
-        .clone()
-        .unwrap_or_else(|| crate::kmi::known_symbols(board.arch, &board.module));
+/// A generated file: its path in the tree and its bytes.
+type File = (String, Vec<u8>);
+
+/// The lists of paths the templates show.
+struct SourceLists {
+    /// What the module is built from (the files a build system needs).
+    module_sources: Vec<String>,
+    /// The board file with its hooks (for regenerating the module at build time).
+    board_sources: Vec<String>,
+    /// The test suite (`test/`): the copied sources and the rendered files.
+    test_sources: Vec<String>,
+    /// The sources of Kleaf's `ddk_module`.
+    bazel_srcs: Vec<String>,
+    /// The files `BUILD.bazel` exports.
+    bazel_exports: Vec<String>,
+}
+
+fn source_lists(board: &Board) -> SourceLists {
     let main_rs = format!("{}_main.rs", board.module);
     let mut bazel_srcs: Vec<String> = runtime::FILES
         .iter()
@@ -552,17 +561,14 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
         .chain(board.hook_files.iter().map(|h| h.path.clone()))
         .collect();
     bazel_srcs.sort();
-    let kmi_path = kmi_symbol_list_path(board);
     let mut bazel_exports = vec![
         format!("99-{}-heaps.rules", board.name),
         format!("android/sepolicy/{}.te", board.module),
         "android/sepolicy/file_contexts".to_string(),
         format!("ueventd.{}.rc", board.name),
-        kmi_path.clone(),
+        kmi_symbol_list_path(board),
     ];
     bazel_exports.sort();
-    // What the module is built from (the files a build system needs), and the board file with
-    // its hooks (for regenerating the module at build time).
     let mut module_sources: Vec<String> = [
         "COPYING".to_string(),
         "Kbuild".to_string(),
@@ -580,58 +586,93 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
         .collect();
     board_sources.sort();
     board_sources.dedup();
-    // The test suite (`test/`): the copied sources and the rendered files.
     let mut test_sources: Vec<String> = crate::testsuite::FILES
         .iter()
         .map(|f| f.name.to_string())
         .chain(["Makefile", "heaps.conf", "run-ptest"].map(String::from))
         .collect();
     test_sources.sort();
-    let ctx = context! {
+    SourceLists {
+        module_sources,
+        board_sources,
+        test_sources,
+        bazel_srcs,
+        bazel_exports,
+    }
+}
+
+/// Renders templates with one context.
+struct Renderer<'a> {
+    env: &'a Environment<'static>,
+    ctx: Value,
+}
+
+impl Renderer<'_> {
+    fn render(&self, t: &Template) -> Result<Vec<u8>, GenError> {
+        let template = |source| GenError::Template { name: t.id, source };
+        Ok(self
+            .env
+            .get_template(t.id)
+            .map_err(template)?
+            .render(&self.ctx)
+            .map_err(template)?
+            .into_bytes())
+    }
+}
+
+/// The context every template sees.
+fn context(board: &Board, options: &Options, lists: &SourceLists, crates: &[LockedCrate]) -> Value {
+    let kmi: KmiSymbols = options
+        .kmi_symbols
+        .clone()
+        .unwrap_or_else(|| crate::kmi::known_symbols(board.arch, &board.module));
+    let runtime_modules: Vec<&str> = runtime::rust_modules().collect();
+    context! {
         board => Value::from(Serde(board)),
-        module_sources => &module_sources,
-        board_sources => &board_sources,
+        module_sources => &lists.module_sources,
+        board_sources => &lists.board_sources,
         copying_md5 => md5_hex(COPYING.as_bytes()),
         copying_sha256 => sha256_hex(COPYING.as_bytes()),
-        version => version,
+        version => options.version.as_str(),
         runtime_modules => runtime_modules,
         repository => REPOSITORY,
         repository_git => bitbake_git_url(REPOSITORY),
         kmi => Value::from(Serde(&kmi)),
-        kmi_path => kmi_path,
-        bazel_srcs => bazel_srcs,
-        bazel_exports => bazel_exports,
+        kmi_path => kmi_symbol_list_path(board),
+        bazel_srcs => &lists.bazel_srcs,
+        bazel_exports => &lists.bazel_exports,
         kernel_build => kleaf_kernel_build(board),
         crates => Value::from(Serde(crates)),
         test_programs => Value::from(Serde(crate::testsuite::programs())),
-        test_sources => &test_sources,
-    };
-    let render = |t: &Template| -> Result<Vec<u8>, Error> {
-        Ok(env.get_template(t.id)?.render(&ctx)?.into_bytes())
-    };
-    let mut files: Vec<(String, Vec<u8>)> = vec![
+        test_sources => &lists.test_sources,
+    }
+}
+
+/// The module's own files: everything but the build systems' trees and the manifest.
+fn module_files(board: &Board, version: &str, r: &Renderer<'_>) -> Result<Vec<File>, GenError> {
+    let mut files: Vec<File> = vec![
         ("COPYING".into(), COPYING.as_bytes().to_vec()),
-        ("Kbuild".into(), render(&KBUILD)?),
-        ("Makefile".into(), render(&MAKEFILE)?),
-        (format!("{}_main.rs", board.module), render(&MODULE_MAIN)?),
+        ("Kbuild".into(), r.render(&KBUILD)?),
+        ("Makefile".into(), r.render(&MAKEFILE)?),
+        (format!("{}_main.rs", board.module), r.render(&MODULE_MAIN)?),
         (
             format!("99-{}-heaps.rules", board.name),
-            render(&UDEV_RULES)?,
+            r.render(&UDEV_RULES)?,
         ),
-        (format!("ueventd.{}.rc", board.name), render(&UEVENTD)?),
-        (format!("{}-heaps.rst", board.name), render(&BOARD_RST)?),
+        (format!("ueventd.{}.rc", board.name), r.render(&UEVENTD)?),
+        (format!("{}-heaps.rst", board.name), r.render(&BOARD_RST)?),
         (
             format!("{}-heaps.config", board.name),
-            render(&KERNEL_CONFIG)?,
+            r.render(&KERNEL_CONFIG)?,
         ),
     ];
     if !board.reserved.is_empty() {
-        files.push(("reserved-memory.dtsi".into(), render(&RESERVED_DTSI)?));
+        files.push(("reserved-memory.dtsi".into(), r.render(&RESERVED_DTSI)?));
     }
     files.extend([
-        (format!("{TEST_DIR}/heaps.conf"), render(&HEAPS_CONF)?),
-        (format!("{TEST_DIR}/Makefile"), render(&TEST_MAKEFILE)?),
-        (format!("{TEST_DIR}/run-ptest"), render(&RUN_PTEST)?),
+        (format!("{TEST_DIR}/heaps.conf"), r.render(&HEAPS_CONF)?),
+        (format!("{TEST_DIR}/Makefile"), r.render(&TEST_MAKEFILE)?),
+        (format!("{TEST_DIR}/run-ptest"), r.render(&RUN_PTEST)?),
     ]);
     for f in crate::testsuite::FILES {
         files.push((
@@ -649,10 +690,21 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
     for h in &board.hook_files {
         files.push((h.path.clone(), h.contents.clone()));
     }
-    // The build systems' trees carry copies of the module's sources, so that they build without
-    // fetching heapgen or anything else.
+    Ok(files)
+}
+
+/// The files of one build system's tree. The trees carry copies of the module's sources
+/// (`files`), so that they build without fetching heapgen or anything else.
+fn target_files(
+    target: Target,
+    board: &Board,
+    version: &str,
+    r: &Renderer<'_>,
+    files: &[File],
+    module_sources: &[String],
+) -> Result<Vec<File>, GenError> {
     let config_fragment = format!("{}-heaps.config", board.name);
-    let copies = |prefix: &str| -> Vec<(String, Vec<u8>)> {
+    let copies = |prefix: &str| -> Vec<File> {
         files
             .iter()
             .filter(|(p, _)| {
@@ -666,74 +718,75 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
     };
     let pkg = format!("{}-heaps", board.name);
     let mut extra = Vec::new();
-    for target in &options.targets {
-        match target {
-            Target::Yocto => {
-                let recipe = format!("yocto/recipes-kernel/{pkg}");
-                extra.extend([
-                    ("yocto/README.md".into(), render(&YOCTO_README)?),
-                    ("yocto/SECURITY.md".into(), render(&YOCTO_SECURITY)?),
-                    ("yocto/conf/layer.conf".into(), render(&YOCTO_LAYER_CONF)?),
-                    (
-                        format!("{recipe}/{pkg}_{version}.bb"),
-                        render(&YOCTO_MODULE)?,
-                    ),
-                    (
-                        format!("yocto/recipes-devtools/heapgen/heapgen-native_{version}.bb"),
-                        render(&YOCTO_HEAPGEN)?,
-                    ),
-                    (YOCTO_CRATES_INC.to_string(), render(&YOCTO_HEAPGEN_CRATES)?),
-                    (
-                        format!("{recipe}/files/board/{}", board.source_file),
-                        board.source_contents.clone(),
-                    ),
-                ]);
-                extra.extend(copies(&format!("{recipe}/files")));
-                for h in &board.hook_files {
-                    extra.push((
-                        format!("{recipe}/files/board/{}", h.source),
-                        h.contents.clone(),
-                    ));
-                }
-            }
-            Target::Buildroot => {
-                let dir = format!("buildroot/package/{pkg}");
-                extra.extend([
-                    ("buildroot/external.desc".into(), render(&BR_EXTERNAL_DESC)?),
-                    ("buildroot/Config.in".into(), render(&BR_EXTERNAL_CONFIG)?),
-                    ("buildroot/external.mk".into(), render(&BR_EXTERNAL_MK)?),
-                    (format!("{dir}/Config.in"), render(&BR_PACKAGE_CONFIG)?),
-                    (format!("{dir}/{pkg}.mk"), render(&BR_PACKAGE_MK)?),
-                    (format!("{dir}/{pkg}.hash"), render(&BR_PACKAGE_HASH)?),
-                    (
-                        "buildroot/package/heapgen-rust-src/heapgen-rust-src.mk".into(),
-                        render(&BR_RUST_SRC_MK)?,
-                    ),
-                ]);
-                extra.extend(copies(&format!("{dir}/src")));
-            }
-            Target::Android => extra.extend([
-                ("BUILD.bazel".into(), render(&BUILD_BAZEL)?),
+    match target {
+        Target::Yocto => {
+            let recipe = format!("yocto/recipes-kernel/{pkg}");
+            extra.extend([
+                ("yocto/README.md".into(), r.render(&YOCTO_README)?),
+                ("yocto/SECURITY.md".into(), r.render(&YOCTO_SECURITY)?),
+                ("yocto/conf/layer.conf".into(), r.render(&YOCTO_LAYER_CONF)?),
                 (
-                    format!("android/sepolicy/{}.te", board.module),
-                    render(&SEPOLICY_TE)?,
+                    format!("{recipe}/{pkg}_{version}.bb"),
+                    r.render(&YOCTO_MODULE)?,
                 ),
                 (
-                    "android/sepolicy/file_contexts".into(),
-                    render(&FILE_CONTEXTS)?,
+                    format!("yocto/recipes-devtools/heapgen/heapgen-native_{version}.bb"),
+                    r.render(&YOCTO_HEAPGEN)?,
                 ),
-                (kmi_symbol_list_path(board), render(&ABI_SYMBOL_LIST)?),
-            ]),
+                (
+                    YOCTO_CRATES_INC.to_string(),
+                    r.render(&YOCTO_HEAPGEN_CRATES)?,
+                ),
+                (
+                    format!("{recipe}/files/board/{}", board.source_file),
+                    board.source_contents.clone(),
+                ),
+            ]);
+            extra.extend(copies(&format!("{recipe}/files")));
+            for h in &board.hook_files {
+                extra.push((
+                    format!("{recipe}/files/board/{}", h.source),
+                    h.contents.clone(),
+                ));
+            }
         }
+        Target::Buildroot => {
+            let dir = format!("buildroot/package/{pkg}");
+            extra.extend([
+                (
+                    "buildroot/external.desc".into(),
+                    r.render(&BR_EXTERNAL_DESC)?,
+                ),
+                ("buildroot/Config.in".into(), r.render(&BR_EXTERNAL_CONFIG)?),
+                ("buildroot/external.mk".into(), r.render(&BR_EXTERNAL_MK)?),
+                (format!("{dir}/Config.in"), r.render(&BR_PACKAGE_CONFIG)?),
+                (format!("{dir}/{pkg}.mk"), r.render(&BR_PACKAGE_MK)?),
+                (format!("{dir}/{pkg}.hash"), r.render(&BR_PACKAGE_HASH)?),
+                (
+                    "buildroot/package/heapgen-rust-src/heapgen-rust-src.mk".into(),
+                    r.render(&BR_RUST_SRC_MK)?,
+                ),
+            ]);
+            extra.extend(copies(&format!("{dir}/src")));
+        }
+        Target::Android => extra.extend([
+            ("BUILD.bazel".into(), r.render(&BUILD_BAZEL)?),
+            (
+                format!("android/sepolicy/{}.te", board.module),
+                r.render(&SEPOLICY_TE)?,
+            ),
+            (
+                "android/sepolicy/file_contexts".into(),
+                r.render(&FILE_CONTEXTS)?,
+            ),
+            (kmi_symbol_list_path(board), r.render(&ABI_SYMBOL_LIST)?),
+        ]),
     }
-    files.extend(extra);
-    files.sort();
-    if let Some(w) = files.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
-            format!("two generated files are named `{}`", w[0].0),
-        ));
-    }
+    Ok(extra)
+}
+
+/// The manifest of `files`: the heapgen version, the board file and every file's sha256.
+fn manifest(board: &Board, version: &str, files: &[File]) -> Result<File, GenError> {
     let manifest = Manifest {
         spdx: "GPL-2.0",
         generated: generated_line(version, &board.source),
@@ -750,10 +803,38 @@ pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<(String, V
             })
             .collect(),
     };
-    let mut json = serde_json::to_string_pretty(&manifest)
-        .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+    let mut json = serde_json::to_string_pretty(&manifest).map_err(GenError::Manifest)?;
     json.push('\n');
-    files.push((MANIFEST.to_string(), json.into_bytes()));
+    Ok((MANIFEST.to_string(), json.into_bytes()))
+}
+
+/// Renders the tree `options` ask for, sorted by path, the manifest included.
+pub fn render_targets(board: &Board, options: &Options) -> Result<Vec<File>, GenError> {
+    let version = options.version.as_str();
+    let (env, crates) = shared()?;
+    let lists = source_lists(board);
+    let r = Renderer {
+        env,
+        ctx: context(board, options, &lists, crates),
+    };
+    let mut files = module_files(board, version, &r)?;
+    let mut extra = Vec::new();
+    for target in &options.targets {
+        extra.extend(target_files(
+            *target,
+            board,
+            version,
+            &r,
+            &files,
+            &lists.module_sources,
+        )?);
+    }
+    files.extend(extra);
+    files.sort();
+    if let Some(w) = files.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(GenError::DuplicatePath(w[0].0.clone()));
+    }
+    files.push(manifest(board, version, &files)?);
     files.sort();
     Ok(files)
 }

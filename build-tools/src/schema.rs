@@ -65,17 +65,6 @@ struct BoardFile {
     region: Vec<Region>,
 }
 
-/// Target architecture.
-#[derive(JsonSchema)]
-enum Arch {
-    /// 64-bit Arm, device-tree boards.
-    #[serde(rename = "arm64")]
-    Arm64,
-    /// x86-64: only the `cma=` area, named `reserved`.
-    #[serde(rename = "x86_64")]
-    X8664,
-}
-
 /// `[board]`.
 #[derive(JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -84,7 +73,7 @@ struct Board {
     #[schemars(regex(pattern = r"^[a-z][a-z0-9-]*$"), length(max = 48))]
     name: String,
     /// Target architecture.
-    arch: Arch,
+    arch: crate::ir::Arch,
     /// One line describing the board.
     description: Option<String>,
     /// The kernel page size the board's policies are in: "4K" (the default), "16K" or "64K"

@@ -223,6 +223,6 @@ fn a_board_file_over_the_size_cap_is_refused_unread() {
     }
     assert!(!tmp.path().join("out").exists());
     // The library refuses it too, before parsing.
-    let d = heapgen::load_str("over.toml", "over.toml", &padded_board(cap + 1)).unwrap_err();
+    let d = heapgen::load(heapgen::Source::bytes("over.toml", &padded_board(cap + 1))).unwrap_err();
     assert_eq!(d.rules(), ["board-file-size"]);
 }

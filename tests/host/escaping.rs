@@ -25,8 +25,9 @@ const ARM_RESERVE: &str = "schema-version = 1\n[board]\nname = \"b\"\narch = \"a
     reserve = { base = \"0x9000_0000\", size = \"64M\" }\n";
 
 fn generate(source: &str, text: &str) -> heapgen::Generation {
-    let board =
-        heapgen::load_str("b.toml", source, text.as_bytes()).unwrap_or_else(|d| panic!("{d}"));
+    let board = heapgen::load(heapgen::Source::bytes("b.toml", text.as_bytes()).named(source))
+        .unwrap_or_else(|d| panic!("{d}"))
+        .board;
     heapgen::generate(&board, &heapgen::Options::default()).expect("generates")
 }
 
@@ -44,7 +45,8 @@ fn a_board_file_name_cannot_add_lines_to_generated_files() {
         "boards/x\u{2028}y/b.toml",
         "boards/\u{202e}lave/b.toml",
     ] {
-        let d = heapgen::load_str("b.toml", name, x86("d").as_bytes()).unwrap_err();
+        let d = heapgen::load(heapgen::Source::bytes("b.toml", x86("d").as_bytes()).named(name))
+            .unwrap_err();
         assert_eq!(d.rules(), ["source-name"], "{name:?}");
         assert!(!d.render(false).contains('\u{1b}'), "{name:?}");
     }
@@ -57,7 +59,8 @@ fn a_board_file_name_cannot_add_lines_to_generated_files() {
         "b'.toml",
         "b\".toml",
     ] {
-        let d = heapgen::load_str("b.toml", name, x86("d").as_bytes()).unwrap_err();
+        let d = heapgen::load(heapgen::Source::bytes("b.toml", x86("d").as_bytes()).named(name))
+            .unwrap_err();
         assert_eq!(d.rules(), ["source-name"], "{name:?}");
     }
     // Directories only appear in comments and the manifest.
@@ -74,7 +77,7 @@ fn a_board_file_name_cannot_add_lines_to_generated_files() {
 #[test]
 fn the_description_refuses_invisible_and_bidirectional_characters() {
     for desc in ["a\u{202e}b", "a\u{2066}b", "a\u{2029}b", "a\u{7f}b", "a\nb"] {
-        let d = heapgen::load_str("b.toml", "b.toml", x86(desc).as_bytes()).unwrap_err();
+        let d = heapgen::load(heapgen::Source::bytes("b.toml", x86(desc).as_bytes())).unwrap_err();
         assert_eq!(d.rules(), ["board-description"], "{desc:?}");
     }
 }
@@ -202,7 +205,9 @@ fn markdown_code_spans_outlast_any_backticks_in_the_value() {
 
 #[test]
 fn a_version_that_is_not_a_version_is_refused() {
-    let board = heapgen::load_str("b.toml", "b.toml", x86("d").as_bytes()).expect("valid");
+    let board = heapgen::load(heapgen::Source::bytes("b.toml", x86("d").as_bytes()))
+        .expect("valid")
+        .board;
     for version in ["1.0\nx", "../../x", "", "1 0", "$(V)"] {
         let options = heapgen::Options {
             version: version.to_string(),
@@ -211,7 +216,7 @@ fn a_version_that_is_not_a_version_is_refused() {
         assert!(
             matches!(
                 heapgen::generate(&board, &options),
-                Err(heapgen::Error::Version(_))
+                Err(heapgen::GenError::Version(_))
             ),
             "{version:?}"
         );

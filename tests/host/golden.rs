@@ -80,7 +80,7 @@ fn spdx_line(path: &str, text: &str) -> usize {
 }
 
 fn generation(board: &std::path::Path) -> heapgen::Generation {
-    let ir = heapgen::load(board).unwrap_or_else(|d| panic!("{d}"));
+    let ir = heapgen::load(board).unwrap_or_else(|d| panic!("{d}")).board;
     heapgen::generate(&ir, &heapgen::Options::default()).expect("generates")
 }
 
@@ -240,7 +240,7 @@ fn the_test_suite_has_every_guest_program() {
 #[test]
 fn the_test_heaps_conf_lists_every_heap() {
     for board in boards() {
-        let ir = heapgen::load(&board).expect("valid");
+        let ir = heapgen::load(&board).expect("valid").board;
         let g = generation(&board);
         let conf = String::from_utf8(
             g.get("test/heaps.conf")
@@ -270,7 +270,7 @@ fn the_test_heaps_conf_lists_every_heap() {
 fn every_file_has_spdx_and_generated_headers_and_the_manifest_lists_them() {
     for board in boards() {
         let g = generation(&board);
-        let ir = heapgen::load(&board).expect("valid");
+        let ir = heapgen::load(&board).expect("valid").board;
         let manifest: serde_json::Value =
             serde_json::from_slice(&g.get(heapgen::render::MANIFEST).expect("manifest").contents)
                 .expect("manifest is JSON");
@@ -445,7 +445,9 @@ fn the_yocto_crate_list_is_heapgen_cargo_lock() {
 
 #[test]
 fn targets_select_the_build_system_files() {
-    let ir = heapgen::load(root().join("board-configs/qemu-arm64.toml")).expect("valid");
+    let ir = heapgen::load(&root().join("board-configs/qemu-arm64.toml"))
+        .expect("valid")
+        .board;
     let none = heapgen::generate(
         &ir,
         &heapgen::Options {

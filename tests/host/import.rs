@@ -66,7 +66,7 @@ fn shipped_arm64_boards_survive_an_import_round_trip() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut tried = 0;
     for path in boards() {
-        let board = heapgen::load(&path).unwrap_or_else(|d| panic!("{d}"));
+        let board = heapgen::load(&path).unwrap_or_else(|d| panic!("{d}")).board;
         if board.arch != heapgen::ir::Arch::Arm64 {
             continue;
         }
@@ -88,7 +88,9 @@ fn shipped_arm64_boards_survive_an_import_round_trip() {
             "{stem}: import failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let again = heapgen::load(&imported).unwrap_or_else(|d| panic!("{stem}: {d}"));
+        let again = heapgen::load(&imported)
+            .unwrap_or_else(|d| panic!("{stem}: {d}"))
+            .board;
         assert_eq!(
             again.regions.len(),
             board.reserved.len(),
@@ -144,11 +146,10 @@ fn vendor_bindings_import_to_the_expected_board_files() {
         if let Some(diff) = compare(&dir.join(format!("{name}.toml")), imported.text.as_bytes()) {
             failures.push(diff);
         }
-        let found: Vec<&str> = match heapgen::load_str(
-            &format!("{name}.toml"),
+        let found: Vec<&str> = match heapgen::load(heapgen::Source::bytes(
             &format!("{name}.toml"),
             imported.text.as_bytes(),
-        ) {
+        )) {
             Ok(_) => Vec::new(),
             Err(d) => d.list.iter().map(|d| d.rule).collect(),
         };

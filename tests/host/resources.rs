@@ -45,7 +45,7 @@ fn unknown_keys(n: usize) -> String {
 #[test]
 fn rendering_diagnostics_is_linear_in_the_file_and_the_output() {
     let text = unknown_keys(8000);
-    let d = heapgen::load_str("b.toml", "b.toml", text.as_bytes()).unwrap_err();
+    let d = heapgen::load(heapgen::Source::bytes("b.toml", text.as_bytes())).unwrap_err();
     assert_eq!(d.errors(), 8000);
     assert_eq!(d.list.len(), heapgen::diag::MAX_KEPT);
     let (out, usage) = measure(|| d.render(false));
@@ -61,7 +61,7 @@ fn rendering_diagnostics_is_linear_in_the_file_and_the_output() {
 #[test]
 fn at_most_100_diagnostics_are_shown_with_a_count_of_the_rest() {
     let text = unknown_keys(8000);
-    let out = heapgen::load_str("b.toml", "b.toml", text.as_bytes())
+    let out = heapgen::load(heapgen::Source::bytes("b.toml", text.as_bytes()))
         .unwrap_err()
         .render(false);
     assert_eq!(out.matches("error[unknown-key]").count(), 100, "{out}");
@@ -79,7 +79,7 @@ fn syntax_errors_up_to_the_size_cap_are_reported_in_bounded_memory() {
     for garbage in ["=\n", "\"\n", "[\n", "a.\n", "[[x]]\n[x]\n", "."] {
         let text = garbage.repeat(cap / garbage.len());
         let (out, usage) = measure(|| {
-            heapgen::load_str("b.toml", "b.toml", text.as_bytes())
+            heapgen::load(heapgen::Source::bytes("b.toml", text.as_bytes()))
                 .unwrap_err()
                 .render(false)
         });
@@ -107,7 +107,7 @@ fn all_fall_back_on_all(n: usize) -> String {
 #[test]
 fn a_fallback_loop_is_reported_once() {
     let text = all_fall_back_on_all(100);
-    let d = heapgen::load_str("b.toml", "b.toml", text.as_bytes()).unwrap_err();
+    let d = heapgen::load(heapgen::Source::bytes("b.toml", text.as_bytes())).unwrap_err();
     assert_eq!(d.rules(), ["fallback-cycle"], "{}", d.errors());
     assert_eq!(d.errors(), 1);
 }
@@ -136,7 +136,7 @@ fn a_megabyte_of_regions_is_checked_in_bounded_memory() {
     for text in &cases {
         assert!(text.len() <= cap);
         let (d, usage) = measure(|| {
-            let d = heapgen::load_str("b.toml", "b.toml", text.as_bytes()).unwrap_err();
+            let d = heapgen::load(heapgen::Source::bytes("b.toml", text.as_bytes())).unwrap_err();
             let _ = d.render(false);
             d
         });
@@ -176,7 +176,7 @@ fn suggestions_are_computed_for_the_diagnostics_kept_only() {
     text.push_str(&format!("fallback = [{}]\n", unknown.join(", ")));
     assert!(text.len() as u64 <= heapgen::MAX_BOARD_FILE);
     let (d, usage) =
-        measure(|| heapgen::load_str("b.toml", "b.toml", text.as_bytes()).unwrap_err());
+        measure(|| heapgen::load(heapgen::Source::bytes("b.toml", text.as_bytes())).unwrap_err());
     assert!(d.errors() > 4000);
     assert!(usage.total < 100 * MB, "{usage:?}");
 }

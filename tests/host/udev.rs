@@ -10,7 +10,7 @@ use crate::udev_grammar::parse_rule;
 #[test]
 fn rules_are_valid_and_match_the_board() {
     for board_file in boards() {
-        let board = heapgen::load(&board_file).expect("valid board");
+        let board = heapgen::load(&board_file).expect("valid board").board;
         let generation =
             heapgen::generate(&board, &heapgen::Options::default()).expect("generates");
         let name = format!("99-{}-heaps.rules", board.name);

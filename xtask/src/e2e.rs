@@ -33,7 +33,8 @@ pub fn work_dir(spec: &Spec, board: &str) -> PathBuf {
 /// Generates `board_file`'s module with the heapgen CLI into `dir`.
 pub fn generate(board_file: &Path, dir: &Path) -> Result<heapgen::ir::Board> {
     let board = heapgen::load(board_file)
-        .map_err(|d| anyhow::anyhow!("{} is not a valid board file:\n{d}", board_file.display()))?;
+        .map_err(|d| anyhow::anyhow!("{} is not a valid board file:\n{d}", board_file.display()))?
+        .board;
     let heapgen_bin = repo_root().join("target/debug/heapgen");
     run(Command::new("cargo")
         .args(["build", "--quiet", "-p", "heapgen"])
@@ -453,7 +454,8 @@ pub fn without_accounting(
     let out = dir.join(board_file.file_name().unwrap_or_default());
     fs::write(&out, kept.join("\n") + "\n")?;
     let stripped = heapgen::load(&out)
-        .map_err(|d| anyhow::anyhow!("{} is not a valid board file:\n{d}", out.display()))?;
+        .map_err(|d| anyhow::anyhow!("{} is not a valid board file:\n{d}", out.display()))?
+        .board;
     if stripped.regions.iter().any(|r| r.accounting) {
         bail!("{}: `accounting` is still set", out.display());
     }

@@ -97,7 +97,9 @@ fn generate_all() -> Result<Vec<(String, PathBuf)>> {
             .context("board file name")?
             .to_string_lossy()
             .into_owned();
-        let ir = heapgen::load(&board).map_err(|d| anyhow::anyhow!("{d}"))?;
+        let ir = heapgen::load(&board)
+            .map_err(|d| anyhow::anyhow!("{d}"))?
+            .board;
         let generation = heapgen::generate(&ir, &heapgen::Options::default())?;
         let dir = root.join("target/ecosystem").join(&stem);
         heapgen::write_atomic(&generation, &dir)

@@ -60,7 +60,7 @@ fn one(path: &Path, includes: &[PathBuf]) -> Outcome {
         Ok(i) if i.reusable_pools == 0 => Outcome::NoPool,
         Ok(i) => {
             let file = format!("{}.toml", i.board);
-            let rules = match heapgen::load_str(&file, &file, i.text.as_bytes()) {
+            let rules = match heapgen::load(heapgen::Source::bytes(&file, i.text.as_bytes())) {
                 Ok(_) => Vec::new(),
                 Err(d) => {
                     let mut r: Vec<String> = d.list.iter().map(|d| d.rule.to_string()).collect();

@@ -295,7 +295,8 @@ fn build_every_board(boards: &[PathBuf]) -> Vec<Case> {
         let stem = util::file_stem(board_file);
         let prepared = (|| -> Result<(heapgen::ir::Board, testbed::Kernel, PathBuf)> {
             let board = heapgen::load(board_file)
-                .map_err(|d| anyhow::anyhow!("{} is not valid:\n{d}", board_file.display()))?;
+                .map_err(|d| anyhow::anyhow!("{} is not valid:\n{d}", board_file.display()))?
+                .board;
             let kernel = testbed::kernel_for_board(&board)?;
             let work = repo_root().join("target/build").join(&stem);
             let _ = std::fs::remove_dir_all(&work);

@@ -3,8 +3,9 @@
 //! Everything lives under one cache root (`$HEAPGEN_CACHE`, default `~/.cache/heapgen`) and every
 //! step is idempotent: a warm run only checks markers and takes seconds.
 
-use crate::util::{cache_root, have, kernel_cmd, repo_root, run, run_logged, sha256_hex, step};
+use crate::util::{cache_root, have, kernel_cmd, repo_root, run, run_logged, step};
 use anyhow::{bail, Context, Result};
+use heapgen::render::sha256_hex;
 use std::{
     fs,
     path::{Path, PathBuf},

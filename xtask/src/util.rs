@@ -1,7 +1,6 @@
 //! Small helpers: running commands with a clean toolchain environment, progress, hashing.
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 use std::{
     fs,
     io::{BufRead, BufReader},
@@ -130,12 +129,6 @@ fn last_line(path: &Path) -> Option<String> {
         .filter(|l| !l.trim().is_empty())
         .last()
         .map(|l| l.trim().chars().take(100).collect())
-}
-
-/// Lower-case hex sha256 of `data`.
-pub fn sha256_hex(data: &[u8]) -> String {
-    let digest = Sha256::digest(data);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether `program` is on the system `PATH`.

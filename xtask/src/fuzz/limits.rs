@@ -205,11 +205,9 @@ mod tests {
     fn the_crafted_files_are_what_they_claim() {
         let repo = crate::util::repo_root();
         for (name, text) in cases(&repo).expect("cases") {
-            let loaded = heapgen::load_str_in(
-                &repo.join("board-configs"),
-                "b.toml",
-                "b.toml",
-                text.as_bytes(),
+            let loaded = heapgen::load(
+                heapgen::Source::bytes("b.toml", text.as_bytes())
+                    .hooks_in(&repo.join("board-configs")),
             );
             assert_eq!(loaded.is_ok(), name == "valid-padded", "{name}");
         }

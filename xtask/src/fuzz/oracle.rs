@@ -129,7 +129,13 @@ pub fn execute(sb: &Sandbox, input: &Input) -> Result<Outcome, Failure> {
 }
 
 fn run(sb: &Sandbox, input: &Input) -> Result<Outcome, Failure> {
-    let load = || heapgen::load_str_in(&sb.board_dir, "board.toml", &input.source, &input.bytes);
+    let load = || {
+        heapgen::load(
+            heapgen::Source::bytes("board.toml", &input.bytes)
+                .named(&input.source)
+                .hooks_in(&sb.board_dir),
+        )
+    };
     match load() {
         Err(d) => {
             diagnostics(&d)?;
