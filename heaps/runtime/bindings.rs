@@ -202,6 +202,7 @@ unsafe extern "C" {
         dir: ffi::c_int,
     );
     pub fn heapgen_dma_device_create(name: *const ffi::c_char) -> *mut device;
+    pub fn heapgen_dma_device_destroy(dev: *mut device);
     pub fn heapgen_dma_clean_pages(dev: *mut device, page: *mut page, len: usize) -> ffi::c_int;
     pub fn heapgen_dma_invalidate_pages(
         dev: *mut device,
@@ -228,6 +229,11 @@ unsafe extern "C" {
         value: *mut u64,
         writable: bool,
     );
+    pub fn heapgen_debugfs_create_symlink(
+        name: *const ffi::c_char,
+        parent: *mut dentry,
+        target: *const ffi::c_char,
+    ) -> bool;
     pub fn heapgen_shrinker_register(
         name: *const ffi::c_char,
         count: ::core::option::Option<unsafe extern "C" fn(data: *mut ffi::c_void) -> usize>,

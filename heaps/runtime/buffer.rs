@@ -155,7 +155,7 @@ impl Buffer {
             charge,
         } = Self::new_pages(heap, &layout, charge)?;
         if !ready {
-            prepare(&pages, &layout, heap.maintenance).map_err(classify)?;
+            prepare(&pages, &layout, &heap.maintenance).map_err(classify)?;
         }
         let buffer = Exportable::new(try_pin_init!(Self {
             heap,
@@ -287,7 +287,8 @@ impl Buffer {
             return None;
         }
         // Read what is in memory, where a device's overrun went, not lines the CPU still has.
-        if let (Some(dev), Ok(ranges)) = (self.heap.maintenance.guards, guard_pages(&self.layout)) {
+        if let (Some(dev), Ok(ranges)) = (&self.heap.maintenance.guards, guard_pages(&self.layout))
+        {
             for (first, count) in ranges {
                 // A failed invalidation leaves the check to the cached view.
                 let _ = dev.invalidate(&self.pages, first, count);

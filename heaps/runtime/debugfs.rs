@@ -30,6 +30,21 @@ impl Dir {
         NonNull::new(dentry).map(|dentry| Self { dentry })
     }
 
+    /// Creates the symbolic link `name` in this directory, pointing to `target` (a path relative
+    /// to this directory, copied by debugfs). Returns whether it was created: like the
+    /// counters, links are optional.
+    pub fn link(&self, name: &CStr, target: &CStr) -> bool {
+        // SAFETY: `name` and `target` are valid C strings (debugfs copies both) and the
+        // directory is live (type invariant).
+        unsafe {
+            bindings::heapgen_debugfs_create_symlink(
+                name.as_char_ptr(),
+                self.dentry.as_ptr(),
+                target.as_char_ptr(),
+            )
+        }
+    }
+
     /// Exposes `value` read-only as the file `name`.
     pub fn add_u64(&self, name: &'static CStr, value: &'static AtomicU64) {
         self.add_u64_mode(name, value, false);

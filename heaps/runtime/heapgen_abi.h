@@ -105,12 +105,13 @@ void heapgen_dma_sync_sgtable_for_device(struct device *dev,
 					 struct sg_table *sgt, int dir);
 
 /*
- * The module's own DMA device (never unregistered), and cache maintenance
- * through it: cleaning writes @len bytes from @page back to memory (a
- * DMA_TO_DEVICE map), invalidating makes the CPU read what a device wrote
- * there (a DMA_FROM_DEVICE map and unmap).
+ * The module's own DMA device (unregistered only when the module's init
+ * fails), and cache maintenance through it: cleaning writes @len bytes from
+ * @page back to memory (a DMA_TO_DEVICE map), invalidating makes the CPU read
+ * what a device wrote there (a DMA_FROM_DEVICE map and unmap).
  */
 struct device *heapgen_dma_device_create(const char *name);
+void heapgen_dma_device_destroy(struct device *dev);
 int heapgen_dma_clean_pages(struct device *dev, struct page *page, size_t len);
 int heapgen_dma_invalidate_pages(struct device *dev, struct page *page,
 				 size_t len);
@@ -185,6 +186,9 @@ struct dentry *heapgen_debugfs_create_dir(const char *name,
 					  struct dentry *parent);
 void heapgen_debugfs_create_u64(const char *name, struct dentry *parent,
 				uint64_t *value, bool writable);
+/* Creates the symbolic link `name` to `target` (copied); false on failure. */
+bool heapgen_debugfs_create_symlink(const char *name, struct dentry *parent,
+				    const char *target);
 
 /* Shrinkers (never unregistered). */
 

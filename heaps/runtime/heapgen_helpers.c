@@ -324,6 +324,11 @@ struct device *heapgen_dma_device_create(const char *name)
 	return &pdev->dev;
 }
 
+void heapgen_dma_device_destroy(struct device *dev)
+{
+	platform_device_unregister(to_platform_device(dev));
+}
+
 int heapgen_dma_clean_pages(struct device *dev, struct page *page, size_t len)
 {
 	dma_addr_t addr = dma_map_page(dev, page, 0, len, DMA_TO_DEVICE);
@@ -543,6 +548,12 @@ void heapgen_debugfs_create_u64(const char *name, struct dentry *parent,
 				uint64_t *value, bool writable)
 {
 	debugfs_create_u64(name, writable ? 0644 : 0444, parent, value);
+}
+
+bool heapgen_debugfs_create_symlink(const char *name, struct dentry *parent,
+				    const char *target)
+{
+	return !IS_ERR(debugfs_create_symlink(name, parent, target));
 }
 
 /*

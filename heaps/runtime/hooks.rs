@@ -79,7 +79,9 @@ impl<'a> HookBuffer<'a> {
     }
 }
 
-/// A counter a hook publishes under `/sys/kernel/debug/heapgen/<heap>/hooks/<NAME>/`.
+/// A counter a hook file publishes under `/sys/kernel/debug/heapgen-hooks/<NAME>/`. The value is
+/// a static of the file: it counts for every heap whose region uses the file, and each such
+/// heap's `/sys/kernel/debug/heapgen/<heap>/hooks/<NAME>` links to that one directory.
 pub struct Counter {
     /// File name.
     pub name: &'static CStr,

@@ -103,7 +103,7 @@ pub struct Pool {
 /// Zeroes a buffer's payload, writes it back from the CPU caches for a write-combined or
 /// protected heap and writes the guard canaries (back to memory too): what every buffer goes
 /// through before it is handed out.
-pub(crate) fn prepare(pages: &CmaPages, layout: &Layout, maintenance: Maintenance) -> Result {
+pub(crate) fn prepare(pages: &CmaPages, layout: &Layout, maintenance: &Maintenance) -> Result {
     let first = to_usize(layout.payload_page_offset())?;
     let count = to_usize(layout.payload_pages())?;
     // `--cfg heapgen_fault_no_zero` builds a heap that hands out dirty memory; only the test
@@ -114,7 +114,7 @@ pub(crate) fn prepare(pages: &CmaPages, layout: &Layout, maintenance: Maintenanc
     // An uncached buffer is mapped write-combined, and a protected one goes to a secure device:
     // write back the zeroes still in the CPU caches now, so that no dirty line is evicted over
     // later writes through that mapping, or into secure memory.
-    if let Some(dev) = maintenance.payload {
+    if let Some(dev) = &maintenance.payload {
         dev.clean(pages, first, count)?;
     }
     if layout.has_guards() {
@@ -130,7 +130,7 @@ pub(crate) fn prepare(pages: &CmaPages, layout: &Layout, maintenance: Maintenanc
             crate::policy::GUARD_CANARY,
         )?;
         // The canaries go to memory now, where a device overrunning the buffer writes.
-        if let Some(dev) = maintenance.guards {
+        if let Some(dev) = &maintenance.guards {
             for (first, count) in guard_pages(layout)? {
                 dev.clean(pages, first, count)?;
             }
@@ -344,7 +344,7 @@ impl Pool {
                     }
                 };
                 let ready = pages.and_then(|p| {
-                    if prepare(&p, &layout, self.maintenance).is_ok() {
+                    if prepare(&p, &layout, &self.maintenance).is_ok() {
                         Some(p)
                     } else {
                         self.pages.fetch_sub(p.count() as u64, Relaxed);

@@ -309,11 +309,15 @@ impl Registration {
                 }
                 let quarantine = Arc::pin_init(new_mutex!(KVec::new()), GFP_KERNEL)?;
                 let maintenance = Maintenance {
-                    payload: cache_device.filter(|_| uncached || protected(region)),
-                    guards: cache_device.filter(|_| guarded(region)),
+                    payload: cache_device
+                        .clone()
+                        .filter(|_| uncached || protected(region)),
+                    guards: cache_device.clone().filter(|_| guarded(region)),
                 };
                 let pool = match &region.pool {
-                    Some(config) => Some(Pool::new(config, &region.policy, cma, maintenance)?),
+                    Some(config) => {
+                        Some(Pool::new(config, &region.policy, cma, maintenance.clone())?)
+                    }
                     None => None,
                 };
                 let data = HeapData {
@@ -368,6 +372,7 @@ impl Registration {
             }
         }
         let mut heaps = KVec::with_capacity(pending.len(), GFP_KERNEL)?;
+        let mut hook_files = KVec::with_capacity(pending.len(), GFP_KERNEL)?;
         for data in pending.drain_all() {
             let name = data.name;
             match Heap::register(name, data) {
@@ -388,7 +393,7 @@ impl Registration {
                         let data = heap.data();
                         data.stats.publish(dir);
                         if let Some(hooks) = data.region.hooks {
-                            publish_hook_counters(hooks, dir);
+                            publish_hook_counters(hooks, dir, &mut hook_files);
                         }
                         if let Some(pool) = data.pool.as_deref() {
                             pool.publish(dir);
@@ -440,14 +445,71 @@ fn fault_lock_inversion() -> Result {
     Ok(())
 }
 
-/// Publishes a region's own hook counters under `<heap>/hooks/<name>/`.
-fn publish_hook_counters(hooks: &'static hooks::Ops, heap_dir: Dir) {
-    let Some(dir) =
-        Dir::create(c_str!("hooks"), Some(heap_dir)).and_then(|d| Dir::create(hooks.name, Some(d)))
-    else {
+/// Where a hook file's counters live: `/sys/kernel/debug/heapgen-hooks/<NAME>/`, beside the heaps'
+/// directories (no heap name can clash with it).
+const HOOKS_ROOT: &CStr = c_str!("heapgen-hooks");
+
+/// Publishes a hook file's own counters, once, under `/sys/kernel/debug/heapgen-hooks/<NAME>/`,
+/// and links `<heap>/hooks/<NAME>` to them. The counters are statics of the hook file: every
+/// heap whose region uses the file (a region's cached and uncached heaps, or several regions
+/// with one file) shares them, and the link says so. `published` holds the hook files whose
+/// counters exist; it never grows past the capacity its caller reserved (one per heap).
+fn publish_hook_counters(
+    hooks: &'static hooks::Ops,
+    heap_dir: Dir,
+    published: &mut KVec<&'static hooks::Ops>,
+) {
+    let (Ok(name), Ok(root)) = (hooks.name.to_str(), HOOKS_ROOT.to_str()) else {
         return;
     };
-    for counter in hooks.counters() {
-        dir.add_u64_mode(counter.name, counter.value, counter.writable);
+    match published.iter().find(|p| p.name.to_str() == Ok(name)) {
+        Some(p) if core::ptr::eq(*p, hooks) => {}
+        Some(_) => {
+            pr_warn!(
+                "two hook files are named {:?}: only the first one's counters are published\n",
+                name
+            );
+            return;
+        }
+        None => {
+            // Reserved by the caller: the push cannot allocate, so a file is never published
+            // twice (its counters' names would clash).
+            if published.len() == published.capacity() {
+                return;
+            }
+            let Some(dir) =
+                Dir::create(HOOKS_ROOT, None).and_then(|root| Dir::create(hooks.name, Some(root)))
+            else {
+                return;
+            };
+            for counter in hooks.counters() {
+                dir.add_u64_mode(counter.name, counter.value, counter.writable);
+            }
+            let _ = published.push(hooks, GFP_KERNEL);
+        }
     }
+    // `<heap>/hooks/<NAME>` -> `../../../heapgen-hooks/<NAME>`, NUL-terminated.
+    let mut target = [0u8; 128];
+    let parts = [
+        b"../../../".as_slice(),
+        root.as_bytes(),
+        b"/",
+        name.as_bytes(),
+    ];
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    if len >= target.len() {
+        return;
+    }
+    let mut at = 0;
+    for part in parts {
+        target[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    let (Some(dir), Ok(target)) = (
+        Dir::create(c_str!("hooks"), Some(heap_dir)),
+        CStr::from_bytes_with_nul(&target[..=len]),
+    ) else {
+        return;
+    };
+    dir.link(hooks.name, target);
 }

@@ -11,6 +11,9 @@
  *   retried at the next allocation and release, and in the background on an
  *   idle heap; once it succeeds the pages are back in CMA (no page leaked) and
  *   `quarantine_released` counts it.
+ * - counters: a hook file's counters are its own statics, shared by every
+ *   heap whose region uses the file: published once under
+ *   heapgen-hooks/<NAME>/, and each such heap's hooks/<NAME> is a link there.
  * - protected: mmap is refused with EPERM (counted in `map_refused`), the
  *   buffer has no kernel mapping (vmap fails with EINVAL, no vmap operation,
  *   so no kernel warning), a device can still import the buffer, and the
@@ -22,9 +25,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "heapgen_test.h"
@@ -113,6 +119,31 @@ TEST(tracing_order_and_counts)
 
 	close(imp_fd);
 	close(heap_fd);
+}
+
+TEST(hook_counters_are_the_hook_files)
+{
+	struct heapgen_cfg cfg;
+	const char *hooks = hg_env_str("HEAPGEN_HOOKS");
+	char link[256], shared[256], resolved[PATH_MAX], want[PATH_MAX];
+	struct stat st;
+
+	hg_cfg_load(&cfg);
+	/* The test boards' hook files are named after their NAME. */
+	if (!cfg.heap || !hooks || !*hooks || !strcmp(hooks, "-"))
+		SKIP(return, "heap %s has no hooks", cfg.heap ? cfg.heap : "?");
+	snprintf(link, sizeof(link), "/sys/kernel/debug/heapgen/%s/hooks/%s",
+		 cfg.heap, hooks);
+	snprintf(shared, sizeof(shared), "/sys/kernel/debug/heapgen-hooks/%s",
+		 hooks);
+	ASSERT_EQ(0, lstat(link, &st)) TH_LOG("%s: %s", link, strerror(errno));
+	EXPECT_TRUE(S_ISLNK(st.st_mode))
+		TH_LOG("%s is not a link to the hook file's counters", link);
+	ASSERT_EQ(0, stat(shared, &st)) TH_LOG("%s: %s", shared, strerror(errno));
+	ASSERT_TRUE(S_ISDIR(st.st_mode));
+	ASSERT_NE(NULL, realpath(link, resolved));
+	ASSERT_NE(NULL, realpath(shared, want));
+	EXPECT_STREQ(want, resolved);
 }
 
 /*

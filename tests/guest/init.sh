@@ -68,10 +68,17 @@ fi
 
 # `heapgen.suite=load` (the harness's kernel-report self-tests, whose fault
 # fires when the module loads): load the modules and check for leaks only.
+# `heapgen.suite=failed-load` (booted without the board's CMA areas, so the
+# heap module's init fails): check that the failed load left nothing behind.
 case " $(cat /proc/cmdline) " in
 *" heapgen.suite=load "*)
 	echo "# heapgen: heapgen.suite=load: no heap tests run"
 	suite=--no-heap-tests
+	;;
+*" heapgen.suite=failed-load "*)
+	echo "# heapgen: heapgen.suite=failed-load: the heap module must not load"
+	suite=--no-heap-tests
+	failed_load=1
 	;;
 esac
 
@@ -79,6 +86,41 @@ esac
 # KTAP above it.
 heapgen-test --conf /etc/heapgen/heaps.conf --tests /tests --load /lib/modules $suite
 echo "# heapgen: heapgen-test exited $?"
+
+# A module whose init failed is gone, and so is everything it registered: its
+# cache-maintenance device, its heaps, its debugfs directories.
+if [ -n "$failed_load" ]; then
+	echo "# heapgen-run: failed-load all"
+	echo "TAP version 13"
+	echo "1..2"
+	modules=$(sed -n 's/^[^#][^ ]* \([^ ]*\) .*/\1/p' /etc/heapgen/heaps.conf | sort -u)
+	loaded=
+	for m in $modules; do
+		grep -q "^$m " /proc/modules && loaded="$loaded $m"
+	done
+	if [ -z "$loaded" ]; then
+		echo "ok 1 failed_load.module_refused"
+	else
+		echo "# still loaded:$loaded"
+		echo "not ok 1 failed_load.module_refused"
+	fi
+	left=
+	for p in /sys/bus/platform/devices/heapgen-cache.* \
+		/sys/kernel/debug/heapgen /sys/kernel/debug/heapgen-hooks; do
+		[ -e "$p" ] && left="$left $p"
+	done
+	while read -r h _; do
+		case "$h" in ''|'#'*) continue ;; esac
+		[ -e "/dev/dma_heap/$h" ] && left="$left /dev/dma_heap/$h"
+	done </etc/heapgen/heaps.conf
+	if [ -z "$left" ]; then
+		echo "ok 2 failed_load.nothing_left_behind"
+	else
+		echo "# left behind:$left"
+		echo "not ok 2 failed_load.nothing_left_behind"
+	fi
+	echo "# heapgen-exit: failed-load all 0"
+fi
 
 [ -n "$watchdog" ] && kill "$watchdog" 2>/dev/null
 echo HEAPGEN-E2E-END

@@ -477,9 +477,28 @@ pub fn expect_no_dmem_error(kernel: &Kernel, module_dir: &Path, module: &str) ->
     }
 }
 
+/// What a guest run is for, besides the board's own suite.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Run<'a> {
+    /// The board's guest suite.
+    Suite,
+    /// A harness self-test: the runtime built with `--cfg heapgen_fault_<name>`.
+    Fault(&'a str),
+    /// Booted without the board's CMA areas (x86_64: `cma=0`), so that the module fails to
+    /// load: the guest checks that it left nothing behind (`heapgen.suite=failed-load`).
+    FailedLoad,
+}
+
 /// Runs the guest suite for one board; returns its report.
-pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Result<Report> {
+pub fn run_board(kernel: &Kernel, board_file: &Path, run: Run<'_>) -> Result<Report> {
+    let fault = match run {
+        Run::Fault(name) => Some(name),
+        Run::Suite | Run::FailedLoad => None,
+    };
     let mut name = util::file_stem(board_file);
+    if run == Run::FailedLoad {
+        name = format!("{name}-failed-load");
+    }
     if let Some(fault) = fault {
         name = format!("{name}-fault-{fault}");
     }
@@ -581,10 +600,10 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
             dtb: dtb.as_deref(),
             // The kernel-report faults fire when the module loads: the guest suite would only
             // add minutes (on the debug kernel) to what the self-test looks for.
-            append: if fault.is_some_and(|f| f != "no-zero") {
-                "heapgen.suite=load"
-            } else {
-                ""
+            append: match run {
+                Run::Fault(f) if f != "no-zero" => "heapgen.suite=load",
+                Run::FailedLoad => "heapgen.suite=failed-load cma=0",
+                _ => "",
             },
             qemu_args: &[],
             cpus: TEST_CPUS,
@@ -594,7 +613,7 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, fault: Option<&str>) -> Res
     let guest_secs = start.elapsed().as_secs();
     let mut report = ktap::parse(&console, timed_out);
     report.cases.extend(extra_cases);
-    if fault.is_none() {
+    if run == Run::Suite {
         report.cases.extend(other_invocations(
             kernel,
             &module_dir,
@@ -652,7 +671,7 @@ pub fn cmd_e2e(spec: Spec, boards: &[PathBuf]) -> Result<Report> {
         } else {
             std::env::current_dir()?.join(board)
         };
-        match run_board(&kernel, &board, None) {
+        match run_board(&kernel, &board, Run::Suite) {
             Ok(r) => {
                 print_report(&format!("{label}: "), &r);
                 // Case names carry the kernel, so that the matrix's summary tells them apart.
@@ -679,7 +698,7 @@ pub fn cmd_e2e(spec: Spec, boards: &[PathBuf]) -> Result<Report> {
 pub fn selftest_kernel_report(spec: Spec, fault: &str, report: &str) -> ktap::Case {
     let name = format!("harness/{}/detects-a-{fault}-report", spec.label());
     let result =
-        testbed::ensure(spec).and_then(|k| run_board(&k, &test_boards(spec)[0], Some(fault)));
+        testbed::ensure(spec).and_then(|k| run_board(&k, &test_boards(spec)[0], Run::Fault(fault)));
     let outcome = match result {
         Ok(r) => {
             let caught = r.cases.iter().find(|c| {
@@ -701,6 +720,35 @@ pub fn selftest_kernel_report(spec: Spec, fault: &str, report: &str) -> ktap::Ca
     ktap::Case { name, outcome }
 }
 
+/// A module whose init fails leaves nothing behind: the x86_64 board booted without its CMA
+/// area (`cma=0`), so that its module refuses to load after it registered its cache-maintenance
+/// device; the guest checks that the device, the heaps and the debugfs directories are gone
+/// (`failed_load.*` cases). The run's cases, named after the kernel.
+pub fn failed_load(spec: Spec) -> Vec<ktap::Case> {
+    let label = spec.label();
+    let result =
+        testbed::ensure(spec).and_then(|k| run_board(&k, &test_boards(spec)[0], Run::FailedLoad));
+    match result {
+        Ok(r) => {
+            print_report(&format!("{label}/failed-load: "), &r);
+            r.cases
+                .into_iter()
+                .map(|c| ktap::Case {
+                    name: format!("{label}/failed-load/{}", c.name),
+                    ..c
+                })
+                .collect()
+        }
+        Err(e) => {
+            eprintln!("FAIL {label}/failed-load: {e:#}");
+            vec![ktap::Case {
+                name: format!("{label}/failed-load"),
+                outcome: Outcome::Fail(format!("{e:#}")),
+            }]
+        }
+    }
+}
+
 /// Harness self-test: a heap built not to zero its buffers must make the suite fail, and the
 /// failure must name zeroing. Returns a case for the summary.
 pub fn selftest_no_zero(arch: Arch, variant: Variant) -> ktap::Case {
@@ -709,7 +757,7 @@ pub fn selftest_no_zero(arch: Arch, variant: Variant) -> ktap::Case {
         run_board(
             &k,
             &test_boards(Spec::new(arch, variant))[0],
-            Some("no-zero"),
+            Run::Fault("no-zero"),
         )
     });
     let outcome = match result {

@@ -561,14 +561,18 @@ fn cmd_test(full: bool) -> Result<()> {
             },
         ));
     }
-    // The harness itself: a heap that does not zero must fail the suite (one kernel is enough;
-    // the harness code is the same).
     let x86 = |variant, cc| Spec {
         series: Series::V7_2,
         arch: Arch::X86_64,
         variant,
         cc,
     };
+    // A module whose init fails leaves nothing behind (x86_64: booted without its `cma=` area).
+    jobs.push(Job::new("failed-load", 15, move || {
+        e2e::failed_load(x86(Variant::Default, Cc::Gcc))
+    }));
+    // The harness itself: a heap that does not zero must fail the suite (one kernel is enough;
+    // the harness code is the same).
     jobs.extend([
         Job::new("selftest/no-zero", 15, || {
             selftest(e2e::selftest_no_zero(Arch::X86_64, Variant::Default))
