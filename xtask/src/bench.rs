@@ -11,7 +11,7 @@
 use crate::{
     e2e::{self, Boot, Initramfs},
     ktap::{self, Outcome},
-    testbed::{self, Arch, Kernel, Variant},
+    testbed::{self, Arch, Variant},
     util::{kernel_cmd, repo_root, run, step},
 };
 use anyhow::{bail, Context, Result};
@@ -20,7 +20,7 @@ use std::{
     collections::BTreeMap,
     fmt::Write as _,
     fs,
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
     time::{Instant, SystemTime, UNIX_EPOCH},
 };
@@ -525,24 +525,6 @@ fn table(lines: &[Line], mode: Mode, boots: usize) -> String {
     t
 }
 
-fn build_importer(kernel: &Kernel, work: &Path) -> Result<PathBuf> {
-    let dir = work.join("importer");
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir)?;
-    let src = repo_root().join("tests/kernel/importer");
-    for entry in fs::read_dir(&src)? {
-        let entry = entry?;
-        if entry.file_type()?.is_file() {
-            fs::copy(entry.path(), dir.join(entry.file_name()))?;
-        }
-    }
-    let uapi = format!(
-        "HEAPGEN_UAPI_DIR={}",
-        repo_root().join("tests/guest").display()
-    );
-    e2e::build_module(kernel, &dir, "heapgen_importer", &[uapi])
-}
-
 fn git(args: &[&str]) -> String {
     Command::new("git")
         .args(args)
@@ -618,7 +600,7 @@ pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
         board.module, kernel.release
     ));
     let ko = e2e::build_module(&kernel, &module_dir, &board.module, &[])?;
-    let importer = build_importer(&kernel, &work)?;
+    let importer = e2e::build_importer(&kernel, &work)?;
     let programs = work.join("programs");
     fs::create_dir_all(&programs)?;
     let mut cc = kernel_cmd(arch.guest_cc());
