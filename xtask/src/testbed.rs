@@ -386,35 +386,33 @@ fn packages() -> Result<()> {
 
 /// Installs the pinned bindgen-cli into the cache.
 pub fn ensure_bindgen() -> Result<PathBuf> {
+    ensure_cargo_tool("bindgen-cli", BINDGEN_VERSION, "bindgen")
+}
+
+/// Installs version `version` of the crates.io package `name` into the cache
+/// (`tools/<name>-<version>`, with `cargo install --locked`), once, and returns the path of its
+/// binary `bin`. The install is logged to `<name>-install.log` in the cache.
+pub fn ensure_cargo_tool(name: &str, version: &str, bin: &str) -> Result<PathBuf> {
     let _tools = lock(&TOOLS);
-    let root = cache_root().join(format!("tools/bindgen-{BINDGEN_VERSION}"));
-    let bin = root.join("bin/bindgen");
-    if bin.is_file() {
-        return Ok(bin);
+    let root = cache_root().join(format!("tools/{name}-{version}"));
+    let path = root.join("bin").join(bin);
+    if path.is_file() {
+        return Ok(path);
     }
-    // The first thing a cold run builds (the bindings' freshness check comes before any
-    // kernel): the cache and the packages (cargo's C toolchain, bindgen's libclang) may not be
-    // there yet.
+    // The first thing a cold run builds (the host checks come before any kernel): the cache
+    // and the packages (cargo's C toolchain, bindgen's libclang) may not be there yet.
     packages()?;
     fs::create_dir_all(cache_root())?;
-    let log = cache_root().join("bindgen-install.log");
+    let log = cache_root().join(format!("{name}-install.log"));
     let mut cmd = Command::new("cargo");
-    cmd.args([
-        "install",
-        "bindgen-cli",
-        "--locked",
-        "--version",
-        BINDGEN_VERSION,
-        "--root",
-    ])
-    .arg(&root)
-    .env_remove("CARGO_TARGET_DIR");
-    run_logged(
-        &mut cmd,
-        &format!("installing bindgen-cli {BINDGEN_VERSION}"),
-        &log,
-    )?;
-    Ok(bin)
+    cmd.args(["install", name, "--locked", "--version", version, "--root"])
+        .arg(&root)
+        .env_remove("CARGO_TARGET_DIR");
+    run_logged(&mut cmd, &format!("installing {name} {version}"), &log)?;
+    if !path.is_file() {
+        bail!("installing {name} {version} gave no {}", path.display());
+    }
+    Ok(path)
 }
 
 /// Options for apt that use a private sources list and lists directory under the cache, so the
