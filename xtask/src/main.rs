@@ -5,6 +5,7 @@
 
 mod bench;
 mod bindings;
+mod deny;
 mod devicetree;
 mod e2e;
 mod ecosystem;
@@ -70,6 +71,9 @@ enum Cmd {
     },
     /// Regenerate the runtime's raw bindings from `heapgen_abi.h`.
     Bindings,
+    /// Check the crate graph with cargo-deny (deny.toml): one version of each crate, crates.io
+    /// only.
+    Deny,
     /// Build every board's module (or the given ones) the ways Yocto, Buildroot and Kleaf build
     /// it, without booting.
     Build {
@@ -224,6 +228,7 @@ fn run(cmd: Cmd) -> Result<()> {
         Cmd::Bench { arch, options } => bench::run_bench(arch, &options),
         Cmd::Demo => cmd_demo(),
         Cmd::Bindings => bindings::cmd_bindings(),
+        Cmd::Deny => deny::deny_check(),
         Cmd::Integration(trees) => finish(&integration::cmd_integration(&trees)?),
         Cmd::Build { boards } => {
             let boards = if boards.is_empty() {
@@ -742,6 +747,7 @@ mod tests {
             "test --full",
             "demo",
             "bindings",
+            "deny",
             "bench",
             "bench --arch x86_64 --mode icount --boots 1",
             "bench --mode tcg --boots 5",
