@@ -832,6 +832,18 @@ mod tests {
         }
     }
 
+    /// A `cargo xtask test --full` run finds every kernel it boots in the cache the next time.
+    #[test]
+    fn the_cache_keeps_every_kernel_of_the_matrix() {
+        let labels: std::collections::BTreeSet<String> = TEST_MATRIX
+            .iter()
+            .chain(FULL_MATRIX)
+            .map(Spec::label)
+            .collect();
+        assert_eq!(labels.len(), TEST_MATRIX.len() + FULL_MATRIX.len());
+        assert!(labels.len() <= testbed::KEEP_KERNELS, "{labels:?}");
+    }
+
     /// The spellings the command line accepts are the names the test bed uses in cache keys,
     /// labels and board files.
     #[test]

@@ -41,10 +41,11 @@ const PACKAGES: &[&str] = &[
 ];
 
 const BINDGEN_VERSION: &str = "0.72.1";
-/// How many kernel builds the cache keeps (least recently used ones are pruned): the whole test
-/// matrix (7.2 x86_64, arm64, x86_64 and arm64 debug, arm64 16K; 6.12 x86_64, arm64 and arm64
-/// GKI; 7.3 x86_64) plus the `--full` one.
-const KEEP_KERNELS: usize = 10;
+/// How many kernel builds the cache keeps (least recently used ones are pruned): the seven of the
+/// test matrix (7.2 x86_64, arm64, x86_64 debug and arm64 debug 16K; 6.12 x86_64 and arm64 GKI;
+/// 7.3 x86_64) and the three `--full` adds (7.2 arm64 debug, arm64 16K, x86_64 LLVM), which are
+/// also every kernel `build`, `integration`, `bench` and `demo` use.
+pub const KEEP_KERNELS: usize = 10;
 
 /// A kernel series of the test bed, from Debian's `linux-source-<series>` package (`--kernel`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -549,7 +550,7 @@ fn tool_version(cmd: &str, arg: &str) -> String {
 }
 
 /// The config fragment(s) of a kernel: the architecture's, the dmem cgroup controller's where
-/// the series has it, plus the debug one.
+/// the series has it, plus the variant's.
 fn fragments(arch: Arch, variant: Variant, series: Series) -> Vec<PathBuf> {
     let dir = repo_root().join("tests/kernel");
     let mut v = vec![dir.join(format!("{}.config", arch.name()))];

@@ -326,7 +326,7 @@ fn signature(outcome: &Outcome) -> u64 {
     h.finish()
 }
 
-/// Fuzzes for `o.duration` (or `o.execs` executions) and saves the minimised findings.
+/// Fuzzes for `o.duration()` (or `o.execs` executions) and saves the minimised findings.
 pub fn fuzz(o: &Options) -> Result<Summary> {
     let repo = repo_root();
     let seeds = seeds(&repo)?;
