@@ -99,7 +99,7 @@ struct KernelArgs {
     /// The kernel series.
     #[arg(long = "kernel", value_enum, default_value = "7.2")]
     series: Series,
-    /// The compiler (the debug and GKI variants are always built with LLVM).
+    /// The compiler (kernels of the debug, debug-16k and gki variants are always LLVM-built).
     #[arg(long, value_enum, default_value = "gcc")]
     cc: Cc,
     /// The kernel variant.
@@ -128,8 +128,8 @@ impl KernelArgs {
 
 /// The kernels `cargo xtask test` runs end to end: 7.2 on x86_64 and arm64 with GCC; the debug
 /// checkers (KASAN, lockdep, kmemleak; LLVM) on x86_64 and on arm64 with 16 KiB pages; 6.12 LTS
-/// with the GKI exports, on arm64 with GKI's kCFI and shadow call stacks (LLVM); and the next
-/// kernel, 7.3, on x86_64.
+/// with the GKI exports, on x86_64 with GCC and on arm64 with GKI's kCFI and shadow call stacks
+/// (LLVM); and the next kernel, 7.3, on x86_64.
 const TEST_MATRIX: &[Spec] = &[
     Spec {
         series: Series::V7_2,
