@@ -11,7 +11,7 @@
 use crate::{
     e2e::{self, Boot, Initramfs},
     ktap::{self, Outcome},
-    testbed::{self, Arch, Kernel, Variant},
+    testbed::{self, Arch, Variant},
     util::{kernel_cmd, repo_root, run, step},
 };
 use anyhow::{bail, Context, Result};
@@ -20,7 +20,7 @@ use std::{
     collections::BTreeMap,
     fmt::Write as _,
     fs,
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
     time::{Instant, SystemTime, UNIX_EPOCH},
 };
@@ -57,8 +57,8 @@ const ICOUNT: &[&str] = &["-icount", "shift=0,align=off,sleep=off"];
 /// A guest clock quantum that means the guest fell back to jiffies (HZ=250).
 const JIFFY_NS: u64 = 4_000_000;
 
-/// How the guest is run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How the guest is run (`--mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
     /// `-icount shift=0,align=off,sleep=off`: deterministic, unit icount-us.
     Icount,
@@ -97,71 +97,30 @@ impl Mode {
 }
 
 /// Options of `cargo xtask bench` beyond `--arch`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, clap::Args)]
 pub struct Options {
     /// Emulation mode.
+    #[arg(long, value_enum, default_value = "icount")]
     pub mode: Mode,
-    /// Number of boots (icount: 1 is enough; TCG: at least 5).
-    pub boots: usize,
-    /// Whether the bench heap charges the dmem cgroup (`accounting = true`), to measure what
-    /// accounting costs against upstream's heap in the same boot.
+    /// Number of boots (default: 1 for icount, which is deterministic; 5 for TCG).
+    #[arg(long = "boots", value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    boots: Option<usize>,
+    /// Charge the bench heap's buffers to the dmem cgroup (`accounting = true`), to measure
+    /// what accounting costs against upstream's heap in the same boot.
+    #[arg(long)]
     pub accounting: bool,
 }
 
 impl Options {
-    /// Reads `--mode` and `--boots` from the command line (`--arch` is `main`'s; anything else
-    /// was already rejected there).
-    pub fn from_args(mut it: impl Iterator<Item = String>) -> Result<Self> {
-        let mut mode = Mode::Icount;
-        let mut boots = None;
-        let mut accounting = false;
-        while let Some(a) = it.next() {
-            match a.as_str() {
-                "--mode" => {
-                    mode = match it.next().as_deref() {
-                        Some("icount") => Mode::Icount,
-                        Some("tcg") => Mode::Tcg,
-                        other => bail!("--mode takes icount or tcg, not {other:?}"),
-                    }
-                }
-                "--boots" => {
-                    let v = it.next().unwrap_or_default();
-                    let n: usize = v
-                        .parse()
-                        .with_context(|| format!("--boots takes a number, not `{v}`"))?;
-                    if n == 0 {
-                        bail!("--boots must be at least 1");
-                    }
-                    boots = Some(n);
-                }
-                "--accounting" => accounting = true,
-                "--arch" | "--board" => {
-                    it.next();
-                }
-                _ => {}
-            }
+    /// Number of boots: `--boots`, else 1 with icount and 5 with TCG.
+    pub fn boots(&self) -> usize {
+        match (self.boots, self.mode) {
+            (Some(n), _) => n,
+            (None, Mode::Icount) => 1,
+            (None, Mode::Tcg) => 5,
         }
-        let boots = boots.unwrap_or(match mode {
-            Mode::Icount => 1,
-            Mode::Tcg => 5,
-        });
-        if mode == Mode::Tcg && boots < 5 {
-            step(format!(
-                "note: {boots} TCG boot(s); quote TCG ratios from at least 5 boots"
-            ));
-        }
-        Ok(Self {
-            mode,
-            boots,
-            accounting,
-        })
     }
-}
-
-/// `cargo xtask bench`: options come from the command line (`--mode`, `--boots`).
-pub fn cmd_bench(arch: Arch) -> Result<()> {
-    let opts = Options::from_args(std::env::args().skip(2))?;
-    run_bench(arch, &opts)
 }
 
 /// One row the guest printed for one heap (or for a calibration, heap `-`).
@@ -566,24 +525,6 @@ fn table(lines: &[Line], mode: Mode, boots: usize) -> String {
     t
 }
 
-fn build_importer(kernel: &Kernel, work: &Path) -> Result<PathBuf> {
-    let dir = work.join("importer");
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir)?;
-    let src = repo_root().join("tests/kernel/importer");
-    for entry in fs::read_dir(&src)? {
-        let entry = entry?;
-        if entry.file_type()?.is_file() {
-            fs::copy(entry.path(), dir.join(entry.file_name()))?;
-        }
-    }
-    let uapi = format!(
-        "HEAPGEN_UAPI_DIR={}",
-        repo_root().join("tests/guest").display()
-    );
-    e2e::build_module(kernel, &dir, "heapgen_importer", &[uapi])
-}
-
 fn git(args: &[&str]) -> String {
     Command::new("git")
         .args(args)
@@ -615,7 +556,8 @@ fn sample_json(s: &Sample) -> Value {
     })
 }
 
-/// Builds everything, boots `opts.boots` times, prints the table and writes the JSON.
+/// `cargo xtask bench`: builds everything, boots `opts.boots()` times, prints the table and
+/// writes the JSON.
 pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
     if arch != Arch::X86_64 {
         bail!(
@@ -658,7 +600,7 @@ pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
         board.module, kernel.release
     ));
     let ko = e2e::build_module(&kernel, &module_dir, &board.module, &[])?;
-    let importer = build_importer(&kernel, &work)?;
+    let importer = e2e::build_importer(&kernel, &work)?;
     let programs = work.join("programs");
     fs::create_dir_all(&programs)?;
     let mut cc = kernel_cmd(arch.guest_cc());
@@ -687,13 +629,19 @@ pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
         },
     )?;
     let append = opts.mode.append();
+    let n_boots = opts.boots();
+    if opts.mode == Mode::Tcg && n_boots < 5 {
+        step(format!(
+            "note: {n_boots} TCG boot(s); quote TCG ratios from at least 5 boots"
+        ));
+    }
     let mut boots = Vec::new();
-    for i in 0..opts.boots {
+    for i in 0..n_boots {
         let log = work.join(format!("console-{}-{i}.log", opts.mode.name()));
         step(format!(
             "bench: boot {}/{} ({}, console: {})",
             i + 1,
-            opts.boots,
+            n_boots,
             opts.mode.name(),
             log.display()
         ));

@@ -76,8 +76,8 @@ pub fn build_module(
     Ok(ko)
 }
 
-/// Builds the test importer module.
-fn build_importer(kernel: &Kernel, work: &Path) -> Result<PathBuf> {
+/// Builds the test importer module (`tests/kernel/importer`) under `work/importer`.
+pub fn build_importer(kernel: &Kernel, work: &Path) -> Result<PathBuf> {
     let dir = work.join("importer");
     let _ = fs::remove_dir_all(&dir);
     copy_dir(&repo_root().join("tests/kernel/importer"), &dir)?;

@@ -77,17 +77,22 @@ fn one(path: &Path, includes: &[PathBuf]) -> Outcome {
     }
 }
 
+/// The options of `cargo xtask import-corpus`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Options {
+    /// The kernel tree [default: the 7.2 tree `cargo xtask testbed` unpacks].
+    #[arg(long = "kernel-src", value_name = "DIR", default_value_os_t = default_source(),
+          hide_default_value = true)]
+    pub src: PathBuf,
+    /// Device trees imported at once.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub jobs: usize,
+}
+
 /// Runs the corpus; fails only when the tree is missing or nothing could be compiled.
-pub fn cmd_import_corpus(mut args: impl Iterator<Item = String>) -> Result<()> {
-    let mut src = default_source();
-    let mut jobs = 2usize;
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--kernel-src" => src = PathBuf::from(args.next().unwrap_or_default()),
-            "--jobs" => jobs = args.next().unwrap_or_default().parse()?,
-            _ => bail!("usage: cargo xtask import-corpus [--kernel-src DIR] [--jobs N]"),
-        }
-    }
+pub fn cmd_import_corpus(o: &Options) -> Result<()> {
+    let (src, jobs) = (&o.src, o.jobs);
     let dts_root = src.join("arch/arm64/boot/dts");
     if !dts_root.is_dir() {
         bail!(

@@ -32,16 +32,21 @@ use std::{
     process::Command,
 };
 
-/// Where the build systems' sources are.
-#[derive(Debug, Default)]
+/// Where the build systems' sources are (the options of `cargo xtask integration`); a build
+/// system whose sources are not given is skipped.
+#[derive(Debug, Default, clap::Args)]
 pub struct Trees {
     /// A Kleaf checkout (`build/kernel`, with `kleaf/impl/ddk/`).
+    #[arg(long, value_name = "DIR")]
     pub kleaf: Option<PathBuf>,
     /// A Buildroot checkout.
+    #[arg(long, value_name = "DIR")]
     pub buildroot: Option<PathBuf>,
-    /// An OpenEmbedded-Core checkout.
+    /// An OpenEmbedded-Core checkout (with --bitbake).
+    #[arg(long = "oe-core", value_name = "DIR", requires = "bitbake")]
     pub oe_core: Option<PathBuf>,
-    /// A BitBake checkout.
+    /// A BitBake checkout (with --oe-core).
+    #[arg(long, value_name = "DIR", requires = "oe_core")]
     pub bitbake: Option<PathBuf>,
 }
 

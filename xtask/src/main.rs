@@ -1,25 +1,11 @@
 //! `cargo xtask`: the project's development tasks (the rust-analyzer pattern).
 //!
-//! - `cargo xtask testbed [--arch A] [--kernel 6.12|7.2|7.3] [--cc gcc|llvm] [--debug-kernel]`:
-//!   install and build the kernel test bed.
-//! - `cargo xtask e2e [--arch A] [--kernel K] [--cc C] [--debug-kernel] [--board F]...`: guest
-//!   tests in QEMU.
-//! - `cargo xtask test [--full]`: host tests, clippy, fmt, then e2e on the kernel matrix.
-//! - `cargo xtask demo`: generate the example board, boot it, show its heaps.
-//! - `cargo xtask bench [--mode icount|tcg] [--boots N] [--accounting]`: our heap vs upstream's,
-//!   emulated.
-//! - `cargo xtask build [--board F]...`: build every board's module (or the given ones) the
-//!   ways Yocto, Buildroot and Kleaf build it, without booting.
-//! - `cargo xtask integration [--kleaf DIR] [--buildroot DIR] [--oe-core DIR --bitbake DIR]`:
-//!   the build systems' own tools on every board's generated files.
-//! - `cargo xtask bindings`: regenerate the runtime's raw bindings from `heapgen_abi.h`.
-//! - `cargo xtask fuzz [--minutes N] [--threads N]`: fuzz the generator (`fuzz/mod.rs`);
-//!   `--replay FILE` runs one input with every oracle.
-//! - `cargo xtask import-corpus [--kernel-src DIR] [--jobs N]`: `heapgen import` over a kernel
-//!   tree's arm64 device trees; how many import and pass `heapgen check`, and why not.
+//! The commands and their options are declared once, in [`Cmd`]: `cargo xtask --help` lists the
+//! commands and `cargo xtask <command> --help` their options.
 
 mod bench;
 mod bindings;
+mod deny;
 mod devicetree;
 mod e2e;
 mod ecosystem;
@@ -32,6 +18,7 @@ mod testbed;
 mod util;
 
 use anyhow::{bail, Result};
+use clap::{Parser, Subcommand};
 use ktap::{Case, Outcome, Report};
 use std::{
     panic::AssertUnwindSafe,
@@ -45,75 +32,104 @@ use std::{
 use testbed::{Arch, Cc, Series, Spec, Variant};
 use util::{repo_root, step};
 
-struct Args {
-    arch: Option<Arch>,
-    variant: Variant,
-    series: Series,
-    cc: Cc,
-    full: bool,
-    boards: Vec<PathBuf>,
-    trees: integration::Trees,
+/// The project's development tasks.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
 }
 
-impl Args {
-    /// The kernel the arguments select (x86_64 unless `--arch`).
+/// The commands of `cargo xtask`.
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Install and build the kernel test bed (packages, bindgen, the kernel source, a kernel).
+    Testbed(KernelArgs),
+    /// Generate each test board's module, build it, boot QEMU and run the guest tests.
+    E2e {
+        #[command(flatten)]
+        kernel: KernelArgs,
+        /// A board file to test instead of the test board of --arch (repeatable).
+        #[arg(long = "board", value_name = "FILE")]
+        boards: Vec<PathBuf>,
+    },
+    /// Every test: host tests, clippy, fmt, fuzzing, builds, then e2e on the kernel matrix.
+    Test {
+        /// Add the kernels of the full matrix.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Generate the example board, boot it in QEMU and show its heaps next to upstream's.
+    Demo,
+    /// Our heap against upstream's CMA heap in the same boot, emulated.
+    Bench {
+        /// The architecture (the benchmark runs on x86_64 only).
+        #[arg(long, value_enum, default_value = "x86_64")]
+        arch: Arch,
+        #[command(flatten)]
+        options: bench::Options,
+    },
+    /// Regenerate the runtime's raw bindings from `heapgen_abi.h`.
+    Bindings,
+    /// Check the crate graph with cargo-deny (deny.toml): one version of each crate, crates.io
+    /// only.
+    Deny,
+    /// Build every board's module (or the given ones) the ways Yocto, Buildroot and Kleaf build
+    /// it, without booting.
+    Build {
+        /// A board file to build instead of every board in board-configs/ (repeatable).
+        #[arg(long = "board", value_name = "FILE")]
+        boards: Vec<PathBuf>,
+    },
+    /// Run the build systems' own tools on every board's generated files.
+    Integration(integration::Trees),
+    /// Fuzz the generator in process (Documentation/fuzzing.rst).
+    Fuzz(fuzz::Options),
+    /// `heapgen import` over a kernel tree's arm64 device trees: how many import and pass
+    /// `heapgen check`, and why not.
+    ImportCorpus(import_corpus::Options),
+}
+
+/// Which test-bed kernel: the options of `testbed` and `e2e`.
+#[derive(Clone, Copy, Debug, clap::Args)]
+struct KernelArgs {
+    /// The architecture.
+    #[arg(long, value_enum, default_value = "x86_64")]
+    arch: Arch,
+    /// The kernel series.
+    #[arg(long = "kernel", value_enum, default_value = "7.2")]
+    series: Series,
+    /// The compiler (kernels of the debug, debug-16k and gki variants are always LLVM-built).
+    #[arg(long, value_enum, default_value = "gcc")]
+    cc: Cc,
+    /// The kernel variant.
+    #[arg(long, value_enum, default_value = "default")]
+    variant: Variant,
+    /// The same as --variant debug.
+    #[arg(long, conflicts_with = "variant")]
+    debug_kernel: bool,
+}
+
+impl KernelArgs {
+    /// The kernel the arguments select.
     fn spec(&self) -> Spec {
         Spec {
             series: self.series,
-            arch: self.arch.unwrap_or(Arch::X86_64),
-            variant: self.variant,
+            arch: self.arch,
+            variant: if self.debug_kernel {
+                Variant::Debug
+            } else {
+                self.variant
+            },
             cc: self.cc,
         }
     }
 }
 
-fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
-    let mut args = Args {
-        arch: None,
-        variant: Variant::Default,
-        series: Series::V7_2,
-        cc: Cc::Gcc,
-        full: false,
-        boards: Vec::new(),
-        trees: integration::Trees::default(),
-    };
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--arch" => {
-                let v = it.next().unwrap_or_default();
-                args.arch = Some(Arch::parse(&v)?);
-            }
-            "--debug-kernel" => args.variant = Variant::Debug,
-            "--variant" => args.variant = Variant::parse(&it.next().unwrap_or_default())?,
-            "--kernel" => args.series = Series::parse(&it.next().unwrap_or_default())?,
-            "--cc" => args.cc = Cc::parse(&it.next().unwrap_or_default())?,
-            "--full" => args.full = true,
-            "--board" => args
-                .boards
-                .push(PathBuf::from(it.next().unwrap_or_default())),
-            "--kleaf" => args.trees.kleaf = Some(PathBuf::from(it.next().unwrap_or_default())),
-            "--buildroot" => {
-                args.trees.buildroot = Some(PathBuf::from(it.next().unwrap_or_default()))
-            }
-            "--oe-core" => args.trees.oe_core = Some(PathBuf::from(it.next().unwrap_or_default())),
-            "--bitbake" => args.trees.bitbake = Some(PathBuf::from(it.next().unwrap_or_default())),
-            // `cargo xtask bench` reads these itself (bench::Options::from_args).
-            "--mode" | "--boots" => {
-                it.next();
-            }
-            "--accounting" => {}
-            _ => bail!("unknown argument `{a}`\n{USAGE}"),
-        }
-    }
-    Ok(args)
-}
-
-const USAGE: &str = "usage: cargo xtask <testbed|e2e|test|demo|bench|bindings|build|integration|fuzz|import-corpus> [--arch x86_64|arm64] [--kernel 6.12|7.2|7.3] [--cc gcc|llvm] [--debug-kernel] [--variant default|debug|16k|gki|debug-16k] [--full] [--board FILE]... [--mode icount|tcg] [--boots N] [--accounting] [--kleaf DIR] [--buildroot DIR] [--oe-core DIR --bitbake DIR]";
-
 /// The kernels `cargo xtask test` runs end to end: 7.2 on x86_64 and arm64 with GCC; the debug
 /// checkers (KASAN, lockdep, kmemleak; LLVM) on x86_64 and on arm64 with 16 KiB pages; 6.12 LTS
-/// with the GKI exports, on arm64 with GKI's kCFI and shadow call stacks (LLVM); and the next
-/// kernel, 7.3, on x86_64.
+/// with the GKI exports, on x86_64 with GCC and on arm64 with GKI's kCFI and shadow call stacks
+/// (LLVM); and the next kernel, 7.3, on x86_64.
 const TEST_MATRIX: &[Spec] = &[
     Spec {
         series: Series::V7_2,
@@ -194,49 +210,39 @@ const FULL_MATRIX: &[Spec] = &[
 static ALLOCATOR: fuzz::alloc::Counting = fuzz::alloc::Counting;
 
 fn main() {
-    let mut argv = std::env::args().skip(1);
-    let cmd = argv.next().unwrap_or_default();
-    if cmd == "fuzz" {
-        if let Err(e) = fuzz::cmd_fuzz(argv) {
-            eprintln!("error: {e:#}");
-            std::process::exit(1);
-        }
-        return;
+    let cli = Cli::parse();
+    if let Err(e) = run(cli.cmd) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
     }
-    if cmd == "import-corpus" {
-        if let Err(e) = import_corpus::cmd_import_corpus(argv) {
-            eprintln!("error: {e:#}");
-            std::process::exit(1);
-        }
-        return;
-    }
-    let result = parse_args(argv).and_then(|args| match cmd.as_str() {
-        "testbed" => testbed::cmd_testbed(args.spec()),
-        "e2e" => {
-            let report = e2e::cmd_e2e(args.spec(), &args.boards)?;
+}
+
+fn run(cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Testbed(kernel) => testbed::cmd_testbed(kernel.spec()),
+        Cmd::E2e { kernel, boards } => {
+            let report = e2e::cmd_e2e(kernel.spec(), &boards)?;
             finish(&report)
         }
-        "test" => cmd_test(args.full),
-        "bench" => bench::cmd_bench(args.arch.unwrap_or(Arch::X86_64)),
-        "demo" => cmd_demo(),
-        "bindings" => bindings::cmd_bindings(),
-        "integration" => finish(&integration::cmd_integration(&args.trees)?),
-        "build" => {
-            let boards = if args.boards.is_empty() {
+        Cmd::Test { full } => cmd_test(full),
+        Cmd::Bench { arch, options } => bench::run_bench(arch, &options),
+        Cmd::Demo => cmd_demo(),
+        Cmd::Bindings => bindings::cmd_bindings(),
+        Cmd::Deny => deny::deny_check(),
+        Cmd::Integration(trees) => finish(&integration::cmd_integration(&trees)?),
+        Cmd::Build { boards } => {
+            let boards = if boards.is_empty() {
                 board_files()?
             } else {
-                args.boards.clone()
+                boards
             };
             let report = Report {
                 cases: build_every_board(&boards),
             };
             finish(&report)
         }
-        _ => bail!("{USAGE}"),
-    });
-    if let Err(e) = result {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+        Cmd::Fuzz(options) => fuzz::cmd_fuzz(options),
+        Cmd::ImportCorpus(options) => import_corpus::cmd_import_corpus(&options),
     }
 }
 
@@ -704,4 +710,221 @@ fn cmd_demo() -> Result<()> {
     println!();
     println!("console log: {}", log.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, ValueEnum};
+
+    fn parse(line: &str) -> Result<Cmd, clap::Error> {
+        Cli::try_parse_from(std::iter::once("xtask").chain(line.split_whitespace())).map(|c| c.cmd)
+    }
+
+    #[test]
+    fn the_parser_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every command line the README, Documentation/, .ci/run, CHANGELOG.md and xtask itself
+    /// give still parses.
+    #[test]
+    fn the_documented_command_lines_parse() {
+        for line in [
+            "testbed",
+            "testbed --arch arm64",
+            "testbed --arch x86_64 --kernel 6.12 --cc llvm --debug-kernel",
+            "testbed --kernel 7.3",
+            "e2e",
+            "e2e --arch arm64",
+            "e2e --arch arm64 --board board-configs/my-board.toml",
+            "e2e --board a.toml --board b.toml",
+            "e2e --kernel 6.12",
+            "e2e --kernel 6.12 --arch arm64 --variant gki",
+            "e2e --arch arm64 --variant debug-16k",
+            "e2e --arch arm64 --variant 16k",
+            "e2e --kernel 7.3",
+            "e2e --kernel 7.2 --cc llvm",
+            "e2e --debug-kernel",
+            "e2e --arch arm64 --debug-kernel",
+            "test",
+            "test --full",
+            "demo",
+            "bindings",
+            "deny",
+            "bench",
+            "bench --arch x86_64 --mode icount --boots 1",
+            "bench --mode tcg --boots 5",
+            "bench --accounting",
+            "build",
+            "build --board board-configs/qemu-arm64.toml --board board-configs/qemu-x86_64.toml",
+            "integration",
+            "integration --kleaf k --buildroot b --oe-core o --bitbake bb",
+            "fuzz",
+            "fuzz --minutes 90",
+            "fuzz --seconds 60 --threads 1",
+            "fuzz --replay target/fuzz/findings/x.toml --source board.toml",
+            "fuzz --limits",
+            "import-corpus",
+            "import-corpus --kernel-src /tmp/linux --jobs 4",
+        ] {
+            if let Err(e) = parse(line) {
+                panic!("`cargo xtask {line}` does not parse:\n{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn each_command_rejects_the_others_options() {
+        for line in [
+            "",
+            "frobnicate",
+            "test --board a.toml",
+            "bench --board a.toml",
+            "bench --boots 0",
+            "bench --mode fast",
+            "demo --arch arm64",
+            "build --arch arm64",
+            "testbed --board a.toml",
+            "e2e --variant 16k --debug-kernel",
+            "e2e --variant debug16k",
+            "e2e --kernel 6.13",
+            "e2e --arch riscv64",
+            "e2e --cc msvc",
+            "integration --oe-core o",
+            "integration --bitbake b",
+            "fuzz --minutes 1 --seconds 1",
+            "fuzz --threads 0",
+            "fuzz --replay x.toml --limits",
+            "fuzz --arch arm64",
+            "import-corpus --jobs 0",
+        ] {
+            assert!(parse(line).is_err(), "`cargo xtask {line}` parses");
+        }
+    }
+
+    #[test]
+    fn the_kernel_options_select_the_documented_kernel() {
+        let spec = |line: &str| match parse(line).expect("parses") {
+            Cmd::Testbed(k) | Cmd::E2e { kernel: k, .. } => k.spec(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(spec("e2e"), Spec::new(Arch::X86_64, Variant::Default));
+        assert_eq!(
+            spec("e2e --arch arm64 --debug-kernel"),
+            Spec::new(Arch::Arm64, Variant::Debug)
+        );
+        assert_eq!(
+            spec("testbed --kernel 6.12 --arch arm64 --variant gki --cc llvm"),
+            Spec {
+                series: Series::V6_12,
+                arch: Arch::Arm64,
+                variant: Variant::Gki,
+                cc: Cc::Llvm,
+            }
+        );
+        // Every kernel of the matrix can be named on the command line, by its own label.
+        for &k in TEST_MATRIX.iter().chain(FULL_MATRIX) {
+            let line = format!(
+                "e2e --arch {} --kernel {} --variant {} --cc {}",
+                k.arch.name(),
+                k.series.name(),
+                k.variant.name().unwrap_or("default"),
+                if k.cc == Cc::Llvm { "llvm" } else { "gcc" },
+            );
+            assert_eq!(spec(&line), k, "{line}");
+        }
+    }
+
+    /// A `cargo xtask test --full` run finds every kernel it boots in the cache the next time.
+    #[test]
+    fn the_cache_keeps_every_kernel_of_the_matrix() {
+        let labels: std::collections::BTreeSet<String> = TEST_MATRIX
+            .iter()
+            .chain(FULL_MATRIX)
+            .map(Spec::label)
+            .collect();
+        assert_eq!(labels.len(), TEST_MATRIX.len() + FULL_MATRIX.len());
+        assert!(labels.len() <= testbed::KEEP_KERNELS, "{labels:?}");
+    }
+
+    /// The spellings the command line accepts are the names the test bed uses in cache keys,
+    /// labels and board files.
+    #[test]
+    fn the_value_names_are_the_test_bed_names() {
+        let name =
+            |v: Option<clap::builder::PossibleValue>| v.expect("named").get_name().to_owned();
+        for a in Arch::value_variants() {
+            assert_eq!(name(a.to_possible_value()), a.name());
+            assert_eq!(Arch::parse(a.name()).expect("parses"), *a);
+        }
+        for s in Series::value_variants() {
+            assert_eq!(name(s.to_possible_value()), s.name());
+        }
+        for v in Variant::value_variants() {
+            assert_eq!(name(v.to_possible_value()), v.name().unwrap_or("default"));
+        }
+    }
+
+    #[test]
+    fn bench_boots_once_with_icount_and_five_times_with_tcg() {
+        let boots = |line: &str| match parse(line).expect("parses") {
+            Cmd::Bench { options, .. } => (options.mode, options.boots(), options.accounting),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(boots("bench"), (bench::Mode::Icount, 1, false));
+        assert_eq!(boots("bench --mode tcg"), (bench::Mode::Tcg, 5, false));
+        assert_eq!(
+            boots("bench --mode tcg --boots 7 --accounting"),
+            (bench::Mode::Tcg, 7, true)
+        );
+    }
+
+    /// The debug xtask runs the release one with `Options::args()`, and the minimiser runs
+    /// itself with `--replay`: both command lines parse back to the same options.
+    #[test]
+    fn the_fuzzer_options_survive_its_own_command_lines() {
+        let fuzz = |line: &str| match parse(line).expect("parses") {
+            Cmd::Fuzz(o) => o,
+            other => panic!("{other:?}"),
+        };
+        for line in [
+            "fuzz",
+            "fuzz --minutes 3 --threads 2 --seed 9 --execs 100 --no-binary --out /tmp/f",
+            "fuzz --replay x.toml --source other.toml --heapgen /bin/heapgen",
+            "fuzz --limits",
+        ] {
+            let o = fuzz(line);
+            let again = fuzz(&format!("fuzz {}", o.args().join(" ")));
+            // `args()` leaves out `--heapgen`: the debug xtask passes the one it built.
+            let (a, b) = (&again, &o);
+            assert_eq!(
+                (
+                    a.duration(),
+                    a.execs,
+                    a.threads,
+                    a.seed,
+                    &a.out,
+                    a.binary,
+                    a.limits
+                ),
+                (
+                    b.duration(),
+                    b.execs,
+                    b.threads,
+                    b.seed,
+                    &b.out,
+                    b.binary,
+                    b.limits
+                ),
+                "{line}"
+            );
+            assert_eq!((&a.replay, &a.source), (&b.replay, &b.source), "{line}");
+        }
+        let o = fuzz("fuzz");
+        assert_eq!(o.duration(), std::time::Duration::from_secs(60));
+        assert_eq!(o.source, "board.toml");
+        assert!(o.binary && !o.limits);
+        assert_eq!(fuzz("fuzz --minutes 90").duration().as_secs(), 90 * 60);
+    }
 }

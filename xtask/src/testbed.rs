@@ -41,19 +41,23 @@ const PACKAGES: &[&str] = &[
 ];
 
 const BINDGEN_VERSION: &str = "0.72.1";
-/// How many kernel builds the cache keeps (least recently used ones are pruned): the whole test
-/// matrix (7.2 x86_64, arm64, x86_64 and arm64 debug, arm64 16K; 6.12 x86_64, arm64 and arm64
-/// GKI; 7.3 x86_64) plus the `--full` one.
-const KEEP_KERNELS: usize = 10;
+/// How many kernel builds the cache keeps (least recently used ones are pruned): the seven of the
+/// test matrix (7.2 x86_64, arm64, x86_64 debug and arm64 debug 16K; 6.12 x86_64 and arm64 GKI;
+/// 7.3 x86_64) and the three `--full` adds (7.2 arm64 debug, arm64 16K, x86_64 LLVM), which are
+/// also every kernel `build`, `integration`, `bench` and `demo` use.
+pub const KEEP_KERNELS: usize = 10;
 
-/// A kernel series of the test bed, from Debian's `linux-source-<series>` package.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A kernel series of the test bed, from Debian's `linux-source-<series>` package (`--kernel`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Series {
     /// Linux 6.12 LTS (Debian trixie), with the exports of Android's common kernel patched in.
+    #[value(name = "6.12")]
     V6_12,
     /// Linux 7.2 (Debian sid), the default.
+    #[value(name = "7.2")]
     V7_2,
     /// Linux 7.3 (Debian trixie-backports): the next kernel, to find API changes early.
+    #[value(name = "7.3")]
     V7_3,
 }
 
@@ -62,16 +66,6 @@ impl Series {
     /// with `accounting = true` need.
     pub fn has_dmem_cgroup(self) -> bool {
         self != Series::V6_12
-    }
-
-    /// Parses a command-line series (`6.12`, `7.2`).
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "6.12" => Ok(Series::V6_12),
-            "7.2" => Ok(Series::V7_2),
-            "7.3" => Ok(Series::V7_3),
-            _ => bail!("unknown kernel series `{s}` (expected 6.12, 7.2 or 7.3)"),
-        }
     }
 
     /// The series as Debian names its source package.
@@ -96,24 +90,13 @@ impl Series {
     }
 }
 
-/// The compiler a kernel (and every module built against it) is built with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The compiler a kernel (and every module built against it) is built with (`--cc`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Cc {
     /// GCC (the default; `aarch64-linux-gnu-gcc` for arm64).
     Gcc,
     /// Debian's LLVM 19 (`LLVM=-19`), as Android builds its kernels.
     Llvm,
-}
-
-impl Cc {
-    /// Parses a command-line compiler (`gcc`, `llvm`).
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "gcc" => Ok(Cc::Gcc),
-            "llvm" => Ok(Cc::Llvm),
-            _ => bail!("unknown compiler `{s}` (expected gcc or llvm)"),
-        }
-    }
 }
 
 /// Which test-bed kernel to use: series, architecture, variant and compiler.
@@ -165,17 +148,18 @@ impl Spec {
     }
 }
 
-/// A test-bed architecture.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A test-bed architecture (`--arch`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Arch {
     /// x86-64: one `cma=` area, QEMU `pc`.
+    #[value(name = "x86_64")]
     X86_64,
     /// arm64: device-tree regions, QEMU `virt`.
     Arm64,
 }
 
 impl Arch {
-    /// Parses a board-file / command-line architecture name.
+    /// Parses a board file's architecture name (the command line's `--arch` takes the same).
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "x86_64" => Ok(Arch::X86_64),
@@ -226,8 +210,8 @@ impl Arch {
     }
 }
 
-/// A kernel variant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A kernel variant (`--variant`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Variant {
     /// The default test kernel.
     Default,
@@ -235,13 +219,15 @@ pub enum Variant {
     /// kernel only allows KASAN together with Rust in clang-built kernels.
     Debug,
     /// arm64 with 16 KiB pages (`CONFIG_ARM64_16K_PAGES`), as Android's `kernel_aarch64_16k`.
+    #[value(name = "16k")]
     Pages16K,
     /// The hardening of Android's GKI kernels that changes how a module is built or called:
     /// kCFI (`CONFIG_CFI_CLANG`, not permissive) and shadow call stacks. Built with LLVM, as
     /// GKI kernels are.
     Gki,
-    /// The checkers of [`Variant::Debug`] on an arm64 kernel with 16 KiB pages: the page-size
+    /// The checkers of the debug variant on an arm64 kernel with 16 KiB pages: the page-size
     /// arithmetic under KASAN, in one kernel build instead of two (the CI time budget).
+    #[value(name = "debug-16k")]
     Debug16K,
 }
 
@@ -271,18 +257,6 @@ impl Variant {
             Variant::Gki => Some("gki"),
             Variant::Debug16K => Some("debug-16k"),
         }
-    }
-
-    /// Parses a `--variant` name.
-    pub fn parse(name: &str) -> Result<Variant> {
-        Ok(match name {
-            "default" => Variant::Default,
-            "debug" => Variant::Debug,
-            "16k" => Variant::Pages16K,
-            "gki" => Variant::Gki,
-            "debug-16k" => Variant::Debug16K,
-            other => bail!("unknown variant `{other}` (default, debug, 16k, gki, debug-16k)"),
-        })
     }
 
     /// The kernel's page size, in bytes.
@@ -413,35 +387,33 @@ fn packages() -> Result<()> {
 
 /// Installs the pinned bindgen-cli into the cache.
 pub fn ensure_bindgen() -> Result<PathBuf> {
+    ensure_cargo_tool("bindgen-cli", BINDGEN_VERSION, "bindgen")
+}
+
+/// Installs version `version` of the crates.io package `name` into the cache
+/// (`tools/<name>-<version>`, with `cargo install --locked`), once, and returns the path of its
+/// binary `bin`. The install is logged to `<name>-install.log` in the cache.
+pub fn ensure_cargo_tool(name: &str, version: &str, bin: &str) -> Result<PathBuf> {
     let _tools = lock(&TOOLS);
-    let root = cache_root().join(format!("tools/bindgen-{BINDGEN_VERSION}"));
-    let bin = root.join("bin/bindgen");
-    if bin.is_file() {
-        return Ok(bin);
+    let root = cache_root().join(format!("tools/{name}-{version}"));
+    let path = root.join("bin").join(bin);
+    if path.is_file() {
+        return Ok(path);
     }
-    // The first thing a cold run builds (the bindings' freshness check comes before any
-    // kernel): the cache and the packages (cargo's C toolchain, bindgen's libclang) may not be
-    // there yet.
+    // The first thing a cold run builds (the host checks come before any kernel): the cache
+    // and the packages (cargo's C toolchain, bindgen's libclang) may not be there yet.
     packages()?;
     fs::create_dir_all(cache_root())?;
-    let log = cache_root().join("bindgen-install.log");
+    let log = cache_root().join(format!("{name}-install.log"));
     let mut cmd = Command::new("cargo");
-    cmd.args([
-        "install",
-        "bindgen-cli",
-        "--locked",
-        "--version",
-        BINDGEN_VERSION,
-        "--root",
-    ])
-    .arg(&root)
-    .env_remove("CARGO_TARGET_DIR");
-    run_logged(
-        &mut cmd,
-        &format!("installing bindgen-cli {BINDGEN_VERSION}"),
-        &log,
-    )?;
-    Ok(bin)
+    cmd.args(["install", name, "--locked", "--version", version, "--root"])
+        .arg(&root)
+        .env_remove("CARGO_TARGET_DIR");
+    run_logged(&mut cmd, &format!("installing {name} {version}"), &log)?;
+    if !path.is_file() {
+        bail!("installing {name} {version} gave no {}", path.display());
+    }
+    Ok(path)
 }
 
 /// Options for apt that use a private sources list and lists directory under the cache, so the
@@ -578,7 +550,7 @@ fn tool_version(cmd: &str, arg: &str) -> String {
 }
 
 /// The config fragment(s) of a kernel: the architecture's, the dmem cgroup controller's where
-/// the series has it, plus the debug one.
+/// the series has it, plus the variant's.
 fn fragments(arch: Arch, variant: Variant, series: Series) -> Vec<PathBuf> {
     let dir = repo_root().join("tests/kernel");
     let mut v = vec![dir.join(format!("{}.config", arch.name()))];

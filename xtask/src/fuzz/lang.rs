@@ -10,7 +10,8 @@
 #[allow(dead_code)]
 mod udev_grammar;
 
-/// Which checker a generated file gets, by its path.
+/// Checks a generated file in its own language, chosen by its path (`hooks/` files are the
+/// board's own and are not checked).
 pub fn check(path: &str, text: &str) -> Result<(), String> {
     if path.starts_with("hooks/") {
         // Copied verbatim from the board's directory: the oracle compares them with it.

@@ -42,77 +42,68 @@ use oracle::{Failure, Input, Outcome};
 use sandbox::Sandbox;
 
 /// The options of `cargo xtask fuzz`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, clap::Args)]
 pub struct Options {
-    /// How long to run.
-    pub duration: Duration,
-    /// Stop after this many executions, if set.
+    /// Fuzz for N minutes [default: one minute].
+    #[arg(long, value_name = "N", conflicts_with = "seconds")]
+    pub minutes: Option<u64>,
+    /// Fuzz for N seconds.
+    #[arg(long, value_name = "N")]
+    pub seconds: Option<u64>,
+    /// Stop after this many executions.
+    #[arg(long, value_name = "N")]
     pub execs: Option<u64>,
-    /// Worker threads.
+    /// Worker threads [default: one per core].
+    #[arg(long, value_name = "N", default_value_t = cores(), hide_default_value = true,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub threads: usize,
     /// The random seed (a run is reproducible with one thread).
+    #[arg(long, value_name = "N", default_value_t = 0x6865_6170_6765_6e21)]
     pub seed: u64,
-    /// The `heapgen` binary for the binary oracle; built when not given.
+    /// The `heapgen` binary for the binary oracle [default: built in release mode].
+    #[arg(long, value_name = "PATH")]
     pub heapgen: Option<PathBuf>,
     /// How often a worker runs the binary on its current input.
+    #[arg(skip = Duration::from_millis(500))]
     pub binary_every: Duration,
-    /// Where findings and the summary go.
+    /// Where findings and the summary go [default: target/fuzz].
+    #[arg(long, value_name = "DIR", default_value_os_t = repo_root().join("target/fuzz"),
+          hide_default_value = true)]
     pub out: PathBuf,
-    /// Replay one input instead of fuzzing.
+    /// Replay one input with every oracle instead of fuzzing.
+    #[arg(long, value_name = "FILE", conflicts_with = "limits")]
     pub replay: Option<PathBuf>,
     /// The board file name of the replayed input.
+    #[arg(long, value_name = "NAME", default_value = "board.toml")]
     pub source: String,
-    /// Whether the binary oracle runs at all.
+    /// Leave out the binary oracle.
+    #[arg(long = "no-binary", action = clap::ArgAction::SetFalse)]
     pub binary: bool,
     /// Measure the crafted worst cases (`limits.rs`) instead of fuzzing.
+    #[arg(long)]
     pub limits: bool,
 }
 
-const USAGE: &str = "usage: cargo xtask fuzz [--minutes N | --seconds N] [--execs N] [--threads N] [--seed N] [--heapgen PATH] [--no-binary] [--out DIR] | --replay FILE [--source NAME] | --limits";
+/// One worker per core.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
 
 impl Options {
-    /// Parses the arguments after `fuzz`.
-    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Self> {
-        let mut o = Options {
-            duration: Duration::from_secs(60),
-            execs: None,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            seed: 0x6865_6170_6765_6e21,
-            heapgen: None,
-            binary_every: Duration::from_millis(500),
-            out: repo_root().join("target/fuzz"),
-            replay: None,
-            source: "board.toml".to_string(),
-            binary: true,
-            limits: false,
-        };
-        while let Some(a) = args.next() {
-            let mut value = || {
-                args.next()
-                    .with_context(|| format!("{a} needs a value\n{USAGE}"))
-            };
-            match a.as_str() {
-                "--minutes" => o.duration = Duration::from_secs(60 * value()?.parse::<u64>()?),
-                "--seconds" => o.duration = Duration::from_secs(value()?.parse()?),
-                "--execs" => o.execs = Some(value()?.parse()?),
-                "--threads" => o.threads = value()?.parse::<usize>()?.max(1),
-                "--seed" => o.seed = value()?.parse()?,
-                "--heapgen" => o.heapgen = Some(PathBuf::from(value()?)),
-                "--no-binary" => o.binary = false,
-                "--out" => o.out = PathBuf::from(value()?),
-                "--replay" => o.replay = Some(PathBuf::from(value()?)),
-                "--source" => o.source = value()?,
-                "--limits" => o.limits = true,
-                _ => bail!("unknown argument `{a}`\n{USAGE}"),
-            }
+    /// How long to run: `--minutes` or `--seconds`, else a minute.
+    pub fn duration(&self) -> Duration {
+        match (self.minutes, self.seconds) {
+            (Some(m), _) => Duration::from_secs(60 * m),
+            (None, Some(s)) => Duration::from_secs(s),
+            (None, None) => Duration::from_secs(60),
         }
-        Ok(o)
     }
 
-    fn args(&self) -> Vec<String> {
+    /// The command line that gives these options (for the release xtask the debug one runs).
+    pub fn args(&self) -> Vec<String> {
         let mut v = vec![
             "--seconds".to_string(),
-            self.duration.as_secs().to_string(),
+            self.duration().as_secs().to_string(),
             "--threads".to_string(),
             self.threads.to_string(),
             "--seed".to_string(),
@@ -143,8 +134,7 @@ impl Options {
 
 /// `cargo xtask fuzz ...`: in a debug build of xtask, builds the release one and runs it (the
 /// fuzzer needs the optimised library); there, fuzzes or replays.
-pub fn cmd_fuzz(args: impl Iterator<Item = String>) -> Result<()> {
-    let mut o = Options::parse(args)?;
+pub fn cmd_fuzz(mut o: Options) -> Result<()> {
     if cfg!(debug_assertions) && std::env::var_os("HEAPGEN_FUZZ_DEBUG").is_none() {
         step("fuzz: building the release xtask and heapgen");
         let status = Command::new("cargo")
@@ -336,7 +326,7 @@ fn signature(outcome: &Outcome) -> u64 {
     h.finish()
 }
 
-/// Fuzzes for `o.duration` (or `o.execs` executions) and saves the minimised findings.
+/// Fuzzes for `o.duration()` (or `o.execs` executions) and saves the minimised findings.
 pub fn fuzz(o: &Options) -> Result<Summary> {
     let repo = repo_root();
     let seeds = seeds(&repo)?;
@@ -361,7 +351,7 @@ pub fn fuzz(o: &Options) -> Result<Summary> {
     step(format!(
         "fuzz: {} threads for {} s, {} seeds, seed {}",
         o.threads,
-        o.duration.as_secs(),
+        o.duration().as_secs(),
         seeds.len(),
         o.seed
     ));
@@ -386,7 +376,7 @@ pub fn fuzz(o: &Options) -> Result<Summary> {
     while !shared.stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
         let execs = shared.execs.load(Ordering::Relaxed);
-        if start.elapsed() >= o.duration || o.execs.is_some_and(|n| execs >= n) {
+        if start.elapsed() >= o.duration() || o.execs.is_some_and(|n| execs >= n) {
             shared.stop.store(true, Ordering::SeqCst);
         }
         if last.elapsed() >= Duration::from_secs(10) {
@@ -841,7 +831,8 @@ mod tests {
     fn a_short_run_finds_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         let o = Options {
-            duration: Duration::from_secs(600),
+            minutes: None,
+            seconds: Some(600),
             execs: Some(300),
             threads: 1,
             seed: 7,
