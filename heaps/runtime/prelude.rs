@@ -42,6 +42,8 @@ mod vec_ext {
     /// # Safety
     ///
     /// `new_len <= v.len()`; the caller takes care of elements `new_len..len`.
+    // `mem::take` needs `Vec: Default`, which Linux 6.12's kernel crate does not implement.
+    #[expect(clippy::mem_replace_with_default)]
     unsafe fn forget_tail<T, A: Allocator>(v: &mut Vec<T, A>, new_len: usize) {
         let (ptr, len, capacity) = core::mem::replace(v, Vec::new()).into_raw_parts();
         debug_assert!(new_len <= len);
@@ -74,6 +76,8 @@ mod vec_ext {
             }
         }
 
+        // As in `forget_tail`: no `Vec: Default` in Linux 6.12.
+        #[expect(clippy::mem_replace_with_default)]
         fn drain_all(&mut self) -> impl Iterator<Item = T> {
             core::mem::replace(self, Vec::new()).into_iter()
         }

@@ -223,6 +223,14 @@ impl HeapOps for HeapData {
     }
 }
 
+/// What one heap brings to the areas it allocates from: its own area, its pool over that area
+/// and the area's dmem region (shared with every heap that falls back on the area).
+struct AreaShare {
+    cma: Cma,
+    pool: Option<Arc<Pool>>,
+    dmem: Option<Arc<dmem::Region>>,
+}
+
 /// Every heap of the board, registered for good.
 pub struct Registration {
     heaps: KVec<Heap<HeapData>>,
@@ -342,11 +350,14 @@ impl Registration {
         }
         // Every area's pools, from the heaps over it; a fallback area's dmem region is that of
         // the first region (in board-file order) over it.
-        let mut shared: KVec<(Cma, Option<Arc<Pool>>, Option<Arc<dmem::Region>>)> =
-            KVec::with_capacity(pending.len(), GFP_KERNEL)?;
+        let mut shared: KVec<AreaShare> = KVec::with_capacity(pending.len(), GFP_KERNEL)?;
         for data in pending.iter() {
             shared.push(
-                (data.area.cma, data.pool.clone(), data.area.dmem.clone()),
+                AreaShare {
+                    cma: data.area.cma,
+                    pool: data.pool.clone(),
+                    dmem: data.area.dmem.clone(),
+                },
                 GFP_KERNEL,
             )?;
         }
@@ -357,7 +368,7 @@ impl Registration {
                 data.fallback.iter_mut().map(|a| (false, a)),
             ) {
                 let mut first = true;
-                for (cma, pool, dmem) in shared.iter() {
+                for AreaShare { cma, pool, dmem } in shared.iter() {
                     if *cma != area.cma {
                         continue;
                     }
