@@ -20,7 +20,7 @@ use std::{
     process::Command,
 };
 
-use crate::ktap::{Case, Outcome};
+use crate::ktap::Case;
 use crate::util::{self, cache_root, repo_root, step};
 
 /// Pinned tool versions.
@@ -32,18 +32,6 @@ const BUILDIFIER: &str = "@bazel/buildifier@8.2.1";
 /// must not need.
 const OELINT_SUPPRESS: &[&str] = &["oelint.vars.homepageping"];
 
-fn case(name: String, result: Result<()>) -> Case {
-    let outcome = match result {
-        Ok(()) => Outcome::Pass,
-        Err(e) => {
-            let why = format!("{e:#}");
-            eprintln!("FAIL {name}: {why}");
-            Outcome::Fail(why)
-        }
-    };
-    Case { name, outcome }
-}
-
 /// Generates every board with all targets, installs the tools and runs them: one case per board
 /// and tool, plus one for the documentation.
 pub fn run() -> Vec<Case> {
@@ -51,7 +39,7 @@ pub fn run() -> Vec<Case> {
     let boards = match generate_all() {
         Ok(b) => b,
         Err(e) => {
-            cases.push(case("ecosystem/generate".into(), Err(e)));
+            cases.push(Case::checked("ecosystem/generate", Err(e)));
             return cases;
         }
     };
@@ -59,13 +47,13 @@ pub fn run() -> Vec<Case> {
     let buildifier = install_buildifier();
     for (stem, dir) in &boards {
         let name = |tool: &str| format!("ecosystem/{stem}/{tool}");
-        cases.push(case(
+        cases.push(Case::checked(
             name("oelint-adv"),
             venv.as_ref()
                 .map_err(|e| anyhow::anyhow!("{e:#}"))
                 .and_then(|v| oelint(v, dir)),
         ));
-        cases.push(case(
+        cases.push(Case::checked(
             name("buildifier"),
             buildifier
                 .as_ref()
@@ -73,8 +61,8 @@ pub fn run() -> Vec<Case> {
                 .and_then(|b| run_buildifier(b, dir)),
         ));
     }
-    cases.push(case(
-        "ecosystem/sphinx-build".into(),
+    cases.push(Case::checked(
+        "ecosystem/sphinx-build",
         venv.as_ref()
             .map_err(|e| anyhow::anyhow!("{e:#}"))
             .and_then(|v| sphinx(v)),

@@ -23,6 +23,23 @@ pub struct Case {
     pub outcome: Outcome,
 }
 
+impl Case {
+    /// The case `name` of a check that passed (`Ok`) or failed with the error's chain, which is
+    /// printed at once (`FAIL <name>: ...`) as well.
+    pub fn checked(name: impl Into<String>, result: anyhow::Result<()>) -> Self {
+        let name = name.into();
+        let outcome = match result {
+            Ok(()) => Outcome::Pass,
+            Err(e) => {
+                let why = format!("{e:#}");
+                eprintln!("FAIL {name}: {why}");
+                Outcome::Fail(why)
+            }
+        };
+        Case { name, outcome }
+    }
+}
+
 /// Everything a console log says.
 #[derive(Debug, Default)]
 pub struct Report {

@@ -344,6 +344,16 @@ fn build_every_board(boards: &[PathBuf]) -> Vec<Case> {
                 Err(e) => push(name, Outcome::Fail(format!("{e:#}"))),
             }
         }
+        // The runtime and the generated crate under the kernel's own clippy (`make CLIPPY=1`,
+        // with the lints the kernel sets), warning-free.
+        let clippy = (|| -> Result<()> {
+            let dir = work.join("clippy");
+            let _ = std::fs::remove_dir_all(&dir);
+            util::run(Command::new("cp").arg("-a").arg(&generated).arg(&dir))?;
+            e2e::build_module(&kernel, &dir, &board.module, &["CLIPPY=1".to_string()])?;
+            Ok(())
+        })();
+        push(format!("{prefix}/clippy"), outcome_of(clippy));
         // The generated kernel config fragment holds for the kernel the module runs on.
         let fragment = (|| -> Result<()> {
             let fragment = generated.join(format!("{}-heaps.config", board.name));
@@ -360,15 +370,17 @@ fn build_every_board(boards: &[PathBuf]) -> Vec<Case> {
             }
             Ok(())
         })();
-        push(
-            format!("{prefix}/config-fragment"),
-            match fragment {
-                Ok(()) => Outcome::Pass,
-                Err(e) => Outcome::Fail(format!("{e:#}")),
-            },
-        );
+        push(format!("{prefix}/config-fragment"), outcome_of(fragment));
     }
     cases
+}
+
+/// A check's outcome: passed, or failed with the error's chain.
+fn outcome_of(result: Result<()>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Pass,
+        Err(e) => Outcome::Fail(format!("{e:#}")),
+    }
 }
 
 /// Generates the x86_64 test board once and builds that same tree, unchanged, against every
@@ -399,14 +411,7 @@ fn build_once_everywhere(specs: &[Spec]) -> Case {
         }
         Ok(())
     })();
-    let outcome = match result {
-        Ok(()) => Outcome::Pass,
-        Err(e) => {
-            eprintln!("FAIL {name}: {e:#}");
-            Outcome::Fail(format!("{e:#}"))
-        }
-    };
-    Case { name, outcome }
+    Case::checked(name, result)
 }
 
 /// How many jobs `cargo xtask test` runs at once. Two: on the two-core machine CI runs on, a guest
@@ -495,16 +500,9 @@ fn host_steps() -> Vec<Case> {
         ],
     );
     host_step(&mut report, "test", &["test", "--workspace"]);
-    report.cases.push(Case {
-        name: "host/bindings-fresh".to_string(),
-        outcome: match bindings::check() {
-            Ok(()) => Outcome::Pass,
-            Err(e) => {
-                eprintln!("FAIL host/bindings-fresh: {e:#}");
-                Outcome::Fail(format!("{e:#}"))
-            }
-        },
-    });
+    report
+        .cases
+        .push(Case::checked("host/bindings-fresh", bindings::check()));
     // A bounded fuzzing run: a minute on one thread, the other jobs need the other core.
     host_step(
         &mut report,
@@ -541,6 +539,10 @@ fn cmd_test(full: bool) -> Result<()> {
     let mut jobs = vec![
         Job::new("host", 150, host_steps),
         Job::new("ecosystem", 20, ecosystem::run),
+        // One version of each crate, crates.io as the only source (cargo-deny, `deny.toml`).
+        Job::new("deny", 5, || {
+            vec![Case::checked("host/deny", deny::deny_check())]
+        }),
         // Every board's generated module builds against its architecture's test-bed kernel with
         // zero warnings (the test boards are also booted below).
         Job::new("build", 60, move || build_every_board(boards)),

@@ -7,10 +7,11 @@ use crate::util::{cache_root, have, kernel_cmd, repo_root, run, run_logged, step
 use anyhow::{bail, Context, Result};
 use heapgen::render::sha256_hex;
 use std::{
+    collections::BTreeMap,
     fs,
     path::{Path, PathBuf},
     process::Command,
-    sync::{Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::SystemTime,
 };
 
@@ -19,6 +20,8 @@ const PACKAGES: &[&str] = &[
     "rustc-web",
     "rust-web-src",
     "rustfmt-web",
+    // clippy-driver of the same release, for the kernel's `make CLIPPY=1`.
+    "rust-web-clippy",
     "libclang-19-dev",
     "clang-19",
     "lld-19",
@@ -339,11 +342,15 @@ fn is_root() -> bool {
 }
 
 /// One kernel build at a time: a build takes every core, and `cargo xtask test` runs its jobs
-/// on two workers ([`ensure`] holds it; lock order: `KERNELS` before `TOOLS`).
+/// on two workers ([`ensure`] holds it). Lock order: `KERNELS`, then a tool's lock in
+/// `INSTALLS`, then `TOOLS`.
 static KERNELS: Mutex<()> = Mutex::new(());
 
-/// One writer of the shared tools in the cache at a time (apt, `cargo install`, downloads).
+/// One apt run or download into the cache at a time (packages, busybox).
 static TOOLS: Mutex<()> = Mutex::new(());
+
+/// A lock per tool `cargo install`s into the cache ([`ensure_cargo_tool`]).
+static INSTALLS: Mutex<BTreeMap<String, Arc<Mutex<()>>>> = Mutex::new(BTreeMap::new());
 
 /// Takes a setup lock; a worker that panicked while holding it left nothing half-done that the
 /// markers do not catch (every step is complete only once its marker file is written).
@@ -354,10 +361,6 @@ fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
 /// Installs missing Debian packages (as root), or says what to run.
 pub fn ensure_packages() -> Result<()> {
     let _tools = lock(&TOOLS);
-    packages()
-}
-
-fn packages() -> Result<()> {
     let missing: Vec<&str> = PACKAGES
         .iter()
         .copied()
@@ -394,7 +397,16 @@ pub fn ensure_bindgen() -> Result<PathBuf> {
 /// (`tools/<name>-<version>`, with `cargo install --locked`), once, and returns the path of its
 /// binary `bin`. The install is logged to `<name>-install.log` in the cache.
 pub fn ensure_cargo_tool(name: &str, version: &str, bin: &str) -> Result<PathBuf> {
-    let _tools = lock(&TOOLS);
+    // One install of each tool at a time; different tools install side by side (a cold run
+    // builds cargo-deny while a kernel build waits for bindgen only).
+    let tool_lock = {
+        let mut installs = INSTALLS.lock().unwrap_or_else(PoisonError::into_inner);
+        installs
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(Mutex::new(())))
+            .clone()
+    };
+    let _tool = lock(&tool_lock);
     let root = cache_root().join(format!("tools/{name}-{version}"));
     let path = root.join("bin").join(bin);
     if path.is_file() {
@@ -402,7 +414,7 @@ pub fn ensure_cargo_tool(name: &str, version: &str, bin: &str) -> Result<PathBuf
     }
     // The first thing a cold run builds (the host checks come before any kernel): the cache
     // and the packages (cargo's C toolchain, bindgen's libclang) may not be there yet.
-    packages()?;
+    ensure_packages()?;
     fs::create_dir_all(cache_root())?;
     let log = cache_root().join(format!("{name}-install.log"));
     let mut cmd = Command::new("cargo");
