@@ -26,6 +26,7 @@ macro_rules! runtime_files {
 pub const FILES: &[RuntimeFile] = runtime_files![
     "bindings.rs",
     "buffer.rs",
+    "cast.rs",
     "cma.rs",
     "debugfs.rs",
     "device.rs",

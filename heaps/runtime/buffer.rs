@@ -8,9 +8,11 @@
 
 use crate::prelude::*;
 use crate::{
+    cast::{u64_from, usize_from},
     cma::CmaPages,
     dma_buf::{
-        Device, Direction, DmaBuf, DmaBufOps, Exportable, KernelMapping, SgTable, VAddr, Vma,
+        AttachedTable, Device, Direction, DmaBuf, DmaBufOps, Exportable, KernelMapping,
+        MappedTable, SgTable, VAddr, Vma,
     },
     dmem,
     hooks::HookBuffer,
@@ -25,17 +27,17 @@ use kernel::{
     sync::{Arc, Mutex},
 };
 
-/// One importer's view of a buffer.
-pub struct Attachment {
-    dev: Device,
-    table: SgTable,
-    /// Whether the table is DMA-mapped: changed only with the buffer's lock held, together with
-    /// the mapping itself, and read by the CPU-access syncs under that lock.
-    mapped: AtomicBool,
-}
+/// An importer's handle on a buffer: the dma-buf core keeps it for the attachment and hands it
+/// back at map, unmap and detach. What it names (the importer's table and whether it is
+/// mapped) lives in the buffer's lock, with the CPU-access syncs that read it.
+pub struct Attachment;
 
+/// A buffer's state that changes after export. Lock order: a buffer's `inner` is the innermost
+/// lock of the runtime (nothing is locked while it is held); the dma-buf core may hold the
+/// buffer's reservation lock around it (map, unmap).
 struct Inner {
-    attachments: KVec<Arc<Attachment>>,
+    /// Every attachment, with its table and DMA mapping.
+    attachments: KVec<(Arc<Attachment>, AttachedTable)>,
     vmap_count: usize,
     kmap: Option<KernelMapping>,
 }
@@ -90,16 +92,20 @@ struct Taken {
     charge: Option<dmem::Charge>,
 }
 
-/// Converts a policy layout value to `usize` (it was checked against `u64` arithmetic).
-fn to_usize(value: u64) -> Result<usize> {
-    usize::try_from(value).map_err(|_| EINVAL)
-}
-
 impl Buffer {
+    /// The table of attachment `att`, found by identity in the buffer's locked state.
+    fn table_of<'a>(inner: &'a mut Inner, att: &Attachment) -> Option<&'a mut AttachedTable> {
+        inner
+            .attachments
+            .iter_mut()
+            .find(|(a, _)| core::ptr::eq(&**a, att))
+            .map(|(_, table)| table)
+    }
+
     /// Allocates, zeroes and exports a buffer of at least `len` bytes from `heap`.
     pub fn allocate(heap: &'static HeapData, len: usize, fd_flags: u32) -> Result<DmaBuf> {
         let stats = &heap.stats;
-        let layout = heap.region.policy.layout(len as u64).map_err(|e| {
+        let layout = heap.region.policy.layout(u64_from(len)).map_err(|e| {
             let (why, err) = match e {
                 PolicyError::TooLarge => (Failure::TooLarge, E2BIG),
                 _ => (Failure::Invalid, EINVAL),
@@ -120,7 +126,7 @@ impl Buffer {
         })?;
         stats.on_alloc(layout.payload_len);
         let fell_back = buffer.fell_back;
-        let size = to_usize(layout.payload_len)?;
+        let size = usize_from(layout.payload_len);
         DmaBuf::export(buffer, heap.name, size, fd_flags, !heap.protected)
             .inspect(|_| {
                 stats.on_exported();
@@ -149,13 +155,13 @@ impl Buffer {
             (why, e)
         };
         let Taken {
-            pages,
+            mut pages,
             fell_back,
             ready,
             charge,
         } = Self::new_pages(heap, &layout, charge)?;
         if !ready {
-            prepare(&pages, &layout, &heap.maintenance).map_err(classify)?;
+            prepare(&mut pages, &layout, &heap.maintenance).map_err(classify)?;
         }
         let buffer = Exportable::new(try_pin_init!(Self {
             heap,
@@ -211,7 +217,7 @@ impl Buffer {
         }
         // The heap's own area first, then the fallback regions' areas in board-file order. The
         // layout (alignment, padding, guards) is this heap's wherever the pages come from.
-        let count = to_usize(layout.total_pages()).map_err(|e| (Failure::Invalid, e))?;
+        let count = usize_from(layout.total_pages());
         if let Some(pages) = heap.area.alloc(count, layout.align_order) {
             return Ok(Taken {
                 pages,
@@ -270,15 +276,15 @@ impl Buffer {
     }
 
     fn payload_first_page(&self) -> usize {
-        self.layout.payload_page_offset() as usize
+        usize_from(self.layout.payload_page_offset())
     }
 
     fn payload_pages(&self) -> usize {
-        self.layout.payload_pages() as usize
+        usize_from(self.layout.payload_pages())
     }
 
     fn payload_len(&self) -> usize {
-        self.layout.payload_len as usize
+        usize_from(self.layout.payload_len)
     }
 
     /// Returns the offset of the first damaged guard word, if any.
@@ -294,9 +300,9 @@ impl Buffer {
                 let _ = dev.invalidate(&self.pages, first, count);
             }
         }
-        let front = self.layout.payload_offset as usize;
+        let front = usize_from(self.layout.payload_offset);
         let after = front + self.payload_len();
-        let back = self.layout.guard_after as usize;
+        let back = usize_from(self.layout.guard_after);
         let front = self.pages.find_mismatch(0, front, GUARD_CANARY);
         let back = self.pages.find_mismatch(after, back, GUARD_CANARY);
         front.ok().flatten().or(back.ok().flatten())
@@ -314,9 +320,8 @@ impl PinnedDrop for Buffer {
         // The dma-buf core refuses to release a vmapped buffer, so this is a last line of
         // defence (as in upstream's heap), kept off the common path.
         if self.vmapped.load(Ordering::Relaxed) {
-            if let Some(kmap) = self.inner.lock().kmap.take() {
+            if self.inner.lock().kmap.take().is_some() {
                 pr_warn!("{:?}: buffer released while still vmapped\n", heap.name);
-                kmap.unmap();
             }
         }
         let damaged = self.damaged_guard();
@@ -360,51 +365,49 @@ impl DmaBufOps for Buffer {
     }
 
     fn attach(&self, dev: Device) -> Result<Arc<Attachment>> {
-        let table = SgTable::new_contiguous(
-            dev,
-            &self.pages,
-            self.layout.payload_offset as usize,
-            self.payload_len(),
-        )?;
-        let att = Arc::new(
-            Attachment {
+        // SAFETY: The buffer's pages outlive its attachments: the dma-buf core detaches every
+        // importer (dropping the table) before it releases the buffer.
+        let table = unsafe {
+            SgTable::new_contiguous(
                 dev,
-                table,
-                mapped: AtomicBool::new(false),
-            },
-            GFP_KERNEL,
-        )?;
+                &self.pages,
+                usize_from(self.layout.payload_offset),
+                self.payload_len(),
+            )
+        }?;
+        let att = Arc::new(Attachment, GFP_KERNEL)?;
         self.inner
             .lock()
             .attachments
-            .push(att.clone(), GFP_KERNEL)?;
+            .push((att.clone(), AttachedTable::new(dev, table)), GFP_KERNEL)?;
         Ok(att)
     }
 
     fn detach(&self, att: Arc<Attachment>) {
+        // Dropping the table unmaps it if the importer did not.
         self.inner
             .lock()
             .attachments
-            .retain(|a| !Arc::ptr_eq(a, &att));
+            .retain(|(a, _)| !Arc::ptr_eq(a, &att));
     }
 
-    fn map<'a>(&self, att: &'a Attachment, dir: Direction) -> Result<&'a SgTable> {
+    fn map(&self, att: &Attachment, dir: Direction) -> Result<MappedTable> {
         // Under the buffer's lock, which the CPU-access syncs hold while they walk the mapped
         // attachments: the dma-buf core serialises map and unmap of one attachment (the
         // reservation lock), not them against DMA_BUF_IOCTL_SYNC.
-        let _inner = self.inner.lock();
-        att.table
-            .map(att.dev, dir, self.skip_cpu_sync())
-            .map_err(|_| ENOMEM)?;
-        att.mapped.store(true, Ordering::Relaxed);
-        Ok(&att.table)
+        let skip_cpu_sync = self.skip_cpu_sync();
+        let mut inner = self.inner.lock();
+        let table = Self::table_of(&mut inner, att).ok_or(EINVAL)?;
+        table.map(dir, skip_cpu_sync).map_err(|_| ENOMEM)
     }
 
-    fn unmap(&self, att: &Attachment, dir: Direction) {
-        // See `map`: no sync may use the table's DMA addresses while they go away.
-        let _inner = self.inner.lock();
-        att.mapped.store(false, Ordering::Relaxed);
-        att.table.unmap(att.dev, dir, self.skip_cpu_sync());
+    fn unmap(&self, att: &Attachment, _dir: Direction) {
+        // See `map`: no sync may use the table's DMA addresses while they go away. The table
+        // unmaps with the direction it was mapped with.
+        let mut inner = self.inner.lock();
+        if let Some(table) = Self::table_of(&mut inner, att) {
+            table.unmap();
+        }
     }
 
     fn begin_cpu_access(&self, dir: Direction) -> Result {
@@ -413,12 +416,10 @@ impl DmaBufOps for Buffer {
         }
         let inner = self.inner.lock();
         if let Some(kmap) = &inner.kmap {
-            kmap.addr().invalidate(self.payload_len());
+            kmap.invalidate();
         }
-        for att in inner.attachments.iter() {
-            if att.mapped.load(Ordering::Relaxed) {
-                att.table.sync_for_cpu(att.dev, dir);
-            }
+        for (_, table) in inner.attachments.iter() {
+            table.sync_for_cpu(dir);
         }
         Ok(())
     }
@@ -429,12 +430,10 @@ impl DmaBufOps for Buffer {
         }
         let inner = self.inner.lock();
         if let Some(kmap) = &inner.kmap {
-            kmap.addr().flush(self.payload_len());
+            kmap.flush();
         }
-        for att in inner.attachments.iter() {
-            if att.mapped.load(Ordering::Relaxed) {
-                att.table.sync_for_device(att.dev, dir);
-            }
+        for (_, table) in inner.attachments.iter() {
+            table.sync_for_device(dir);
         }
         Ok(())
     }
@@ -461,12 +460,16 @@ impl DmaBufOps for Buffer {
             inner.vmap_count += 1;
             return Ok(addr);
         }
-        let kmap = KernelMapping::new(
-            &self.pages,
-            self.payload_first_page(),
-            self.payload_pages(),
-            self.heap.uncached,
-        )?;
+        // SAFETY: The mapping lives in `inner`, a field of the buffer whose `pages` it maps, and
+        // is unmapped before the pages go (the last `vunmap`, or the buffer's drop).
+        let kmap = unsafe {
+            KernelMapping::new(
+                &self.pages,
+                self.payload_first_page(),
+                self.payload_pages(),
+                self.heap.uncached,
+            )
+        }?;
         let addr = kmap.addr();
         inner.kmap = Some(kmap);
         self.vmapped.store(true, Ordering::Relaxed);
@@ -482,9 +485,8 @@ impl DmaBufOps for Buffer {
         inner.vmap_count -= 1;
         if inner.vmap_count == 0 {
             self.vmapped.store(false, Ordering::Relaxed);
-            if let Some(kmap) = inner.kmap.take() {
-                kmap.unmap();
-            }
+            // Dropping the mapping unmaps it.
+            inner.kmap = None;
         }
     }
 }

@@ -164,9 +164,9 @@ impl CmaPages {
                 let chunk = core::cmp::min(end - index, chunk_pages);
                 // SAFETY: `base + index * PAGE_SIZE` is inside the owned, linearly mapped range.
                 let addr = unsafe { base.as_ptr().add(index << PAGE_SHIFT) };
-                // SAFETY: The `chunk` pages at `addr` are owned by `self` and mapped;
-                // `chunk <= chunk_pages` fits the `unsigned int` count.
-                unsafe { bindings::heapgen_clear_pages(addr.cast(), chunk as u32) };
+                let chunk_count = u32::try_from(chunk).map_err(|_| EINVAL)?;
+                // SAFETY: The `chunk` pages at `addr` are owned by `self` and mapped.
+                unsafe { bindings::heapgen_clear_pages(addr.cast(), chunk_count) };
                 index += chunk;
                 if index < end {
                     if fatal_signal_pending() {
@@ -188,33 +188,43 @@ impl CmaPages {
         Ok(())
     }
 
-    /// Fills bytes `offset..offset + len` (8-byte aligned) with the 64-bit `pattern`.
-    pub fn fill(&self, offset: usize, len: usize, pattern: u64) -> Result {
-        self.with_words(offset, len, |_, words| {
-            words.fill(pattern);
+    /// Fills bytes `offset..offset + len` (8-byte aligned) with the 64-bit `pattern`. Takes
+    /// `&mut self`: the only writer of the range through this value. The words are written
+    /// through raw pointers, so no Rust reference to the memory is made (a device or another
+    /// mapping of other bytes of the range is no concern of the type system's).
+    pub fn fill(&mut self, offset: usize, len: usize, pattern: u64) -> Result {
+        self.for_each_run(offset, len, |_, words, count| {
+            for i in 0..count {
+                // SAFETY: `for_each_run` hands out `count` mapped, 8-byte-aligned words of the
+                // owned range at `words`.
+                unsafe { words.as_ptr().add(i).write_volatile(pattern) };
+            }
             None::<()>
         })?;
         Ok(())
     }
 
     /// Returns the byte offset of the first 64-bit word in `offset..offset + len` that is not
-    /// `pattern`, or `None` when every word holds it.
+    /// `pattern`, or `None` when every word holds it. Reads with volatile loads: a device may
+    /// have written there (that is what the guard checks look for).
     pub fn find_mismatch(&self, offset: usize, len: usize, pattern: u64) -> Result<Option<usize>> {
-        self.with_words(offset, len, |at, words| {
-            words
-                .iter()
-                .position(|word| *word != pattern)
+        self.for_each_run(offset, len, |at, words, count| {
+            (0..count)
+                // SAFETY: As in `fill`: `count` mapped, aligned words of the owned range.
+                .find(|&i| unsafe { words.as_ptr().add(i).read_volatile() } != pattern)
                 .map(|i| at + i * core::mem::size_of::<u64>())
         })
     }
 
-    /// Runs `f(byte offset, words)` over the words of `offset..offset + len`: in one go through the
-    /// linear map, or page by page through `kmap_local_page` for highmem. Stops at the first `Some`.
-    fn with_words<R>(
+    /// Runs `f(byte offset, first word, word count)` over the mapped runs of words of
+    /// `offset..offset + len`: one run through the linear map, or one per page through
+    /// `kmap_local_page` for highmem (unmapped once `f` returns). Stops at the first `Some`.
+    /// The words are valid for reads and writes for the duration of `f` only.
+    fn for_each_run<R>(
         &self,
         offset: usize,
         len: usize,
-        mut f: impl FnMut(usize, &mut [u64]) -> Option<R>,
+        mut f: impl FnMut(usize, NonNull<u64>, usize) -> Option<R>,
     ) -> Result<Option<R>> {
         let page_size = 1usize << PAGE_SHIFT;
         let total = self.count << PAGE_SHIFT;
@@ -226,13 +236,9 @@ impl CmaPages {
             return Ok(None);
         }
         if let Some(base) = self.linear_addr() {
-            // SAFETY: The range is inside the owned, linearly mapped allocation and 8-byte
-            // aligned. Callers only pass guard areas, which are never mapped to userspace, into a
-            // kernel mapping or into a device's scatterlist, so nothing else accesses them.
-            let words = unsafe {
-                core::slice::from_raw_parts_mut(base.as_ptr().add(offset).cast::<u64>(), len / 8)
-            };
-            return Ok(f(offset, words));
+            // SAFETY: `offset < total`: inside the owned, linearly mapped allocation.
+            let words = unsafe { base.add(offset) }.cast::<u64>();
+            return Ok(f(offset, words, len / 8));
         }
         let mut pos = offset;
         while pos < end {
@@ -241,15 +247,12 @@ impl CmaPages {
             let page = self.page(pos / page_size);
             // SAFETY: `page` belongs to the owned range.
             let vaddr = unsafe { bindings::heapgen_kmap_local_page(page) };
-            // SAFETY: `vaddr` maps the whole page and `in_page + chunk <= PAGE_SIZE`, 8-byte
-            // aligned; as above, nothing else accesses guard areas.
-            let words = unsafe {
-                core::slice::from_raw_parts_mut(
-                    vaddr.cast::<u8>().add(in_page).cast::<u64>(),
-                    chunk / 8,
-                )
+            let Some(mapped) = NonNull::new(vaddr.cast::<u8>()) else {
+                return Err(ENOMEM);
             };
-            let r = f(pos, words);
+            // SAFETY: `vaddr` maps the whole page and `in_page < PAGE_SIZE`.
+            let words = unsafe { mapped.add(in_page) }.cast::<u64>();
+            let r = f(pos, words, chunk / 8);
             // SAFETY: `vaddr` came from `kmap_local_page` just above.
             unsafe { bindings::heapgen_kunmap_local(vaddr) };
             if r.is_some() {

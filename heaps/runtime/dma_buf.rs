@@ -42,7 +42,8 @@ unsafe impl Sync for Device {}
 /// # Invariants
 ///
 /// `ptr` is a table made by `heapgen_sg_table_contiguous` over pages of a [`CmaPages`] range that
-/// outlives it; it is freed exactly once, on drop.
+/// outlives it (the promise of [`SgTable::new_contiguous`]'s caller); it is freed exactly once,
+/// on drop.
 pub struct SgTable {
     ptr: NonNull<bindings::sg_table>,
 }
@@ -58,8 +59,10 @@ impl SgTable {
     /// Builds a table over bytes `offset..offset + len` of `pages` (both page-aligned), in
     /// segments `dev` can take (its maximum segment size and segment boundary).
     ///
-    /// The caller keeps `pages` alive for as long as the table.
-    pub fn new_contiguous(
+    /// # Safety
+    ///
+    /// `pages` outlives the returned table (it points at their `struct page`s).
+    pub unsafe fn new_contiguous(
         dev: Device,
         pages: &CmaPages,
         offset: usize,
@@ -86,12 +89,12 @@ impl SgTable {
     }
 
     /// The raw table, for handing to importers.
-    pub fn as_raw(&self) -> *mut bindings::sg_table {
+    fn as_raw(&self) -> *mut bindings::sg_table {
         self.ptr.as_ptr()
     }
 
     /// Maps the table for DMA by `dev`; `skip_cpu_sync` for write-combined buffers.
-    pub fn map(&self, dev: Device, dir: Direction, skip_cpu_sync: bool) -> Result {
+    fn map(&self, dev: Device, dir: Direction, skip_cpu_sync: bool) -> Result {
         // SAFETY: `dev` is a live device (its invariant) and the table is valid.
         kernel::error::to_result(unsafe {
             bindings::heapgen_dma_map_sgtable(dev.ptr.as_ptr(), self.as_raw(), dir.0, skip_cpu_sync)
@@ -99,8 +102,9 @@ impl SgTable {
     }
 
     /// Undoes [`SgTable::map`] with the same arguments.
-    pub fn unmap(&self, dev: Device, dir: Direction, skip_cpu_sync: bool) {
-        // SAFETY: The importer unmaps a table it mapped, on the device it mapped it for.
+    fn unmap(&self, dev: Device, dir: Direction, skip_cpu_sync: bool) {
+        // SAFETY: Only `AttachedTable` calls this, on a table it mapped for `dev` with these
+        // arguments (its invariant).
         unsafe {
             bindings::heapgen_dma_unmap_sgtable(
                 dev.ptr.as_ptr(),
@@ -112,16 +116,17 @@ impl SgTable {
     }
 
     /// Makes device writes visible to the CPU (`dma_sync_sgtable_for_cpu`).
-    pub fn sync_for_cpu(&self, dev: Device, dir: Direction) {
-        // SAFETY: Called on a table currently mapped for `dev`.
+    fn sync_for_cpu(&self, dev: Device, dir: Direction) {
+        // SAFETY: Only `AttachedTable` calls this, on a table it has mapped for `dev` (its
+        // invariant).
         unsafe {
             bindings::heapgen_dma_sync_sgtable_for_cpu(dev.ptr.as_ptr(), self.as_raw(), dir.0)
         };
     }
 
     /// Makes CPU writes visible to the device (`dma_sync_sgtable_for_device`).
-    pub fn sync_for_device(&self, dev: Device, dir: Direction) {
-        // SAFETY: Called on a table currently mapped for `dev`.
+    fn sync_for_device(&self, dev: Device, dir: Direction) {
+        // SAFETY: As in `sync_for_cpu`.
         unsafe {
             bindings::heapgen_dma_sync_sgtable_for_device(dev.ptr.as_ptr(), self.as_raw(), dir.0)
         };
@@ -132,6 +137,76 @@ impl Drop for SgTable {
     fn drop(&mut self) {
         // SAFETY: The table came from `heapgen_sg_table_contiguous` and is freed only here.
         unsafe { bindings::heapgen_sg_table_free(self.ptr.as_ptr()) };
+    }
+}
+
+/// The table an importer attached with, and its DMA mapping while the importer has it mapped:
+/// the mapping is tracked by the type, undone with the direction it was made with, and undone
+/// on drop if the importer never did (a detach without unmap).
+///
+/// # Invariants
+///
+/// `mapped` is `Some((dir, skip_cpu_sync))` exactly while `table` is DMA-mapped for `dev`,
+/// made with those arguments.
+pub struct AttachedTable {
+    dev: Device,
+    table: SgTable,
+    mapped: Option<(Direction, bool)>,
+}
+
+/// A table mapped for DMA, as handed to the dma-buf core: valid until the importer unmaps it.
+#[derive(Clone, Copy)]
+pub struct MappedTable(NonNull<bindings::sg_table>);
+
+impl AttachedTable {
+    /// The table `table` built for the importer's device `dev`, not mapped.
+    pub fn new(dev: Device, table: SgTable) -> Self {
+        // INVARIANT: Nothing is mapped yet.
+        Self {
+            dev,
+            table,
+            mapped: None,
+        }
+    }
+
+    /// Maps the table for DMA; `skip_cpu_sync` for write-combined buffers. `EBUSY` when it is
+    /// mapped already.
+    pub fn map(&mut self, dir: Direction, skip_cpu_sync: bool) -> Result<MappedTable> {
+        if self.mapped.is_some() {
+            return Err(EBUSY);
+        }
+        self.table.map(self.dev, dir, skip_cpu_sync)?;
+        // INVARIANT: Just mapped with these arguments.
+        self.mapped = Some((dir, skip_cpu_sync));
+        Ok(MappedTable(self.table.ptr))
+    }
+
+    /// Undoes [`AttachedTable::map`], if the table is mapped.
+    pub fn unmap(&mut self) {
+        if let Some((dir, skip_cpu_sync)) = self.mapped.take() {
+            // INVARIANT: No longer mapped once this returns.
+            self.table.unmap(self.dev, dir, skip_cpu_sync);
+        }
+    }
+
+    /// Makes device writes visible to the CPU (`dma_sync_sgtable_for_cpu`), if mapped.
+    pub fn sync_for_cpu(&self, dir: Direction) {
+        if self.mapped.is_some() {
+            self.table.sync_for_cpu(self.dev, dir);
+        }
+    }
+
+    /// Makes CPU writes visible to the device (`dma_sync_sgtable_for_device`), if mapped.
+    pub fn sync_for_device(&self, dir: Direction) {
+        if self.mapped.is_some() {
+            self.table.sync_for_device(self.dev, dir);
+        }
+    }
+}
+
+impl Drop for AttachedTable {
+    fn drop(&mut self) {
+        self.unmap();
     }
 }
 
@@ -192,7 +267,8 @@ impl Vma {
     }
 }
 
-/// A kernel virtual address of a whole buffer (`vmap`).
+/// A kernel virtual address of a whole buffer (`vmap`), as handed to the dma-buf core. Cache
+/// maintenance goes through the [`KernelMapping`] it came from, which knows the length.
 #[derive(Clone, Copy)]
 pub struct VAddr(NonNull<u8>);
 
@@ -201,20 +277,12 @@ unsafe impl Send for VAddr {}
 // SAFETY: See `Send`.
 unsafe impl Sync for VAddr {}
 
-impl VAddr {
-    /// Invalidates CPU caches of the mapping before the CPU reads (`invalidate_kernel_vmap_range`).
-    pub fn invalidate(&self, len: usize) {
-        let len = i32::try_from(len).unwrap_or(i32::MAX);
-        // SAFETY: Cache maintenance on a live kernel mapping of at least `len` bytes.
-        unsafe { bindings::heapgen_invalidate_kernel_vmap_range(self.0.as_ptr().cast(), len) };
-    }
-
-    /// Writes back CPU caches of the mapping after CPU writes (`flush_kernel_vmap_range`).
-    pub fn flush(&self, len: usize) {
-        let len = i32::try_from(len).unwrap_or(i32::MAX);
-        // SAFETY: Cache maintenance on a live kernel mapping of at least `len` bytes.
-        unsafe { bindings::heapgen_flush_kernel_vmap_range(self.0.as_ptr().cast(), len) };
-    }
+/// How a [`KernelMapping`] maps its pages.
+enum MappingKind {
+    /// Part of the kernel's linear map.
+    Linear,
+    /// A vmalloc-space alias made by `vmap`.
+    Vmap,
 }
 
 /// The kernel's mapping of a buffer: the linear map when the pages have one and the mapping is
@@ -222,29 +290,43 @@ impl VAddr {
 ///
 /// # Invariants
 ///
-/// A `Vmap` address came from `vmap` and is unmapped exactly once, by [`KernelMapping::unmap`];
-/// a `Linear` address is inside the linear map of pages the caller keeps alive.
-pub enum KernelMapping {
-    /// Part of the kernel's linear map.
-    Linear(VAddr),
-    /// A vmalloc-space alias made by `vmap`.
-    Vmap(VAddr),
+/// `addr` maps `len` bytes, alive as long as this value: a `Vmap` address came from `vmap` and
+/// is unmapped exactly once, when this value is dropped; a `Linear` address is inside the
+/// linear map of pages that outlive this value (the caller of [`KernelMapping::new`] promised).
+pub struct KernelMapping {
+    addr: VAddr,
+    len: usize,
+    kind: MappingKind,
 }
 
 impl KernelMapping {
     /// Maps pages `first..first + count` of `pages`, write-combined if asked.
-    pub fn new(pages: &CmaPages, first: usize, count: usize, writecombine: bool) -> Result<Self> {
+    ///
+    /// # Safety
+    ///
+    /// `pages` outlives the returned mapping (a linear mapping is only an address inside them).
+    pub unsafe fn new(
+        pages: &CmaPages,
+        first: usize,
+        count: usize,
+        writecombine: bool,
+    ) -> Result<Self> {
         let end = first.checked_add(count).ok_or(EINVAL)?;
         if count == 0 || end > pages.count() {
             return Err(EINVAL);
         }
+        let len = count.checked_mul(1usize << PAGE_SHIFT).ok_or(EINVAL)?;
         if !writecombine {
             if let Some(base) = pages.linear_addr() {
                 // SAFETY: `first < count` pages into a linearly mapped range stays inside it.
-                let addr = unsafe { base.as_ptr().add(first << PAGE_SHIFT) };
-                return NonNull::new(addr)
-                    .map(|a| Self::Linear(VAddr(a)))
-                    .ok_or(EINVAL);
+                let addr = unsafe { base.add(first << PAGE_SHIFT) };
+                // INVARIANT: `len` bytes of the linear map of `pages`, which outlive `self`
+                // (the caller's promise).
+                return Ok(Self {
+                    addr: VAddr(addr),
+                    len,
+                    kind: MappingKind::Linear,
+                });
             }
         }
         let mut array = KVVec::with_capacity(count, GFP_KERNEL)?;
@@ -254,24 +336,43 @@ impl KernelMapping {
         let count = u32::try_from(count).map_err(|_| EINVAL)?;
         // SAFETY: `array` holds `count` valid pages; `vmap` does not keep the array.
         let addr = unsafe { bindings::heapgen_vmap_pages(array.as_mut_ptr(), count, writecombine) };
-        // INVARIANT: The address came from `vmap`.
+        // INVARIANT: The address came from `vmap`, over `count` pages.
         NonNull::new(addr.cast())
-            .map(|a| Self::Vmap(VAddr(a)))
+            .map(|a| Self {
+                addr: VAddr(a),
+                len,
+                kind: MappingKind::Vmap,
+            })
             .ok_or(ENOMEM)
     }
 
     /// The mapping's address.
     pub fn addr(&self) -> VAddr {
-        match self {
-            Self::Linear(a) | Self::Vmap(a) => *a,
-        }
+        self.addr
     }
 
-    /// Unmaps a `vmap` alias; the linear map needs nothing.
-    pub fn unmap(self) {
-        if let Self::Vmap(addr) = self {
-            // SAFETY: The address came from `vmap` and `self` is consumed (type invariant).
-            unsafe { bindings::heapgen_vunmap(addr.0.as_ptr().cast()) };
+    /// Invalidates CPU caches of the whole mapping before the CPU reads
+    /// (`invalidate_kernel_vmap_range`).
+    pub fn invalidate(&self) {
+        let len = i32::try_from(self.len).unwrap_or(i32::MAX);
+        // SAFETY: The mapping is live and at least `len` bytes long (type invariant).
+        unsafe { bindings::heapgen_invalidate_kernel_vmap_range(self.addr.0.as_ptr().cast(), len) };
+    }
+
+    /// Writes back CPU caches of the whole mapping after CPU writes (`flush_kernel_vmap_range`).
+    pub fn flush(&self) {
+        let len = i32::try_from(self.len).unwrap_or(i32::MAX);
+        // SAFETY: The mapping is live and at least `len` bytes long (type invariant).
+        unsafe { bindings::heapgen_flush_kernel_vmap_range(self.addr.0.as_ptr().cast(), len) };
+    }
+}
+
+impl Drop for KernelMapping {
+    fn drop(&mut self) {
+        if let MappingKind::Vmap = self.kind {
+            // SAFETY: The address came from `vmap` and is unmapped only here, once (type
+            // invariant).
+            unsafe { bindings::heapgen_vunmap(self.addr.0.as_ptr().cast()) };
         }
     }
 }
@@ -286,7 +387,7 @@ pub trait DmaBufOps: Send + Sync + Sized + 'static {
     /// The importer detaches; `att` is the state `attach` returned.
     fn detach(&self, att: Arc<Self::Attachment>);
     /// Maps the attachment for DMA and returns its table.
-    fn map<'a>(&self, att: &'a Self::Attachment, dir: Direction) -> Result<&'a SgTable>;
+    fn map(&self, att: &Self::Attachment, dir: Direction) -> Result<MappedTable>;
     /// Undoes [`DmaBufOps::map`].
     fn unmap(&self, att: &Self::Attachment, dir: Direction);
     /// The CPU is about to access the buffer.
@@ -511,7 +612,7 @@ impl<T: DmaBufOps> Vtable<T> {
         // SAFETY: The dma-buf core maps live attachments of live buffers only.
         let (buffer, att) = unsafe { (Self::buffer(buf), Self::attachment(attach_priv)) };
         match buffer.map(att, Direction(dir)) {
-            Ok(table) => table.as_raw(),
+            Ok(table) => table.0.as_ptr(),
             Err(e) => e.to_ptr(),
         }
     }

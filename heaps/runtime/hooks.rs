@@ -38,7 +38,7 @@
 //! `quarantine_released` counts them. A quarantined range is never handed out again before its
 //! hook succeeded.
 
-use crate::{cma::CmaPages, policy::Layout};
+use crate::{cast::usize_from, cma::CmaPages, policy::Layout};
 use core::sync::atomic::AtomicU64;
 use kernel::{build_error, error::VTABLE_DEFAULT_ERROR, prelude::*};
 
@@ -54,7 +54,7 @@ impl<'a> HookBuffer<'a> {
     }
 
     fn first_page(&self) -> usize {
-        self.layout.payload_page_offset() as usize
+        usize_from(self.layout.payload_page_offset())
     }
 
     /// Page frame number of the payload's first page.
@@ -64,7 +64,7 @@ impl<'a> HookBuffer<'a> {
 
     /// Payload length in bytes (the request rounded up to the granule).
     pub fn len(&self) -> usize {
-        self.layout.payload_len as usize
+        usize_from(self.layout.payload_len)
     }
 
     /// Whether the payload is empty (never, for an allocated buffer).
@@ -75,7 +75,7 @@ impl<'a> HookBuffer<'a> {
     /// Zeroes the payload (e.g. to scrub a protected buffer before it leaves a secure world).
     pub fn zero(&self) -> Result {
         self.pages
-            .zero(self.first_page(), self.layout.payload_pages() as usize)
+            .zero(self.first_page(), usize_from(self.layout.payload_pages()))
     }
 }
 

@@ -24,6 +24,7 @@
 //! pressure; the pool refills at its next use.
 
 use crate::{
+    cast::{u64_from, usize_from},
     cma::{Cma, CmaPages},
     debugfs::Dir,
     device::Maintenance,
@@ -74,11 +75,13 @@ pub struct Pool {
     /// The layout of each class (also in `classes`, read here without the lock).
     layouts: KVec<Layout>,
     /// The classes. Never held across an allocation that may reclaim (the shrinker takes it):
-    /// the lists are allocated with room for `depth` buffers up front.
+    /// the lists are allocated with room for `depth` buffers up front. Lock order: `fill`
+    /// before `classes`; nothing is taken under `classes`.
     #[pin]
     classes: Mutex<KVec<Class>>,
     /// Held by the work item while it prepares a buffer, and by an allocation that found the
-    /// area exhausted while it empties the pool.
+    /// area exhausted while it empties the pool. Lock order: taken before `classes`, with no
+    /// other runtime lock held (CMA's own lock is taken under it).
     #[pin]
     fill: Mutex<()>,
     /// Set when an allocation found the area exhausted: no new memory is taken from CMA until an
@@ -103,9 +106,9 @@ pub struct Pool {
 /// Zeroes a buffer's payload, writes it back from the CPU caches for a write-combined or
 /// protected heap and writes the guard canaries (back to memory too): what every buffer goes
 /// through before it is handed out.
-pub(crate) fn prepare(pages: &CmaPages, layout: &Layout, maintenance: &Maintenance) -> Result {
-    let first = to_usize(layout.payload_page_offset())?;
-    let count = to_usize(layout.payload_pages())?;
+pub(crate) fn prepare(pages: &mut CmaPages, layout: &Layout, maintenance: &Maintenance) -> Result {
+    let first = usize_from(layout.payload_page_offset());
+    let count = usize_from(layout.payload_pages());
     // `--cfg heapgen_fault_no_zero` builds a heap that hands out dirty memory; only the test
     // harness sets it (through `RUSTFLAGS_MODULE`), to prove its suite catches such a heap.
     if !cfg!(heapgen_fault_no_zero) {
@@ -118,15 +121,15 @@ pub(crate) fn prepare(pages: &CmaPages, layout: &Layout, maintenance: &Maintenan
         dev.clean(pages, first, count)?;
     }
     if layout.has_guards() {
-        let after = to_usize(layout.payload_offset + layout.payload_len)?;
+        let after = usize_from(layout.payload_offset + layout.payload_len);
         pages.fill(
             0,
-            to_usize(layout.payload_offset)?,
+            usize_from(layout.payload_offset),
             crate::policy::GUARD_CANARY,
         )?;
         pages.fill(
             after,
-            to_usize(layout.guard_after)?,
+            usize_from(layout.guard_after),
             crate::policy::GUARD_CANARY,
         )?;
         // The canaries go to memory now, where a device overrunning the buffer writes.
@@ -142,19 +145,14 @@ pub(crate) fn prepare(pages: &CmaPages, layout: &Layout, maintenance: &Maintenan
 /// The page ranges (first, count) of a layout's guards: everything before the payload, and the
 /// guard after it. Empty ranges are left out.
 pub(crate) fn guard_pages(layout: &Layout) -> Result<impl Iterator<Item = (usize, usize)>> {
-    let front = to_usize(layout.payload_page_offset())?;
+    let front = usize_from(layout.payload_page_offset());
     let back_first = front
-        .checked_add(to_usize(layout.payload_pages())?)
+        .checked_add(usize_from(layout.payload_pages()))
         .ok_or(EINVAL)?;
-    let back = to_usize(layout.guard_after)? / kernel::page::PAGE_SIZE;
+    let back = usize_from(layout.guard_after) / kernel::page::PAGE_SIZE;
     Ok([(0, front), (back_first, back)]
         .into_iter()
         .filter(|(_, count)| *count > 0))
-}
-
-/// Converts a policy layout value to `usize` (it was checked against `u64` arithmetic).
-fn to_usize(value: u64) -> Result<usize> {
-    usize::try_from(value).map_err(|_| EINVAL)
 }
 
 impl Pool {
@@ -232,7 +230,7 @@ impl Pool {
             .and_then(|c| c.clean.pop());
         match &pages {
             Some(p) => {
-                self.pages.fetch_sub(p.count() as u64, Relaxed);
+                self.pages.fetch_sub(u64_from(p.count()), Relaxed);
                 self.hits.fetch_add(1, Relaxed);
             }
             None => {
@@ -249,7 +247,7 @@ impl Pool {
         if self.starved.load(Relaxed) {
             return;
         }
-        let count = pages.count() as u64;
+        let count = u64_from(pages.count());
         let rejected = {
             let mut classes = self.classes.lock();
             match classes.get_mut(class) {
@@ -298,7 +296,7 @@ impl Pool {
             };
             let Some(pages) = pages else { break };
             freed += pages.count();
-            self.pages.fetch_sub(pages.count() as u64, Relaxed);
+            self.pages.fetch_sub(u64_from(pages.count()), Relaxed);
             self.drained.fetch_add(1, Relaxed);
             drop(pages);
         }
@@ -334,20 +332,20 @@ impl Pool {
                 let pages = match pages {
                     Some(pages) => Some(pages),
                     None => {
-                        let pages = to_usize(layout.total_pages())
-                            .ok()
-                            .and_then(|n| self.cma.alloc(n, layout.align_order));
+                        let pages = self
+                            .cma
+                            .alloc(usize_from(layout.total_pages()), layout.align_order);
                         if let Some(p) = &pages {
-                            self.pages.fetch_add(p.count() as u64, Relaxed);
+                            self.pages.fetch_add(u64_from(p.count()), Relaxed);
                         }
                         pages
                     }
                 };
-                let ready = pages.and_then(|p| {
-                    if prepare(&p, &layout, &self.maintenance).is_ok() {
+                let ready = pages.and_then(|mut p| {
+                    if prepare(&mut p, &layout, &self.maintenance).is_ok() {
                         Some(p)
                     } else {
-                        self.pages.fetch_sub(p.count() as u64, Relaxed);
+                        self.pages.fetch_sub(u64_from(p.count()), Relaxed);
                         None
                     }
                 });
@@ -362,7 +360,7 @@ impl Pool {
                 };
                 // Cannot fail: `in_flight` reserved the room.
                 if let Err(e) = c.clean.push_or_return(p) {
-                    self.pages.fetch_sub(e.count() as u64, Relaxed);
+                    self.pages.fetch_sub(u64_from(e.count()), Relaxed);
                     drop(classes);
                     drop(e);
                     break;
@@ -398,7 +396,7 @@ impl Run for Pool {
 
 impl Shrink for Pool {
     fn count(&self) -> usize {
-        self.pages.load(Relaxed) as usize
+        usize_from(self.pages.load(Relaxed))
     }
 
     fn scan(&self, nr: usize) -> usize {

@@ -122,7 +122,10 @@ pub struct HeapData {
     pub stats: Stats,
     /// The heap's pool, when its region has one (see [`pool`]).
     pub pool: Option<Arc<Pool>>,
-    /// Pages of released buffers whose release hook failed (see [`hooks`]).
+    /// Pages of released buffers whose release hook failed (see [`hooks`]). Lock order: taken
+    /// with no other runtime lock held; the retries run the release hook under it (so a hook
+    /// must not allocate from its own heap), and dropping the retried pages releases them to
+    /// CMA under it.
     quarantine: Arc<Mutex<KVec<Quarantined>>>,
     /// Retries the quarantine in the background while it holds buffers; only regions with hooks
     /// can quarantine, so only their heaps have one.

@@ -5,6 +5,7 @@
 
 pub mod bindings;
 pub mod buffer;
+pub mod cast;
 pub mod cma;
 pub mod debugfs;
 pub mod device;

@@ -27,6 +27,7 @@ SRC_URI = "\
     file://Makefile \
     file://bindings.rs \
     file://buffer.rs \
+    file://cast.rs \
     file://cma.rs \
     file://debugfs.rs \
     file://device.rs \
