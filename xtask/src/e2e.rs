@@ -2,6 +2,7 @@
 //! kernel, boot QEMU with an initramfs that runs the tests, and parse what the guest printed.
 
 use crate::{
+    fixtures,
     invocation::{self, Style},
     ktap::{self, Case, Outcome, Report},
     testbed::{self, Arch, Kernel, Spec, Variant},
@@ -35,7 +36,7 @@ pub fn generate(board_file: &Path, dir: &Path) -> Result<heapgen::ir::Board> {
     let board = heapgen::load(board_file)
         .map_err(|d| anyhow::anyhow!("{} is not a valid board file:\n{d}", board_file.display()))?
         .board;
-    let heapgen_bin = repo_root().join("target/debug/heapgen");
+    let heapgen_bin = util::cargo_target_dir().join("debug/heapgen");
     run(Command::new("cargo")
         .args(["build", "--quiet", "-p", "heapgen"])
         .current_dir(repo_root()))?;
@@ -76,16 +77,42 @@ pub fn build_module(
     Ok(ko)
 }
 
-/// Builds the test importer module (`tests/kernel/importer`) under `work/importer`.
+/// Builds the test importer module (`tests/kernel/importer`) for `kernel`, or takes it from the
+/// fixture cache ([`fixtures`]); copies it to `work/importer/`.
 pub fn build_importer(kernel: &Kernel, work: &Path) -> Result<PathBuf> {
+    let sources = repo_root().join("tests/kernel/importer");
+    let uapi = repo_root().join("tests/guest");
+    let mut parts: Vec<(String, Vec<u8>)> = vec![(
+        "kernel".into(),
+        kernel.build.to_string_lossy().into_owned().into_bytes(),
+    )];
+    parts.extend(fixtures::dir_contents(&sources)?);
+    parts.extend(
+        fixtures::dir_contents(&uapi)?
+            .into_iter()
+            .filter(|(name, _)| name.ends_with(".h"))
+            .map(|(name, bytes)| (format!("uapi/{name}"), bytes)),
+    );
+    let key = fixtures::key(&borrowed(&parts));
+    let built = fixtures::cached("importer", &key, |dir| {
+        copy_dir(&sources, dir)?;
+        let uapi = format!("HEAPGEN_UAPI_DIR={}", uapi.display());
+        build_module(kernel, dir, "heapgen_importer", &[uapi]).map(drop)
+    })?;
     let dir = work.join("importer");
     let _ = fs::remove_dir_all(&dir);
-    copy_dir(&repo_root().join("tests/kernel/importer"), &dir)?;
-    let uapi = format!(
-        "HEAPGEN_UAPI_DIR={}",
-        repo_root().join("tests/guest").display()
-    );
-    build_module(kernel, &dir, "heapgen_importer", &[uapi])
+    fs::create_dir_all(&dir)?;
+    let ko = dir.join("heapgen_importer.ko");
+    fs::copy(built.join("heapgen_importer.ko"), &ko)?;
+    Ok(ko)
+}
+
+/// Key material as the borrowed pairs [`fixtures::key`] takes.
+fn borrowed(parts: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
+    parts
+        .iter()
+        .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
+        .collect()
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
@@ -94,6 +121,38 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         let entry = entry?;
         if entry.file_type()?.is_file() {
             fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Builds every guest test program and the kernel's dmabuf-heaps selftest for `kernel`, or
+/// takes them from the fixture cache ([`fixtures`]); copies them to `out`.
+fn guest_programs(kernel: &Kernel, out: &Path) -> Result<()> {
+    let guest = repo_root().join("tests/guest");
+    let selftest = kernel
+        .src
+        .join("tools/testing/selftests/dmabuf-heaps/dmabuf-heap.c");
+    let mut parts: Vec<(String, Vec<u8>)> = vec![
+        (
+            "kernel".into(),
+            kernel.build.to_string_lossy().into_owned().into_bytes(),
+        ),
+        (
+            "cc".into(),
+            testbed::tool_version(kernel.arch.guest_cc(), "--version").into_bytes(),
+        ),
+        ("dmabuf-heap.c".into(), fs::read(&selftest)?),
+    ];
+    parts.extend(fixtures::dir_contents(&guest)?);
+    let key = fixtures::key(&borrowed(&parts));
+    let built = fixtures::cached("programs", &key, |dir| build_guest_programs(kernel, dir))?;
+    fs::create_dir_all(out)?;
+    for (name, _) in fixtures::dir_contents(&built)? {
+        if !name.starts_with('.') {
+            let to = out.join(&name);
+            fs::copy(built.join(&name), &to)?;
+            set_exec(&to)?;
         }
     }
     Ok(())
@@ -403,7 +462,7 @@ fn other_invocations(
 
 /// Whether `heapgen kmi-symbols` finds the kernel functions every heapgen module calls in `ko`.
 pub fn kmi_symbols_outcome(ko: &Path) -> Outcome {
-    match run(Command::new(repo_root().join("target/debug/heapgen"))
+    match run(Command::new(util::cargo_target_dir().join("debug/heapgen"))
         .arg("kmi-symbols")
         .arg(ko))
     {
@@ -559,7 +618,7 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, run: Run<'_>) -> Result<Rep
     )?;
     let importer = build_importer(kernel, &work)?;
     let programs = work.join("programs");
-    build_guest_programs(kernel, &programs)?;
+    guest_programs(kernel, &programs)?;
     let rules = format!("99-{}-heaps.rules", board.name);
     // The generated test suite's runner and heaps.conf, as a board installs them: the guest's
     // /init runs the on-target runner unchanged.

@@ -9,6 +9,7 @@ mod deny;
 mod devicetree;
 mod e2e;
 mod ecosystem;
+mod fixtures;
 mod fuzz;
 mod import_corpus;
 mod integration;
@@ -530,7 +531,44 @@ fn selftest(case: Case) -> Vec<Case> {
     vec![case]
 }
 
+/// Cargo's target directory for `cargo xtask test`'s own builds, shared by every clone of the
+/// repository on the machine, so that a fresh clone (as CI runs) builds the dependencies once,
+/// not once per profile per clone. Emptied when it outgrows `SHARED_TARGET_MAX` bytes (each
+/// clone adds its own copy of the workspace's crates).
+const SHARED_TARGET_MAX: u64 = 6 << 30;
+
+/// Points cargo at the shared target directory for the rest of the run (before any worker
+/// starts), holding the lock that keeps a second `cargo xtask test` from using it at the same
+/// time (the binaries in it have fixed paths). Returns the lock.
+fn use_shared_target() -> Result<std::fs::File> {
+    let cache = util::cache_root();
+    std::fs::create_dir_all(&cache)?;
+    let lock = std::fs::File::create(cache.join("cargo-target.lock"))?;
+    if lock.try_lock().is_err() {
+        step("waiting for another cargo xtask test to finish with the shared cargo target");
+        lock.lock()?;
+    }
+    let target = cache.join("cargo-target");
+    let size = util::run(Command::new("du").arg("-sb").arg(&target))
+        .ok()
+        .and_then(|out| out.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    if size > SHARED_TARGET_MAX {
+        step(format!(
+            "emptying {} ({} MiB, over {} MiB)",
+            target.display(),
+            size >> 20,
+            SHARED_TARGET_MAX >> 20
+        ));
+        let _ = std::fs::remove_dir_all(&target);
+    }
+    // No thread runs yet: nothing reads the environment concurrently.
+    std::env::set_var("CARGO_TARGET_DIR", &target);
+    Ok(lock)
+}
+
 fn cmd_test(full: bool) -> Result<()> {
+    let _shared_target = use_shared_target()?;
     let boards = board_files()?;
     let extra = if full { FULL_MATRIX } else { &[] };
     let matrix: Vec<Spec> = TEST_MATRIX.iter().chain(extra).copied().collect();

@@ -547,7 +547,7 @@ pub fn ensure_busybox(arch: Arch) -> Result<PathBuf> {
     }
 }
 
-fn tool_version(cmd: &str, arg: &str) -> String {
+pub fn tool_version(cmd: &str, arg: &str) -> String {
     kernel_cmd(cmd)
         .arg(arg)
         .output()

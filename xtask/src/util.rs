@@ -31,6 +31,15 @@ pub fn cache_root() -> PathBuf {
     PathBuf::from(home).join(".cache/heapgen")
 }
 
+/// Cargo's target directory for the workspace: `$CARGO_TARGET_DIR`, else `target/` in the
+/// repository (`cargo xtask test` points it into the cache, see `main.rs`).
+pub fn cargo_target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => repo_root().join("target"),
+    }
+}
+
 /// `PATH` without rustup's `~/.cargo/bin`: kernel builds must use Debian's rustc.
 pub fn system_path() -> String {
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()

@@ -153,7 +153,7 @@ pub fn cmd_fuzz(mut o: Options) -> Result<()> {
         if !status.success() {
             bail!("cargo build --release failed");
         }
-        let release = repo_root().join("target/release");
+        let release = crate::util::cargo_target_dir().join("release");
         let mut args = o.args();
         args.extend([
             "--heapgen".to_string(),
@@ -207,7 +207,7 @@ fn build_heapgen() -> Result<PathBuf> {
     if !status.success() {
         bail!("cargo build --release -p heapgen failed");
     }
-    Ok(repo_root().join("target/release/heapgen"))
+    Ok(crate::util::cargo_target_dir().join("release/heapgen"))
 }
 
 /// The seed inputs: the shipped boards and the corpus of broken ones.
