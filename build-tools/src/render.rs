@@ -1,9 +1,9 @@
 //! Rendering: the IR to the generated module tree.
 //!
 //! Templates are embedded in the binary, one constant per template id, and see only the IR (as
-//! `board`), the heapgen `version` and the `runtime_modules`. The environment is strict: an
-//! undefined variable is an error, never an empty string. Templates do no arithmetic; the typed
-//! filters below format values.
+//! `board`), the heapgen `version` and the `runtime_layers` (the runtime's modules by layer).
+//! The environment is strict: an undefined variable is an error, never an empty string.
+//! Templates do no arithmetic; the typed filters below format values.
 
 use minijinja::value::Serde;
 use minijinja::{context, Environment, Error, ErrorKind, UndefinedBehavior, Value};
@@ -626,7 +626,15 @@ fn context(board: &Board, options: &Options, lists: &SourceLists, crates: &[Lock
         .kmi_symbols
         .clone()
         .unwrap_or_else(|| crate::kmi::known_symbols(board.arch, &board.module));
-    let runtime_modules: Vec<&str> = runtime::rust_modules().collect();
+    let runtime_layers: Vec<(&str, Vec<&str>)> = [
+        ("Shim", runtime::Layer::Shim),
+        ("Support", runtime::Layer::Support),
+        ("Wrapper", runtime::Layer::Wrapper),
+        ("Logic", runtime::Layer::Logic),
+    ]
+    .into_iter()
+    .map(|(name, layer)| (name, runtime::rust_modules_of(layer)))
+    .collect();
     context! {
         board => Value::from(Serde(board)),
         module_sources => &lists.module_sources,
@@ -634,7 +642,7 @@ fn context(board: &Board, options: &Options, lists: &SourceLists, crates: &[Lock
         copying_md5 => md5_hex(COPYING.as_bytes()),
         copying_sha256 => sha256_hex(COPYING.as_bytes()),
         version => options.version.as_str(),
-        runtime_modules => runtime_modules,
+        runtime_layers => runtime_layers,
         repository => REPOSITORY,
         repository_git => bitbake_git_url(REPOSITORY),
         kmi => Value::from(Serde(&kmi)),
@@ -895,6 +903,7 @@ mod tests {
     fn runtime_header_follows_the_spdx_line() {
         let f = runtime::RuntimeFile {
             name: "x.c",
+            layer: runtime::Layer::Shim,
             source: "heaps/runtime/x.c",
             contents: "// SPDX-License-Identifier: GPL-2.0\nint x;\n",
         };

@@ -28,10 +28,10 @@ use crate::{
     cma::{Cma, CmaPages},
     debugfs::Dir,
     device::Maintenance,
-    later::{Later, Run},
     policy::{Layout, Policy},
     prelude::*,
     shrinker::Shrink,
+    workqueue::{DelayedWork, Run},
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use kernel::{
@@ -88,7 +88,7 @@ pub struct Pool {
     /// allocation from CMA succeeds again.
     starved: AtomicBool,
     /// The work item, on the kernel's default unbound workqueue.
-    later: Later<Pool>,
+    later: DelayedWork<Pool>,
     /// Allocations served from the pool.
     pub hits: AtomicU64,
     /// Allocations of a class size that found the class empty.
@@ -178,7 +178,7 @@ impl Pool {
                 GFP_KERNEL,
             )?;
         }
-        let later = Later::new()?;
+        let later = DelayedWork::new()?;
         Arc::pin_init(
             pin_init!(Self {
                 cma,

@@ -12,11 +12,11 @@ use crate::{
     dma_heap::{self, Heap, HeapOps},
     dmem,
     hooks::{self, HookBuffer, Quarantined},
-    later::{Later, Run},
     policy::{Layout, Policy},
     pool::{self, Pool},
     shrinker::Shrinker,
     stats::Stats,
+    workqueue::{DelayedWork, Run},
 };
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use kernel::{
@@ -129,7 +129,7 @@ pub struct HeapData {
     quarantine: Arc<Mutex<KVec<Quarantined>>>,
     /// Retries the quarantine in the background while it holds buffers; only regions with hooks
     /// can quarantine, so only their heaps have one.
-    retry: Option<Later<HeapData>>,
+    retry: Option<DelayedWork<HeapData>>,
     /// The wait before the next background retry, in milliseconds.
     retry_delay_ms: AtomicU32,
 }
@@ -256,7 +256,7 @@ impl Registration {
         #[cfg(heapgen_fault_lockdep)]
         fault_lock_inversion()?;
         #[cfg(heapgen_fault_cfi)]
-        crate::later::fault_cfi()?;
+        crate::workqueue::fault_cfi()?;
         let mut pending = KVec::new();
         let protected = |r: &Region| r.hooks.is_some_and(|h| h.protected);
         let guarded = |r: &Region| r.policy.guard_before > 0 || r.policy.guard_after > 0;
@@ -343,7 +343,7 @@ impl Registration {
                     pool,
                     stats: Stats::default(),
                     retry: match region.hooks {
-                        Some(_) => Some(Later::new()?),
+                        Some(_) => Some(DelayedWork::new()?),
                         None => None,
                     },
                     retry_delay_ms: AtomicU32::new(RETRY_FIRST_MS),

@@ -3,22 +3,26 @@
 
 //! dma-buf heaps of the qemu-arm64-16k board, one per reserved-memory region.
 
+// The raw bindings of the C shim (heapgen_abi.h).
 pub mod bindings;
-pub mod buffer;
+// Support code, with no kernel object of its own.
 pub mod cast;
+pub mod prelude;
+// Safe wrappers of kernel objects: the only modules that use the bindings.
 pub mod cma;
 pub mod debugfs;
 pub mod device;
 pub mod dma_buf;
 pub mod dma_heap;
 pub mod dmem;
+pub mod shrinker;
+pub mod workqueue;
+// The heaps' logic, written against the wrappers.
+pub mod buffer;
 pub mod hooks;
-pub mod later;
 pub mod policy;
 pub mod pool;
-pub mod prelude;
 pub mod region;
-pub mod shrinker;
 pub mod stats;
 
 /// Strategy hooks from `hooks/protected.rs`, copied verbatim.

@@ -38,13 +38,13 @@ SRC_URI = "\
     file://heapgen_helpers.c \
     file://hooks.rs \
     file://imx8mp_media_heaps_main.rs \
-    file://later.rs \
     file://policy.rs \
     file://pool.rs \
     file://prelude.rs \
     file://region.rs \
     file://shrinker.rs \
     file://stats.rs \
+    file://workqueue.rs \
     file://board/imx8mp-media.toml \
     file://test/Makefile \
     file://test/heap_accounting.c \

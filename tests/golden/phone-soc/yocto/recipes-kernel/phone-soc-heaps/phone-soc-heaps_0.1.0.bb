@@ -37,7 +37,6 @@ SRC_URI = "\
     file://heapgen_abi.h \
     file://heapgen_helpers.c \
     file://hooks.rs \
-    file://later.rs \
     file://phone_soc_heaps_main.rs \
     file://policy.rs \
     file://pool.rs \
@@ -45,6 +44,7 @@ SRC_URI = "\
     file://region.rs \
     file://shrinker.rs \
     file://stats.rs \
+    file://workqueue.rs \
     file://board/phone-soc.toml \
     file://test/Makefile \
     file://test/heap_accounting.c \

@@ -39,7 +39,6 @@ SRC_URI = "\
     file://hooks.rs \
     file://hooks/protected.rs \
     file://hooks/tracing.rs \
-    file://later.rs \
     file://policy.rs \
     file://pool.rs \
     file://prelude.rs \
@@ -47,6 +46,7 @@ SRC_URI = "\
     file://region.rs \
     file://shrinker.rs \
     file://stats.rs \
+    file://workqueue.rs \
     file://board/hooks/protected.rs \
     file://board/hooks/tracing.rs \
     file://board/qemu-arm64-16k.toml \

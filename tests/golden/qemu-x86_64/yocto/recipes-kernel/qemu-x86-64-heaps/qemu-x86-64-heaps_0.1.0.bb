@@ -38,7 +38,6 @@ SRC_URI = "\
     file://heapgen_helpers.c \
     file://hooks.rs \
     file://hooks/tracing.rs \
-    file://later.rs \
     file://policy.rs \
     file://pool.rs \
     file://prelude.rs \
@@ -46,6 +45,7 @@ SRC_URI = "\
     file://region.rs \
     file://shrinker.rs \
     file://stats.rs \
+    file://workqueue.rs \
     file://board/hooks/tracing.rs \
     file://board/qemu-x86_64.toml \
     file://test/Makefile \

@@ -3,7 +3,7 @@
 //! Work run later: a callback on the kernel's default unbound workqueue after a delay.
 //!
 //! The kernel crate of Linux 6.12 has no delayed work, so this wraps a `struct delayed_work` of
-//! the C helpers. The callback's target is set once ([`Later::arm`]) after it has its final
+//! the C helpers. The callback's target is set once ([`DelayedWork::arm`]) after it has its final
 //! address; a run queued before that does nothing.
 //!
 //! C header: [`include/linux/workqueue.h`](srctree/include/linux/workqueue.h)
@@ -12,7 +12,7 @@ use crate::bindings;
 use core::{ffi::c_void, marker::PhantomData, ptr::NonNull};
 use kernel::prelude::*;
 
-/// What a [`Later`] runs.
+/// What a [`DelayedWork`] runs.
 pub trait Run: Sync + 'static {
     /// Runs in process context on a kernel worker thread; may sleep.
     fn run(&'static self);
@@ -24,28 +24,28 @@ pub trait Run: Sync + 'static {
 ///
 /// `ptr` is a `heapgen_later` returned by `heapgen_later_new` with `run::<T>` as its callback,
 /// freed only by `drop`; its data pointer is NULL or a `&'static T`.
-pub struct Later<T: Run> {
+pub struct DelayedWork<T: Run> {
     ptr: NonNull<bindings::heapgen_later>,
     _target: PhantomData<&'static T>,
 }
 
 // SAFETY: The C side serialises queueing and cancelling itself; the target is `Sync` and
-// `'static`, so runs may happen on any CPU while other threads hold the `Later`.
-unsafe impl<T: Run> Send for Later<T> {}
+// `'static`, so runs may happen on any CPU while other threads hold the `DelayedWork`.
+unsafe impl<T: Run> Send for DelayedWork<T> {}
 // SAFETY: See `Send`; `arm` and `schedule` take `&self` and are thread-safe.
-unsafe impl<T: Run> Sync for Later<T> {}
+unsafe impl<T: Run> Sync for DelayedWork<T> {}
 
 /// # Safety
 ///
-/// `data` is the `&'static T` set by [`Later::arm`].
+/// `data` is the `&'static T` set by [`DelayedWork::arm`].
 unsafe extern "C" fn run<T: Run>(data: *mut c_void) {
-    // SAFETY: The C side calls this only with the non-NULL data set by `Later::arm`, a
+    // SAFETY: The C side calls this only with the non-NULL data set by `DelayedWork::arm`, a
     // `&'static T`.
     let target = unsafe { &*data.cast::<T>() };
     target.run();
 }
 
-impl<T: Run> Later<T> {
+impl<T: Run> DelayedWork<T> {
     /// Allocates the work item, not armed yet.
     pub fn new() -> Result<Self> {
         // SAFETY: `run::<T>` is a valid callback for the lifetime of the module, which outlives
@@ -80,7 +80,7 @@ impl<T: Run> Later<T> {
     }
 }
 
-impl<T: Run> Drop for Later<T> {
+impl<T: Run> Drop for DelayedWork<T> {
     fn drop(&mut self) {
         // SAFETY: `self.ptr` is live and freed only here, after cancelling any queued run and
         // waiting for a running one.
@@ -94,6 +94,10 @@ impl<T: Run> Drop for Later<T> {
 #[cfg(heapgen_fault_cfi)]
 pub fn fault_cfi() -> Result {
     /// Takes an argument more and returns a value: another type for kCFI.
+    ///
+    /// # Safety
+    ///
+    /// None needed: it reads nothing. It is `unsafe` only to have the C callback's ABI shape.
     unsafe extern "C" fn mistyped(_data: *mut c_void, _extra: usize) -> usize {
         0
     }
