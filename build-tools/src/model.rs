@@ -2,9 +2,8 @@
 //!
 //! Parsing walks the spanned TOML tree of `toml::de::DeTable` by hand instead of deriving
 //! `Deserialize`: serde stops at the first error, and a board integrator wants every problem of a
-//! file in one run. Unknown keys become `unknown-key` diagnostics with a "did you mean", keys whose
-//! runtime behaviour does not exist yet become `not-supported-yet`, wrong types become
-//! `type-mismatch`. Nothing is validated here beyond shape; see `validate/`.
+//! file in one run. Unknown keys become `unknown-key` diagnostics with a "did you mean", and wrong
+//! types become `type-mismatch`. Nothing is validated here beyond shape; see `validate/`.
 
 use std::ops::Range;
 

@@ -19,6 +19,14 @@
  *                        TO_DEVICE, once each
  * - guards_invalidated:  releasing maps them FROM_DEVICE (and unmaps) before
  *                        the canaries are checked
+ * - protected_payload_written_back_no_cpu_maintenance (protected heaps, whose
+ *   memory goes to a secure device): allocating writes the zeroed payload
+ *   back (a TO_DEVICE map of the whole payload by heapgen-cache), so that no
+ *   dirty line is evicted into secure memory later; an importer's DMA mapping
+ *   skips CPU maintenance (SKIP_CPU_SYNC) and DMA_BUF_IOCTL_SYNC does none (no
+ *   dma_sync event).
+ *
+ * The runner runs this program on protected heaps too (it never maps them).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -229,6 +237,85 @@ TEST_F(cache, guards_invalidated)
 	/* Each map is undone (the unmap event carries no physical address). */
 	unmaps = count_events(trace, "dma_unmap_phys", "FROM_DEVICE", 0, 0, 0);
 	EXPECT_LE(!!self->cfg.guard_before + !!self->cfg.guard_after, unmaps);
+}
+
+/* Counts the trace lines that contain every one of @words (NULL-terminated). */
+static int count_lines(const char *trace, const char *const *words)
+{
+	const char *line = trace;
+	int n = 0;
+
+	while (line && *line) {
+		const char *end = strchr(line, '\n');
+		char buf[1024];
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		const char *const *w;
+		int all = 1;
+
+		if (len >= sizeof(buf))
+			len = sizeof(buf) - 1;
+		memcpy(buf, line, len);
+		buf[len] = 0;
+		line = end ? end + 1 : NULL;
+		for (w = words; *w; w++)
+			all = all && strstr(buf, *w);
+		n += all;
+	}
+	return n;
+}
+
+TEST(protected_payload_written_back_no_cpu_maintenance)
+{
+	static const char *const sync[] = { "dma_sync", NULL };
+	static const char *const skip[] = { "dma_map_sg", "heapgen_importer", "SKIP_CPU_SYNC", NULL };
+	const char *hooks = getenv("HEAPGEN_HOOKS");
+	struct heapgen_import imp;
+	struct heapgen_cfg cfg;
+	const char *dir, *trace;
+	int heap_fd, imp_fd, fd;
+	uint64_t len;
+
+	hg_cfg_load(&cfg);
+	if (!cfg.heap || !hooks || strcmp(hooks, "protected"))
+		SKIP(return, "heap %s is not protected", cfg.heap ? cfg.heap : "?");
+	dir = tracing_dir();
+	if (!dir)
+		SKIP(return, "no DMA trace events in this kernel");
+	heap_fd = hg_heap_open(&cfg);
+	ASSERT_LE(0, heap_fd);
+	imp_fd = hg_importer_open();
+	HG_NEED_IMPORTER(imp_fd);
+	len = hg_pool_avoid(&cfg, cfg.granule * 2);
+	ASSERT_EQ(0, write_file(dir, "events/dma/enable", "1"));
+
+	/* The zeroed payload goes to memory before the buffer is handed out. */
+	ASSERT_EQ(0, write_file(dir, "trace", ""));
+	fd = hg_alloc(heap_fd, len);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, hg_import(imp_fd, fd, HEAPGEN_DIR_BIDIRECTIONAL, &imp));
+	ASSERT_LE(1, imp.nents);
+	trace = read_trace(dir);
+	ASSERT_NE(NULL, trace);
+	EXPECT_EQ(1, count_events(trace, "dma_map_phys", "TO_DEVICE",
+				  imp.entries[0].dma_addr, len, 0))
+		TH_LOG("the payload was not written back once:\n%s", trace);
+	/* The importer's mapping does no CPU maintenance on it. */
+	EXPECT_LE(1, count_lines(trace, skip))
+		TH_LOG("the importer's map did CPU maintenance:\n%s", trace);
+
+	/* Nor does DMA_BUF_IOCTL_SYNC. */
+	ASSERT_EQ(0, write_file(dir, "trace", ""));
+	EXPECT_EQ(0, hg_sync(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW));
+	EXPECT_EQ(0, hg_sync(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW));
+	trace = read_trace(dir);
+	ASSERT_NE(NULL, trace);
+	EXPECT_EQ(0, count_lines(trace, sync))
+		TH_LOG("DMA_BUF_IOCTL_SYNC did CPU maintenance:\n%s", trace);
+
+	write_file(dir, "events/dma/enable", "0");
+	close(fd);
+	close(imp_fd);
+	close(heap_fd);
 }
 
 TEST_HARNESS_MAIN

@@ -58,6 +58,13 @@ pub fn kernel_cmd(program: &str) -> Command {
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("MAKEFLAGS")
         .env_remove("MFLAGS");
+    // Nothing of the cargo run xtask came from: clippy-driver reads `CARGO_PKG_RUST_VERSION`
+    // (and warns when it differs from the kernel's clippy.toml), rustc others.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("CARGO_") {
+            cmd.env_remove(key);
+        }
+    }
     cmd
 }
 

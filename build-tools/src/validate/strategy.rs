@@ -360,7 +360,8 @@ fn fits(
 mod tests {
     use super::super::testing::*;
 
-    /// A region with a 1M granule, 8M max-alloc and (when `sized`) a 16M `reserve`.
+    /// The rules a board breaks whose one region (1M granule, 8M max-alloc and, when `sized`, a
+    /// 16M `reserve`) has the strategy table `strategy`.
     fn pool_rules(strategy: &str, sized: bool) -> Vec<&'static str> {
         let (cma, reserve) = if sized {
             (
