@@ -410,7 +410,7 @@ impl DmaBufOps for Buffer {
         }
     }
 
-    fn begin_cpu_access(&self, dir: Direction) -> Result {
+    fn begin_cpu_access(&self, _dir: Direction) -> Result {
         if self.skip_cpu_sync() {
             return Ok(());
         }
@@ -418,13 +418,16 @@ impl DmaBufOps for Buffer {
         if let Some(kmap) = &inner.kmap {
             kmap.invalidate();
         }
+        // Each mapped attachment in the direction it was mapped with (the DMA API's rule; a
+        // device-to-CPU mapping synced `DMA_BIDIRECTIONAL` for a read-write CPU access is what
+        // CONFIG_DMA_API_DEBUG reports).
         for (_, table) in inner.attachments.iter() {
-            table.sync_for_cpu(dir);
+            table.sync_for_cpu();
         }
         Ok(())
     }
 
-    fn end_cpu_access(&self, dir: Direction) -> Result {
+    fn end_cpu_access(&self, _dir: Direction) -> Result {
         if self.skip_cpu_sync() {
             return Ok(());
         }
@@ -433,7 +436,7 @@ impl DmaBufOps for Buffer {
             kmap.flush();
         }
         for (_, table) in inner.attachments.iter() {
-            table.sync_for_device(dir);
+            table.sync_for_device();
         }
         Ok(())
     }

@@ -189,16 +189,18 @@ impl AttachedTable {
         }
     }
 
-    /// Makes device writes visible to the CPU (`dma_sync_sgtable_for_cpu`), if mapped.
-    pub fn sync_for_cpu(&self, dir: Direction) {
-        if self.mapped.is_some() {
+    /// Makes device writes visible to the CPU (`dma_sync_sgtable_for_cpu`), if mapped. The
+    /// DMA API wants the direction the table was mapped with, whatever the CPU is about to do.
+    pub fn sync_for_cpu(&self) {
+        if let Some((dir, _)) = self.mapped {
             self.table.sync_for_cpu(self.dev, dir);
         }
     }
 
-    /// Makes CPU writes visible to the device (`dma_sync_sgtable_for_device`), if mapped.
-    pub fn sync_for_device(&self, dir: Direction) {
-        if self.mapped.is_some() {
+    /// Makes CPU writes visible to the device (`dma_sync_sgtable_for_device`), if mapped, in
+    /// the direction the table was mapped with.
+    pub fn sync_for_device(&self) {
+        if let Some((dir, _)) = self.mapped {
             self.table.sync_for_device(self.dev, dir);
         }
     }

@@ -340,9 +340,11 @@ pub fn boot(b: &Boot<'_>, log: &Path) -> Result<(String, bool)> {
     }
     cmd.arg("-append")
         // Every message level reaches the console the harness scans: warnings, WARN splats
-        // and lockdep reports are KERN_WARNING or lower.
+        // and lockdep reports are KERN_WARNING or lower. A log buffer that holds a whole run,
+        // so that the on-target runner's kernel-log check always sees its start mark (with the
+        // default buffer, a debug run wrapped it and the check skipped, or not, by chance).
         .arg(format!(
-            "{console} panic=-1 ignore_loglevel heapgen.cpus={} {}",
+            "{console} panic=-1 ignore_loglevel log_buf_len=16M heapgen.cpus={} {}",
             b.cpus, b.append
         ));
     let file = fs::File::create(log)?;
