@@ -63,19 +63,6 @@ fn describe(dir: &Path) -> String {
     .unwrap_or_else(|_| "unknown".to_string())
 }
 
-/// A case from a result, printing failures.
-fn case(name: String, result: Result<()>) -> Case {
-    let outcome = match result {
-        Ok(()) => Outcome::Pass,
-        Err(e) => {
-            let why = format!("{e:#}");
-            eprintln!("FAIL {name}: {why}");
-            Outcome::Fail(why)
-        }
-    };
-    Case { name, outcome }
-}
-
 fn skipped(name: &str, why: &str) -> Case {
     println!("skip {name}: {why}");
     Case {
@@ -244,7 +231,7 @@ fn kleaf(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Vec<Ca
     let mut cases = Vec::new();
     let python = match venv("venv-integration", &[ABSL_PY]) {
         Ok(v) => v.join("bin/python3"),
-        Err(e) => return vec![case("integration/kleaf/setup".into(), Err(e))],
+        Err(e) => return vec![Case::checked("integration/kleaf/setup", Err(e))],
     };
     let params = ddk_module_parameters(dir);
     for (stem, board, generated) in boards {
@@ -252,11 +239,11 @@ fn kleaf(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Vec<Ca
         let build = match fs::read_to_string(generated.join("BUILD.bazel")) {
             Ok(b) => b,
             Err(e) => {
-                cases.push(case(name("BUILD.bazel"), Err(e.into())));
+                cases.push(Case::checked(name("BUILD.bazel"), Err(e.into())));
                 continue;
             }
         };
-        cases.push(case(
+        cases.push(Case::checked(
             name("ddk_module-attributes"),
             params
                 .as_ref()
@@ -277,18 +264,18 @@ fn kleaf(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Vec<Ca
         let ddk = match invocation::parse_build(&build) {
             Ok(d) => d,
             Err(e) => {
-                cases.push(case(name("BUILD.bazel"), Err(e)));
+                cases.push(Case::checked(name("BUILD.bazel"), Err(e)));
                 continue;
             }
         };
         let made = generated.with_extension("kleaf-makefiles");
         let result = gen_makefiles(&python, dir, &ddk, &made);
         let ok = result.is_ok();
-        cases.push(case(name("gen_makefiles"), result));
+        cases.push(Case::checked(name("gen_makefiles"), result));
         if !ok {
             continue;
         }
-        cases.push(case(
+        cases.push(Case::checked(
             name("kbuild-as-in-cargo-xtask-test"),
             (|| -> Result<()> {
                 let real = fs::read_to_string(made.join("Kbuild"))?;
@@ -314,7 +301,7 @@ fn kleaf(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Vec<Ca
             step(format!("{stem}: Kleaf's files built {}", ko.display()));
             Ok(())
         })();
-        cases.push(case(name("build"), built));
+        cases.push(Case::checked(name("build"), built));
     }
     cases
 }
@@ -425,7 +412,7 @@ fn buildroot(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Ve
     })();
     let venv = match setup {
         Ok(v) => v,
-        Err(e) => return vec![case("integration/buildroot/setup".into(), Err(e))],
+        Err(e) => return vec![Case::checked("integration/buildroot/setup", Err(e))],
     };
     let path = format!(
         "{}:{}",
@@ -434,7 +421,7 @@ fn buildroot(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Ve
     );
     for (stem, _, generated) in boards {
         let tree = generated.join("buildroot");
-        cases.push(case(
+        cases.push(Case::checked(
             format!("integration/buildroot/{stem}/check-package"),
             (|| -> Result<()> {
                 let out = run(Command::new(venv.join("bin/python3"))
@@ -504,7 +491,7 @@ fn buildroot(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Ve
             Ok(())
         })();
         let ok = configured.is_ok();
-        cases.push(case(name("configure"), configured));
+        cases.push(Case::checked(name("configure"), configured));
         if !ok {
             continue;
         }
@@ -514,7 +501,7 @@ fn buildroot(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Ve
             .collect();
         packages.push("host-heapgen-rust-src".to_string());
         for package in &packages {
-            cases.push(case(
+            cases.push(Case::checked(
                 name(&format!("{package}-show-info")),
                 (|| -> Result<()> {
                     let text = br_make(dir, &out, &dl, &[format!("{package}-show-info")])?;
@@ -537,7 +524,7 @@ fn buildroot(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Ve
                 })(),
             ));
         }
-        cases.push(case(
+        cases.push(Case::checked(
             name("linux-rust"),
             (|| -> Result<()> {
                 // The kernel's configuration waits for the Rust tools, and its build finds
@@ -585,7 +572,7 @@ fn buildroot(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Ve
                 Ok(())
             })(),
         ));
-        cases.push(case(
+        cases.push(Case::checked(
             name("offline"),
             (|| -> Result<()> {
                 if fs::read_dir(&dl)?.next().is_some() {
@@ -746,15 +733,15 @@ fn yocto(
     })();
     let layers = match prepared {
         Ok(l) => l,
-        Err(e) => return vec![case("integration/yocto/setup".into(), Err(e))],
+        Err(e) => return vec![Case::checked("integration/yocto/setup", Err(e))],
     };
     let bb = |args: &[&str]| -> Result<String> {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         run(&mut as_builder(oe_core, bitbake, &build, &args))
     };
     let mut cases = Vec::new();
-    cases.push(case(
-        "integration/yocto/bitbake-p".into(),
+    cases.push(Case::checked(
+        "integration/yocto/bitbake-p",
         bb(&["bitbake", "-p"]).and_then(|out| {
             let problems: Vec<&str> = out
                 .lines()
@@ -769,7 +756,7 @@ fn yocto(
     ));
     for (stem, board, _) in boards {
         let recipe = format!("{}-heaps", board.name);
-        cases.push(case(
+        cases.push(Case::checked(
             format!("integration/yocto/{stem}/bitbake-e"),
             bb(&["bitbake", "-e", &recipe]).and_then(|env| {
                 let var = |name: &str| {
@@ -803,8 +790,8 @@ fn yocto(
             }),
         ));
     }
-    cases.push(case(
-        "integration/yocto/heapgen-native-skipped".into(),
+    cases.push(Case::checked(
+        "integration/yocto/heapgen-native-skipped",
         (|| -> Result<()> {
             // Without HEAPGEN_SRC_URI the build-time generator is skipped, with our reason.
             let out = as_builder(
@@ -845,7 +832,10 @@ fn yocto(
         }
         Ok(())
     })();
-    cases.push(case("integration/yocto/yocto-check-layer".into(), checked));
+    cases.push(Case::checked(
+        "integration/yocto/yocto-check-layer",
+        checked,
+    ));
     cases
 }
 
