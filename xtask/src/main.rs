@@ -464,6 +464,7 @@ fn run_jobs(jobs: Vec<Job<'_>>, workers: usize) -> Vec<Case> {
                     else {
                         continue;
                     };
+                    let started = std::time::Instant::now();
                     let cases =
                         std::panic::catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| {
                             eprintln!("FAIL job/{}: panicked", names[i]);
@@ -472,6 +473,11 @@ fn run_jobs(jobs: Vec<Job<'_>>, workers: usize) -> Vec<Case> {
                                 outcome: Outcome::Fail("the job panicked".into()),
                             }]
                         });
+                    step(format!(
+                        "job {} done in {}s",
+                        names[i],
+                        started.elapsed().as_secs()
+                    ));
                     *results[i].lock().unwrap_or_else(PoisonError::into_inner) = cases;
                 }
             });
