@@ -28,6 +28,11 @@ const GUEST_TIMEOUT: Duration = Duration::from_secs(900);
 /// run beside a guest.
 static GUESTS: Mutex<()> = Mutex::new(());
 
+/// Whether a guest is running now (for the order `cargo xtask test` starts its jobs in).
+pub fn guest_running() -> bool {
+    GUESTS.try_lock().is_err()
+}
+
 /// Size of the `cma=` area on x86_64 boots.
 pub const X86_CMA: &str = "128M";
 

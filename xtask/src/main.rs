@@ -25,10 +25,7 @@ use std::{
     panic::AssertUnwindSafe,
     path::PathBuf,
     process::Command,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Mutex, PoisonError,
-    },
+    sync::{Mutex, PoisonError},
 };
 use testbed::{Arch, Cc, Series, Spec, Variant};
 use util::{repo_root, step};
@@ -426,6 +423,9 @@ struct Job<'a> {
     /// Roughly how long it runs on a warm cache, in seconds: the longest start first, so that
     /// neither worker is left alone at the end. Only the order of starting depends on it.
     weight: u32,
+    /// Whether it boots a guest (one runs at a time, see `e2e::boot`): while one runs, a free
+    /// worker starts a job that does not, if any is left, rather than wait for the guest.
+    boots: bool,
     run: Box<dyn FnOnce() -> Vec<Case> + Send + 'a>,
 }
 
@@ -438,8 +438,15 @@ impl<'a> Job<'a> {
         Job {
             name: name.into(),
             weight,
+            boots: false,
             run: Box::new(run),
         }
+    }
+
+    /// Marks the job as one that boots a guest.
+    fn boots(mut self) -> Self {
+        self.boots = true;
+        self
     }
 }
 
@@ -450,13 +457,24 @@ fn run_jobs(jobs: Vec<Job<'_>>, workers: usize) -> Vec<Case> {
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].weight));
     let names: Vec<String> = jobs.iter().map(|j| j.name.clone()).collect();
+    let boots: Vec<bool> = jobs.iter().map(|j| j.boots).collect();
     let runs: Vec<Mutex<Option<_>>> = jobs.into_iter().map(|j| Mutex::new(Some(j.run))).collect();
     let results: Vec<Mutex<Vec<Case>>> = names.iter().map(|_| Mutex::new(Vec::new())).collect();
-    let next = AtomicUsize::new(0);
+    let left = Mutex::new(order);
+    // The longest job left, or, while a guest runs, the longest that boots none, if any.
+    let next = || {
+        let mut left = left.lock().unwrap_or_else(PoisonError::into_inner);
+        let busy = e2e::guest_running();
+        let at = left
+            .iter()
+            .position(|&i| !(busy && boots[i]))
+            .or((!left.is_empty()).then_some(0))?;
+        Some(left.remove(at))
+    };
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
-                while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                while let Some(i) = next() {
                     let Some(run) = runs[i]
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
@@ -598,20 +616,23 @@ fn cmd_test(full: bool) -> Result<()> {
         }),
     ];
     for &spec in matrix {
-        jobs.push(Job::new(
-            format!("e2e/{}", spec.label()),
-            e2e_weight(spec),
-            move || match e2e::cmd_e2e(spec, &[]) {
-                Ok(r) => r.cases,
-                Err(e) => {
-                    eprintln!("FAIL e2e/{}: {e:#}", spec.label());
-                    vec![Case {
-                        name: format!("e2e/{}", spec.label()),
-                        outcome: Outcome::Fail(format!("{e:#}")),
-                    }]
-                }
-            },
-        ));
+        jobs.push(
+            Job::new(
+                format!("e2e/{}", spec.label()),
+                e2e_weight(spec),
+                move || match e2e::cmd_e2e(spec, &[]) {
+                    Ok(r) => r.cases,
+                    Err(e) => {
+                        eprintln!("FAIL e2e/{}: {e:#}", spec.label());
+                        vec![Case {
+                            name: format!("e2e/{}", spec.label()),
+                            outcome: Outcome::Fail(format!("{e:#}")),
+                        }]
+                    }
+                },
+            )
+            .boots(),
+        );
     }
     let x86 = |variant, cc| Spec {
         series: Series::V7_2,
@@ -620,15 +641,19 @@ fn cmd_test(full: bool) -> Result<()> {
         cc,
     };
     // A module whose init fails leaves nothing behind (x86_64: booted without its `cma=` area).
-    jobs.push(Job::new("failed-load", 15, move || {
-        e2e::failed_load(x86(Variant::Default, Cc::Gcc))
-    }));
+    jobs.push(
+        Job::new("failed-load", 15, move || {
+            e2e::failed_load(x86(Variant::Default, Cc::Gcc))
+        })
+        .boots(),
+    );
     // The harness itself: a heap that does not zero must fail the suite (one kernel is enough;
     // the harness code is the same).
     jobs.extend([
         Job::new("selftest/no-zero", 15, || {
             selftest(e2e::selftest_no_zero(Arch::X86_64, Variant::Default))
-        }),
+        })
+        .boots(),
         // And a real kernel warning, and a real lockdep report (the debug kernel has lockdep).
         Job::new("selftest/warn", 10, move || {
             selftest(e2e::selftest_kernel_report(
@@ -636,14 +661,16 @@ fn cmd_test(full: bool) -> Result<()> {
                 "warn",
                 "cut here",
             ))
-        }),
+        })
+        .boots(),
         Job::new("selftest/lockdep", 30, move || {
             selftest(e2e::selftest_kernel_report(
                 x86(Variant::Debug, Cc::Llvm),
                 "lockdep",
                 "possible circular locking",
             ))
-        }),
+        })
+        .boots(),
         // And a mistyped indirect call on the GKI-hardened kernel (kCFI).
         Job::new("selftest/cfi", 12, || {
             selftest(e2e::selftest_kernel_report(
@@ -656,7 +683,8 @@ fn cmd_test(full: bool) -> Result<()> {
                 "cfi",
                 "CFI failure",
             ))
-        }),
+        })
+        .boots(),
     ]);
     finish(&Report {
         cases: run_jobs(jobs, TEST_WORKERS),
