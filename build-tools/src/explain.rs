@@ -1,8 +1,8 @@
 //! `heapgen explain`: a human summary of a validated board.
 //!
 //! A table of every heap (device node) with its region, CMA area and policy, the regions'
-//! strategies (fallback, hooks, pool, accounting), then an ASCII map of the reserved memory the
-//! board asks the device tree for.
+//! strategies (fallback, hooks, pool, headroom, accounting), then an ASCII map of the reserved
+//! memory the board asks the device tree for.
 
 use std::fmt::Write;
 
@@ -112,7 +112,7 @@ pub fn explain(board: &Board) -> String {
 }
 
 /// One line per region that does more than allocate from its own area: its fallback chain,
-/// hooks, pool and accounting. Empty when no region does.
+/// hooks, pool, headroom and accounting. Empty when no region does.
 fn strategies(board: &Board) -> String {
     let mut rows = Vec::new();
     for r in &board.regions {
@@ -126,6 +126,9 @@ fn strategies(board: &Board) -> String {
         if let Some(p) = &r.pool {
             let sizes: Vec<String> = p.sizes.iter().map(|s| format_size(*s)).collect();
             what.push(format!("pool {} x{}", sizes.join(","), p.depth));
+        }
+        if let Some(h) = &r.headroom {
+            what.push(format!("headroom {}", format_size(h.bytes)));
         }
         if r.accounting {
             what.push(format!("dmem cgroup heapgen/{}", r.name));

@@ -205,8 +205,10 @@ pub struct Region {
     pub hooks_static: Option<String>,
     /// The region's hook file as written in the board file, when it has one.
     pub hooks: Option<String>,
-    /// The region's buffer pool (`strategy = { kind = "pool", ... }`), or `None` for `direct`.
+    /// The region's buffer pool (`strategy = { kind = "pool", ... }`), or `None`.
     pub pool: Option<Pool>,
+    /// The region's headroom (`strategy = { kind = "headroom", ... }`), or `None`.
+    pub headroom: Option<Headroom>,
     /// Whether the region's buffers are charged to the allocating task's dmem cgroup, under the
     /// dmem region `heapgen/<name>` (`accounting`).
     pub accounting: bool,
@@ -255,6 +257,16 @@ pub struct Pool {
     pub sizes: Vec<u64>,
     /// Buffers kept per class, 1..=64.
     pub depth: u32,
+}
+
+/// The part of a region's CMA area kept allocated ahead of demand: evacuated and zeroed in the
+/// background, and carved up by requests whose footprint fits in a held extent. Both heaps of
+/// the region (the uncached twin too) share it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Headroom {
+    /// Bytes kept, a non-zero multiple of the page size and of the region's granule, at most
+    /// the region's size when it is known.
+    pub bytes: u64,
 }
 
 /// Permissions of a `/dev/dma_heap/<name>` node.

@@ -122,7 +122,7 @@ pub const ACCESS_KEYS: &[&str] = &["mode", "owner", "group", "world-access", "wo
 /// Keys of `reserve`.
 pub const RESERVE_KEYS: &[&str] = &["base", "size", "alignment", "alloc-ranges", "default"];
 /// Keys of `strategy`.
-pub const STRATEGY_KEYS: &[&str] = &["kind", "sizes", "depth"];
+pub const STRATEGY_KEYS: &[&str] = &["kind", "sizes", "depth", "size"];
 
 /// The whole board file.
 #[derive(Clone, Debug, Default)]
@@ -250,21 +250,25 @@ pub struct RawRegion {
     pub fallback: Option<Sp<Vec<Sp<String>>>>,
     /// `hooks`: path of the region's strategy hook file, relative to the board file.
     pub hooks: Option<Sp<String>>,
-    /// `strategy`: how buffers are obtained (`direct` from CMA, or from a `pool`).
+    /// `strategy`: how buffers are obtained (`direct` from CMA, from a `pool`, or from a
+    /// `headroom`).
     pub strategy: Option<Sp<RawStrategy>>,
     /// `accounting`: charge the region's buffers to the allocating task's dmem cgroup.
     pub accounting: Option<Sp<bool>>,
 }
 
-/// `strategy = { kind = "pool", sizes = [...], depth = N }`.
+/// `strategy = { kind = "pool", sizes = [...], depth = N }` or
+/// `strategy = { kind = "headroom", size = "16M" }`.
 #[derive(Clone, Debug, Default)]
 pub struct RawStrategy {
-    /// `kind`: `"direct"` or `"pool"`.
+    /// `kind`: `"direct"`, `"pool"` or `"headroom"`.
     pub kind: Option<Sp<String>>,
     /// `sizes`: the pool's size classes.
     pub sizes: Option<Sp<Vec<Sp<u64>>>>,
     /// `depth`: buffers kept per size class.
     pub depth: Option<Sp<i64>>,
+    /// `size`: the bytes of the area a headroom keeps allocated ahead of demand.
+    pub size: Option<Sp<u64>>,
 }
 
 type Entry<'a, 'i> = (
@@ -673,6 +677,7 @@ impl Walker {
                     }
                     _ => self.mismatch(&p, val, "an integer"),
                 },
+                "size" => st.size = self.size(&p, val),
                 _ => unreachable!("filtered by entries()"),
             }
         }
@@ -863,6 +868,27 @@ mod tests {
         assert_eq!(r.granule.as_ref().unwrap().value, 64 << 10);
         assert_eq!(r.max_alloc.as_ref().unwrap().value, 1 << 20);
         assert_eq!(rules("[[region]]\ngranule = \"64Q\"\n"), ["size-syntax"]);
+    }
+
+    #[test]
+    fn a_headroom_size_is_a_size() {
+        let (raw, d) = parse("[[region]]\nstrategy = { kind = \"headroom\", size = \"16M\" }\n");
+        assert!(d.is_empty(), "{d:?}");
+        let st = &raw.unwrap().regions[0]
+            .value
+            .strategy
+            .clone()
+            .unwrap()
+            .value;
+        assert_eq!(st.size.as_ref().map(|s| s.value), Some(16 << 20));
+        assert_eq!(
+            rules("[[region]]\nstrategy = { kind = \"headroom\", size = \"16Q\" }\n"),
+            ["size-syntax"]
+        );
+        assert_eq!(
+            rules("[[region]]\nstrategy = { kind = \"headroom\", size = [\"16M\"] }\n"),
+            ["type-mismatch"]
+        );
     }
 
     #[test]

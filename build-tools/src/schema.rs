@@ -222,7 +222,8 @@ struct Region {
 #[derive(JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct Strategy {
-    /// "direct" (from CMA, zeroed on the allocation path) or "pool" (pre-zeroed buffers).
+    /// "direct" (from CMA, zeroed on the allocation path), "pool" (pre-zeroed buffers) or
+    /// "headroom" (part of the area kept evacuated and zeroed ahead of demand).
     kind: StrategyKind,
     /// Pool size classes: ascending granule multiples, at most max-alloc, 1 to 8 of them.
     #[schemars(length(min = 1, max = 8))]
@@ -230,6 +231,9 @@ struct Strategy {
     /// Buffers kept per size class (pool only).
     #[schemars(range(min = 1, max = 64))]
     depth: Option<u32>,
+    /// Bytes of the CMA area kept allocated, evacuated and zeroed ahead of demand: a non-zero
+    /// multiple of the page size and of the granule, at most the region's size (headroom only).
+    size: Option<Size>,
 }
 
 /// A strategy kind.
@@ -241,6 +245,8 @@ enum StrategyKind {
     Direct,
     /// Keep pre-zeroed buffers of hot sizes.
     Pool,
+    /// Keep part of the area evacuated and zeroed ahead of demand.
+    Headroom,
 }
 
 /// The schema as a JSON value.

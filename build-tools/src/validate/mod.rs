@@ -336,6 +336,7 @@ fn region(v: &mut Validator<'_>, i: usize, rsp: &Sp<RawRegion>) -> Option<ValidR
         hooks_static: None,
         hooks: None,
         pool: None,
+        headroom: None,
         accounting: r
             .accounting
             .as_ref()

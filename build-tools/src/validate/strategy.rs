@@ -1,23 +1,24 @@
-//! Rules of a region's allocation strategy (`region.strategy`): `direct`, or a `pool` of
-//! pre-allocated buffers.
+//! Rules of a region's allocation strategy (`region.strategy`): `direct`, a `pool` of
+//! pre-allocated buffers, or a `headroom` of the area kept allocated ahead of demand.
 
 use super::Validator;
 use crate::diag::Rule;
 use crate::ir;
-use crate::model::{RawStrategy, Sp};
+use crate::model::{RawRegion, RawStrategy, Sp};
 use crate::size::format_size;
 
 /// Rule: an unknown or missing strategy kind.
 pub const STRATEGY_KIND: Rule = Rule {
     name: "strategy-kind",
-    summary: "the strategy kind is `direct` or `pool`",
+    summary: "the strategy kind is `direct`, `pool` or `headroom`",
     docs: "region.strategy.kind",
 };
 
-/// Rule: a pool key next to `kind = "direct"`.
+/// Rule: a key of another strategy kind (`sizes` or `depth` without `kind = "pool"`, `size`
+/// without `kind = "headroom"`).
 pub const STRATEGY_KEY: Rule = Rule {
     name: "strategy-key",
-    summary: "`sizes` and `depth` only go with `kind = \"pool\"`",
+    summary: "`sizes` and `depth` only go with a pool, `size` only with a headroom",
     docs: "region.strategy.kind",
 };
 
@@ -63,6 +64,28 @@ pub const POOL_TOO_LARGE: Rule = Rule {
     docs: "region.strategy.depth",
 };
 
+/// Rule: a headroom without a size, or one that is not a non-zero multiple of the page size
+/// and of the region's granule.
+pub const HEADROOM_SIZE: Rule = Rule {
+    name: "headroom-size",
+    summary: "a headroom's `size` is a non-zero multiple of the page size and the granule",
+    docs: "region.strategy.size",
+};
+
+/// Rule: a headroom larger than its region.
+pub const HEADROOM_EXCEEDS_REGION: Rule = Rule {
+    name: "headroom-exceeds-region",
+    summary: "a headroom fits in its region",
+    docs: "region.strategy.size",
+};
+
+/// Rule (a warning): a headroom of more than half its region.
+pub const HEADROOM_OVER_HALF: Rule = Rule {
+    name: "headroom-over-half",
+    summary: "a headroom is at most half its region (a warning)",
+    docs: "region.strategy.size",
+};
+
 /// The rules of this family.
 pub const RULES: &[Rule] = &[
     STRATEGY_KIND,
@@ -73,6 +96,9 @@ pub const RULES: &[Rule] = &[
     POOL_SIZES_ORDER,
     POOL_DEPTH,
     POOL_TOO_LARGE,
+    HEADROOM_SIZE,
+    HEADROOM_EXCEEDS_REGION,
+    HEADROOM_OVER_HALF,
 ];
 
 /// The largest pool depth (buffers kept per size class).
@@ -81,9 +107,28 @@ pub const MAX_POOL_DEPTH: i64 = 64;
 /// The largest number of size classes of a pool.
 pub const MAX_POOL_SIZES: usize = 8;
 
-/// Checks every region's `strategy` (every rule of this family) and fills in the IR's pools.
-/// Regions whose policy is invalid are not in `regions`; their strategy is checked only as far
-/// as it does not depend on the policy.
+/// A strategy kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Direct,
+    Pool,
+    Headroom,
+}
+
+impl Kind {
+    /// The kind as the board file writes it.
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Direct => "direct",
+            Kind::Pool => "pool",
+            Kind::Headroom => "headroom",
+        }
+    }
+}
+
+/// Checks every region's `strategy` (every rule of this family) and fills in the IR's pools
+/// and headrooms. Regions whose policy is invalid are not in `regions`; their strategy is
+/// checked only as far as it does not depend on the policy.
 pub(super) fn check(v: &mut Validator<'_>, regions: &mut [ir::Region]) {
     let raw = v.raw;
     for (i, rsp) in raw.regions.iter().enumerate() {
@@ -91,61 +136,50 @@ pub(super) fn check(v: &mut Validator<'_>, regions: &mut [ir::Region]) {
             continue;
         };
         let path = format!("region[{i}].strategy");
-        if !is_pool(v, &path, st) {
-            continue;
-        }
-        let depth = depth(v, &path, st);
-        let Some(sizes) = sizes(v, &path, st) else {
-            continue;
-        };
-        let ordered = ascending(v, &path, sizes);
         let name = rsp.value.name.as_ref().map(|n| n.value.as_str());
-        let Some(region) = regions.iter_mut().find(|r| Some(r.name.as_str()) == name) else {
-            continue;
-        };
-        let classes = classes(v, &path, sizes, region);
-        let (true, true, Some(depth)) = (ordered, classes, depth) else {
-            continue;
-        };
-        let depth_span = st.value.depth.as_ref().map(|d| &d.span);
-        if !fits(v, &path, sizes, depth, depth_span, region) {
-            continue;
+        let region = regions.iter_mut().find(|r| Some(r.name.as_str()) == name);
+        match kind(v, &path, st) {
+            Some(Kind::Pool) => pool(v, &path, st, region),
+            Some(Kind::Headroom) => headroom(v, &path, &rsp.value, st, region),
+            Some(Kind::Direct) | None => {}
         }
-        region.pool = Some(ir::Pool {
-            sizes: sizes.value.iter().map(|s| s.value).collect(),
-            depth,
-        });
     }
 }
 
-/// Checks `kind` (rules `strategy-kind`, `strategy-key`); returns whether the strategy is a
-/// pool.
-fn is_pool(v: &mut Validator<'_>, path: &str, st: &Sp<RawStrategy>) -> bool {
-    let kind = st.value.kind.as_ref();
-    match kind.map(|k| k.value.as_str()) {
-        Some("pool") => true,
-        Some("direct") => {
-            for (key, span) in [
-                ("sizes", st.value.sizes.as_ref().map(|s| s.span.clone())),
-                ("depth", st.value.depth.as_ref().map(|d| d.span.clone())),
-            ] {
-                if let Some(span) = span {
-                    v.err(
-                        STRATEGY_KEY
-                            .at(
-                                format!("{path}.{key}"),
-                                span,
-                                format!("`{key}` has no meaning for the `direct` strategy"),
-                                "only for `kind = \"pool\"`",
-                            )
-                            .with_help("remove the key, or write `kind = \"pool\"`"),
-                    );
-                }
-            }
-            false
-        }
+/// Checks a pool (rules `pool-*`) and, when it is valid, puts it in the region's IR.
+fn pool(v: &mut Validator<'_>, path: &str, st: &Sp<RawStrategy>, region: Option<&mut ir::Region>) {
+    let depth = depth(v, path, st);
+    let Some(sizes) = sizes(v, path, st) else {
+        return;
+    };
+    let ordered = ascending(v, path, sizes);
+    let Some(region) = region else {
+        return;
+    };
+    let classes = classes(v, path, sizes, region);
+    let (true, true, Some(depth)) = (ordered, classes, depth) else {
+        return;
+    };
+    let depth_span = st.value.depth.as_ref().map(|d| &d.span);
+    if !fits(v, path, sizes, depth, depth_span, region) {
+        return;
+    }
+    region.pool = Some(ir::Pool {
+        sizes: sizes.value.iter().map(|s| s.value).collect(),
+        depth,
+    });
+}
+
+/// Checks `kind` (rule `strategy-kind`) and that no key of another kind is set (rule
+/// `strategy-key`); returns the kind when it is known.
+fn kind(v: &mut Validator<'_>, path: &str, st: &Sp<RawStrategy>) -> Option<Kind> {
+    let raw_kind = st.value.kind.as_ref();
+    let kind = match raw_kind.map(|k| k.value.as_str()) {
+        Some("direct") => Kind::Direct,
+        Some("pool") => Kind::Pool,
+        Some("headroom") => Kind::Headroom,
         other => {
-            let (kpath, span, found) = match kind {
+            let (kpath, span, found) = match raw_kind {
                 Some(k) => (format!("{path}.kind"), k.span.clone(), other.unwrap_or("")),
                 None => (path.to_string(), st.span.clone(), ""),
             };
@@ -159,13 +193,63 @@ fn is_pool(v: &mut Validator<'_>, path: &str, st: &Sp<RawStrategy>) -> bool {
                         } else {
                             format!("unknown strategy kind `{found}`")
                         },
-                        "expected \"direct\" or \"pool\"",
+                        "expected \"direct\", \"pool\" or \"headroom\"",
                     )
-                    .with_help("write `kind = \"direct\"` (the default) or `kind = \"pool\"`"),
+                    .with_help(
+                        "write `kind = \"direct\"` (the default), `kind = \"pool\"` or `kind = \"headroom\"`",
+                    ),
             );
-            false
+            return None;
         }
+    };
+    let s = &st.value;
+    for (key, owner, span) in [
+        (
+            "sizes",
+            Kind::Pool,
+            s.sizes.as_ref().map(|x| x.span.clone()),
+        ),
+        (
+            "depth",
+            Kind::Pool,
+            s.depth.as_ref().map(|x| x.span.clone()),
+        ),
+        (
+            "size",
+            Kind::Headroom,
+            s.size.as_ref().map(|x| x.span.clone()),
+        ),
+    ] {
+        let Some(span) = span else {
+            continue;
+        };
+        if owner == kind {
+            continue;
+        }
+        let help = match (kind, key) {
+            (Kind::Pool, "size") => {
+                "a pool's size classes are `sizes = [...]`; `size` is a headroom's".to_string()
+            }
+            (Kind::Headroom, "sizes") => {
+                "a headroom's size is `size = \"16M\"`; `sizes` are a pool's".to_string()
+            }
+            _ => format!("remove the key, or write `kind = \"{}\"`", owner.as_str()),
+        };
+        v.err(
+            STRATEGY_KEY
+                .at(
+                    format!("{path}.{key}"),
+                    span,
+                    format!(
+                        "`{key}` has no meaning for the `{}` strategy",
+                        kind.as_str()
+                    ),
+                    format!("only for `kind = \"{}\"`", owner.as_str()),
+                )
+                .with_help(help),
+        );
     }
+    Some(kind)
 }
 
 /// Checks a pool's `depth` (rule `pool-depth`); returns it when valid.
@@ -356,6 +440,129 @@ fn fits(
     false
 }
 
+/// Checks a headroom's `size` (rules `headroom-size`, `headroom-exceeds-region`, and the
+/// warning `headroom-over-half`) and, when it is valid, puts it in the region's IR. Without
+/// the region's valid policy only the page size is checked.
+fn headroom(
+    v: &mut Validator<'_>,
+    path: &str,
+    raw: &RawRegion,
+    st: &Sp<RawStrategy>,
+    region: Option<&mut ir::Region>,
+) {
+    let Some(size) = &st.value.size else {
+        v.err(
+            HEADROOM_SIZE
+                .at(
+                    path,
+                    st.span.clone(),
+                    "a headroom needs a `size`",
+                    "missing `size`",
+                )
+                .with_help(
+                    "add `size = \"16M\"`: the bytes of the CMA area kept evacuated and zeroed ahead of demand",
+                ),
+        );
+        return;
+    };
+    let spath = format!("{path}.size");
+    let page = v.page_size;
+    if size.value == 0 || size.value % page != 0 {
+        let (message, label) = if size.value == 0 {
+            (
+                "a headroom of 0 bytes holds nothing".to_string(),
+                "less than one page",
+            )
+        } else {
+            (
+                format!(
+                    "headroom size {} is not a multiple of the page size ({})",
+                    format_size(size.value),
+                    format_size(page)
+                ),
+                "not a page multiple",
+            )
+        };
+        v.err(
+            HEADROOM_SIZE
+                .at(spath, size.span.clone(), message, label)
+                .with_help(format!(
+                    "a headroom is whole pages of the CMA area: at least one page ({}, board.page-size) and a multiple of it",
+                    format_size(page)
+                )),
+        );
+        return;
+    }
+    let Some(region) = region else {
+        return;
+    };
+    if size.value % region.granule != 0 {
+        v.err(
+            HEADROOM_SIZE
+                .at(
+                    spath,
+                    size.span.clone(),
+                    format!(
+                        "headroom size {} is not a multiple of region `{}`'s granule ({})",
+                        format_size(size.value),
+                        region.name,
+                        format_size(region.granule)
+                    ),
+                    "not a granule multiple",
+                )
+                .with_help("requests take whole granules of the headroom; round the size to a multiple of the granule"),
+        );
+        return;
+    }
+    if let Some(area) = region.size {
+        let area_span = raw
+            .reserve
+            .as_ref()
+            .and_then(|r| r.value.size.as_ref())
+            .map(|s| s.span.clone());
+        if size.value > area {
+            let mut d = HEADROOM_EXCEEDS_REGION
+                .at(
+                    spath,
+                    size.span.clone(),
+                    format!(
+                        "headroom size {} is larger than region `{}` ({})",
+                        format_size(size.value),
+                        region.name,
+                        format_size(area)
+                    ),
+                    "larger than the region",
+                )
+                .with_help("the headroom is part of the region's CMA area; lower the size or grow the region");
+            if let Some(span) = area_span {
+                d = d.with_secondary(span, "the region's size");
+            }
+            v.err(d);
+            return;
+        }
+        if size.value > area / 2 {
+            let mut d = HEADROOM_OVER_HALF
+                .at(
+                    spath,
+                    size.span.clone(),
+                    format!(
+                        "headroom size {} is more than half of region `{}` ({})",
+                        format_size(size.value),
+                        region.name,
+                        format_size(area)
+                    ),
+                    "more than half the region",
+                )
+                .with_help("an idle headroom keeps its pages from the movable memory the area is lent to; size it for the largest burst of allocations it must absorb");
+            if let Some(span) = area_span {
+                d = d.with_secondary(span, "the region's size");
+            }
+            v.warn(d);
+        }
+    }
+    region.headroom = Some(ir::Headroom { bytes: size.value });
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
@@ -398,9 +605,30 @@ mod tests {
     }
 
     #[test]
+    fn headrooms_reach_the_ir() {
+        let text = format!(
+            "{ARM}{}",
+            region(
+                "r",
+                "r-area",
+                "h",
+                "granule = \"1M\"\nvariants = [\"cached\", \"uncached\"]\nstrategy = { kind = \"headroom\", size = \"16M\" }"
+            )
+        );
+        let board = run(&text).unwrap();
+        let r = &board.regions[0];
+        assert_eq!(r.headroom.as_ref().map(|h| h.bytes), Some(16 << 20));
+        assert!(r.pool.is_none());
+        let direct = run(&format!("{ARM}{}", region("r", "r-area", "h", ""))).unwrap();
+        assert!(direct.regions[0].headroom.is_none());
+    }
+
+    #[test]
     fn rule_strategy_kind() {
         assert_eq!(pool_rules("{ kind = \"lifo\" }", false), ["strategy-kind"]);
         assert_eq!(pool_rules("{ depth = 2 }", false), ["strategy-kind"]);
+        assert_eq!(pool_rules("{ size = \"16M\" }", false), ["strategy-kind"]);
+        assert!(pool_rules("{ kind = \"headroom\", size = \"4M\" }", false).is_empty());
     }
 
     #[test]
@@ -409,6 +637,103 @@ mod tests {
             pool_rules("{ kind = \"direct\", sizes = [\"1M\"] }", false),
             ["strategy-key"]
         );
+        assert_eq!(
+            pool_rules("{ kind = \"direct\", size = \"1M\" }", false),
+            ["strategy-key"]
+        );
+        // `size` is a headroom's, `sizes` and `depth` a pool's.
+        assert_eq!(
+            pool_rules(
+                "{ kind = \"pool\", sizes = [\"1M\"], depth = 2, size = \"1M\" }",
+                false
+            ),
+            ["strategy-key"]
+        );
+        assert_eq!(
+            pool_rules(
+                "{ kind = \"headroom\", size = \"4M\", sizes = [\"1M\"] }",
+                false
+            ),
+            ["strategy-key"]
+        );
+        assert_eq!(
+            pool_rules("{ kind = \"headroom\", size = \"4M\", depth = 2 }", false),
+            ["strategy-key"]
+        );
+    }
+
+    #[test]
+    fn rule_headroom_size() {
+        // Missing, zero, not a page multiple, not a granule (1M) multiple.
+        for strategy in [
+            "{ kind = \"headroom\" }",
+            "{ kind = \"headroom\", size = 0 }",
+            "{ kind = \"headroom\", size = \"6K\" }",
+            "{ kind = \"headroom\", size = \"1536K\" }",
+        ] {
+            assert_eq!(pool_rules(strategy, false), ["headroom-size"], "{strategy}");
+        }
+        // The board's page size is the unit: 4K is not a page with 16K pages.
+        let text = |size: &str| {
+            format!(
+                "{ARM}page-size = \"16K\"\n{}",
+                region(
+                    "r",
+                    "r-area",
+                    "h",
+                    &format!("strategy = {{ kind = \"headroom\", size = \"{size}\" }}")
+                )
+            )
+        };
+        assert_eq!(rules(&text("4K")), ["headroom-size"]);
+        assert!(rules(&text("16K")).is_empty());
+        // Without a valid policy only the page size is checked: one problem, not two.
+        assert_eq!(
+            one("granule = \"6K\"\nstrategy = { kind = \"headroom\", size = \"6K\" }"),
+            ["granule-multiple", "headroom-size"]
+        );
+        assert_eq!(
+            one("granule = \"6K\"\nstrategy = { kind = \"headroom\", size = \"8K\" }"),
+            ["granule-multiple"]
+        );
+    }
+
+    #[test]
+    fn rule_headroom_exceeds_region() {
+        // The whole area is allowed (with a warning).
+        assert!(pool_rules("{ kind = \"headroom\", size = \"16M\" }", true).is_empty());
+        assert_eq!(
+            pool_rules("{ kind = \"headroom\", size = \"17M\" }", true),
+            ["headroom-exceeds-region"]
+        );
+        // Unknown region size: no check.
+        assert!(pool_rules("{ kind = \"headroom\", size = \"1G\" }", false).is_empty());
+    }
+
+    #[test]
+    fn rule_headroom_over_half_is_a_warning() {
+        let text = |size: &str| {
+            format!(
+                "{ARM}{}",
+                region(
+                    "r",
+                    "r@90000000",
+                    "h",
+                    &format!(
+                        "reserve = {{ base = \"0x9000_0000\", size = \"16M\" }}\nstrategy = {{ kind = \"headroom\", size = \"{size}\" }}"
+                    )
+                )
+            )
+        };
+        let (board, warnings) = run_with_warnings(&text("9M")).expect("accepted");
+        let warned: Vec<_> = warnings.iter().map(|w| w.rule).collect();
+        assert_eq!(warned, ["headroom-over-half"]);
+        assert_eq!(
+            board.regions[0].headroom.as_ref().map(|h| h.bytes),
+            Some(9 << 20)
+        );
+        let (_, warnings) = run_with_warnings(&text("8M")).expect("accepted");
+        assert!(warnings.is_empty(), "{warnings:?}");
     }
 
     #[test]
