@@ -115,6 +115,8 @@ pub struct TestHeap {
     pub pool: String,
     /// The region's dmem cgroup region (`heapgen/<region>`), or `-`.
     pub accounting: String,
+    /// The region's headroom in bytes (decimal), or `-`.
+    pub headroom: String,
 }
 
 /// A heap that upstream's CMA heap driver (Linux 6.19 and later, `CONFIG_DMABUF_HEAPS_CMA`)

@@ -254,7 +254,7 @@ fn the_test_heaps_conf_lists_every_heap() {
             .filter(|l| !l.starts_with('#'))
             .map(|l| {
                 let fields: Vec<&str> = l.split(' ').collect();
-                assert_eq!(fields.len(), 13, "{l}");
+                assert_eq!(fields.len(), 14, "{l}");
                 assert_eq!(fields[1], ir.module);
                 fields[0]
             })
@@ -543,4 +543,79 @@ fn reserved_memory_fragments_compile_with_dtc() {
             panic!("{}: {e}", board.display());
         }
     }
+}
+
+/// A headroom (no board of `board-configs/` has one yet) reaches the crate root's region table,
+/// `heaps.conf`, the board's rst and `explain`; the crate root stays rustfmt-clean whatever the
+/// size (rustfmt breaks a struct literal past 18 characters).
+#[test]
+fn a_headroom_reaches_the_region_table_heaps_conf_and_the_docs() {
+    let text = "schema-version = 1\n[board]\nname = \"b\"\narch = \"arm64\"\n\
+        [[region]]\nname = \"camera\"\ncma = \"camera@90000000\"\nheap = \"camera\"\n\
+        reserve = { base = \"0x9000_0000\", size = \"64M\" }\n\
+        variants = [\"cached\", \"uncached\"]\n\
+        strategy = { kind = \"headroom\", size = \"16M\" }\n\
+        [[region]]\nname = \"big\"\ncma = \"big-area\"\nheap = \"big\"\n\
+        strategy = { kind = \"headroom\", size = \"256G\" }\n\
+        [[region]]\nname = \"plain\"\ncma = \"plain-area\"\nheap = \"plain\"\n";
+    let ir = heapgen::load(heapgen::Source::bytes("b.toml", text.as_bytes()))
+        .unwrap_or_else(|d| panic!("{d}"))
+        .board;
+    let g = heapgen::generate(&ir, &heapgen::Options::default()).expect("generates");
+    let file = |path: &str| {
+        String::from_utf8(
+            g.get(path)
+                .unwrap_or_else(|| panic!("no {path}"))
+                .contents
+                .clone(),
+        )
+        .expect("utf-8")
+    };
+    let main = file("b_heaps_main.rs");
+    for needle in [
+        "        pool: None,\n        // Headroom: 16M of the area kept evacuated and zeroed ahead of demand.\n        headroom: Some(headroom::Config { bytes: 0x1000000 }),\n",
+        "        headroom: Some(headroom::Config {\n            bytes: 0x4000000000,\n        }),\n",
+        "        pool: None,\n        headroom: None,\n        accounting: None,\n",
+    ] {
+        assert!(main.contains(needle), "missing {needle:?} in\n{main}");
+    }
+    let conf = file("test/heaps.conf");
+    for line in [
+        "camera b_heaps camera@90000000 4096 4096 0 0 67108864 0 - - - - 16777216\n",
+        "camera-uncached b_heaps camera@90000000 4096 4096 0 0 67108864 1 - - - - 16777216\n",
+        " - - - - 274877906944\n",
+        "plain b_heaps plain-area 4096 4096 0 0 268435456 0 - - - - -\n",
+    ] {
+        assert!(conf.contains(line), "missing {line:?} in\n{conf}");
+    }
+    assert!(file("b-heaps.rst").contains(
+        "- Headroom: 16 MiB of the CMA area kept evacuated and zeroed ahead of\n  demand, shared by the region's heaps\n"
+    ));
+    let explained = heapgen::explain::explain(&ir);
+    assert!(explained.contains("camera  headroom 16M\n"), "{explained}");
+    assert!(explained.contains("big     headroom 256G\n"), "{explained}");
+
+    if Command::new("rustfmt").arg("--version").output().is_err() {
+        println!("note: no rustfmt binary; the crate root's formatting is not checked");
+        return;
+    }
+    let mut child = Command::new("rustfmt")
+        .args(["--edition", "2021", "--emit", "stdout"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rustfmt runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(main.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("rustfmt finishes");
+    assert!(
+        out.status.success() && out.stdout == main.as_bytes(),
+        "the crate root is not rustfmt-clean:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

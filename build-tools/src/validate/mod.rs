@@ -380,6 +380,11 @@ fn test_heaps(regions: &[ir::Region], page_size: u64) -> Vec<ir::TestHeap> {
         } else {
             String::new()
         });
+        let headroom = or_dash(
+            r.headroom
+                .as_ref()
+                .map_or(String::new(), |h| h.bytes.to_string()),
+        );
         for (heap, uncached) in [(&r.heap, 0), (&r.uncached_heap, 1)] {
             if let Some(heap) = heap {
                 out.push(ir::TestHeap {
@@ -395,6 +400,7 @@ fn test_heaps(regions: &[ir::Region], page_size: u64) -> Vec<ir::TestHeap> {
                     hooks: hooks.clone(),
                     pool: pool.clone(),
                     accounting: accounting.clone(),
+                    headroom: headroom.clone(),
                 });
             }
         }

@@ -605,7 +605,7 @@ mod tests {
     }
 
     #[test]
-    fn headrooms_reach_the_ir() {
+    fn headrooms_reach_the_ir_and_heaps_conf() {
         let text = format!(
             "{ARM}{}",
             region(
@@ -619,8 +619,16 @@ mod tests {
         let r = &board.regions[0];
         assert_eq!(r.headroom.as_ref().map(|h| h.bytes), Some(16 << 20));
         assert!(r.pool.is_none());
+        // Both heaps of the region share it.
+        let conf: Vec<&str> = board
+            .test_heaps
+            .iter()
+            .map(|t| t.headroom.as_str())
+            .collect();
+        assert_eq!(conf, ["16777216", "16777216"]);
         let direct = run(&format!("{ARM}{}", region("r", "r-area", "h", ""))).unwrap();
         assert!(direct.regions[0].headroom.is_none());
+        assert_eq!(direct.test_heaps[0].headroom, "-");
     }
 
     #[test]

@@ -90,6 +90,7 @@ pub static REGIONS: [Region; 4] = [
         fallback: &[],
         hooks: None,
         pool: None,
+        headroom: None,
         accounting: None,
     },
     // Region `camera` over the CMA area `camera@b0000000`.
@@ -109,6 +110,7 @@ pub static REGIONS: [Region; 4] = [
         fallback: &[],
         hooks: None,
         pool: None,
+        headroom: None,
         accounting: None,
     },
     // Region `vpu` over the CMA area `vpu`.
@@ -128,6 +130,7 @@ pub static REGIONS: [Region; 4] = [
         fallback: &[],
         hooks: None,
         pool: None,
+        headroom: None,
         accounting: None,
     },
     // Region `display` over the CMA area `display@c0000000`.
@@ -147,6 +150,7 @@ pub static REGIONS: [Region; 4] = [
         fallback: &[],
         hooks: None,
         pool: None,
+        headroom: None,
         accounting: None,
     },
 ];

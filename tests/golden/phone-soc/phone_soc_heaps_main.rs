@@ -98,6 +98,7 @@ pub static REGIONS: [Region; 4] = [
         fallback: &[],
         hooks: None,
         pool: None,
+        headroom: None,
         // Charged to the allocating task's dmem cgroup, region `heapgen/framebuffer`.
         accounting: Some(0x2400000),
     },
@@ -118,6 +119,7 @@ pub static REGIONS: [Region; 4] = [
         fallback: &[],
         hooks: None,
         pool: None,
+        headroom: None,
         // Charged to the allocating task's dmem cgroup, region `heapgen/camera`.
         accounting: Some(0x14000000),
     },
@@ -138,6 +140,7 @@ pub static REGIONS: [Region; 4] = [
         fallback: &[],
         hooks: None,
         pool: None,
+        headroom: None,
         // Charged to the allocating task's dmem cgroup, region `heapgen/video`.
         accounting: Some(0x20000000),
     },
@@ -158,6 +161,7 @@ pub static REGIONS: [Region; 4] = [
         fallback: &[],
         hooks: None,
         pool: None,
+        headroom: None,
         // Charged to the allocating task's dmem cgroup, region `heapgen/audio`.
         accounting: Some(0x800000),
     },

@@ -112,6 +112,7 @@ pub static REGIONS: [Region; 5] = [
         // Hooks: hooks/tracing.rs.
         hooks: Some(&HOOKS_TRACING),
         pool: None,
+        headroom: None,
         // Charged to the allocating task's dmem cgroup, region `heapgen/video`.
         accounting: Some(0x4000000),
     },
@@ -133,6 +134,7 @@ pub static REGIONS: [Region; 5] = [
         fallback: &[c_str!("video@60000000")],
         hooks: None,
         pool: None,
+        headroom: None,
         accounting: None,
     },
     // Region `secure` over the CMA area `secure@5c000000`.
@@ -153,6 +155,7 @@ pub static REGIONS: [Region; 5] = [
         // Hooks: hooks/protected.rs.
         hooks: Some(&HOOKS_PROTECTED),
         pool: None,
+        headroom: None,
         accounting: None,
     },
     // Region `display` over the CMA area `display@68000000`.
@@ -176,6 +179,7 @@ pub static REGIONS: [Region; 5] = [
             sizes: &[0x100000, 0x400000],
             depth: 2,
         }),
+        headroom: None,
         // Charged to the allocating task's dmem cgroup, region `heapgen/display`.
         accounting: Some(0x8000000),
     },
@@ -196,6 +200,7 @@ pub static REGIONS: [Region; 5] = [
         fallback: &[],
         hooks: None,
         pool: None,
+        headroom: None,
         accounting: None,
     },
 ];

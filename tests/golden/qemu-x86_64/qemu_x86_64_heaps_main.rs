@@ -110,6 +110,7 @@ pub static REGIONS: [Region; 1] = [
             sizes: &[0x100000],
             depth: 2,
         }),
+        headroom: None,
         // Charged to the allocating task's dmem cgroup, region `heapgen/default`.
         accounting: Some(0x3002000),
     },

@@ -71,23 +71,26 @@ pub fn check(path: &str, text: &str) -> Result<(), String> {
     }
 }
 
-/// The test suite's `heaps.conf`: comments, and lines of exactly the 13 fields `heapgen-test`
+/// The test suite's `heaps.conf`: comments, and lines of exactly the 14 fields `heapgen-test`
 /// reads (a heap name, module, CMA area, five sizes and the uncached flag as numbers, four
-/// words), none of which may start a comment.
+/// words, and the headroom as a number or `-`), none of which may start a comment.
 fn heaps_conf(text: &str) -> Result<(), String> {
     for (n, line) in text.lines().enumerate() {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let fields: Vec<&str> = line.split(' ').collect();
-        if fields.len() != 13 || fields.iter().any(|f| f.is_empty() || f.starts_with('#')) {
-            return Err(format!("line {}: not 13 fields: {line:?}", n + 1));
+        if fields.len() != 14 || fields.iter().any(|f| f.is_empty() || f.starts_with('#')) {
+            return Err(format!("line {}: not 14 fields: {line:?}", n + 1));
         }
         if let Some(f) = fields[3..9].iter().find(|f| f.parse::<u64>().is_err()) {
             return Err(format!("line {}: `{f}` is not a number", n + 1));
         }
         if !matches!(fields[8], "0" | "1") {
             return Err(format!("line {}: uncached is not 0 or 1", n + 1));
+        }
+        if fields[13] != "-" && fields[13].parse::<u64>().is_err() {
+            return Err(format!("line {}: headroom is not a number or -", n + 1));
         }
     }
     Ok(())
@@ -771,8 +774,10 @@ mod tests {
         assert!(shell("#!/bin/sh\nif true; then\n").is_err());
         assert!(shell("#!/bin/sh\necho 'x\n").is_err());
         assert!(shell("#!/bin/sh\n# if\necho \"done\" # fi\n").is_ok());
-        let line = "h m a 4096 4096 0 0 0 0 - - - -";
+        let line = "h m a 4096 4096 0 0 0 0 - - - - -";
         assert!(heaps_conf(&format!("# c\n{line}\n")).is_ok());
+        assert!(heaps_conf(&format!("{} 16777216\n", &line[..line.len() - 2])).is_ok());
+        assert!(heaps_conf(&format!("{} 16M\n", &line[..line.len() - 2])).is_err());
         assert!(heaps_conf("h m a 4096\n").is_err());
         assert!(heaps_conf(&line.replace(" 0 -", " 2 -")).is_err());
     }
