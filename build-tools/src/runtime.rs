@@ -55,6 +55,7 @@ pub const FILES: &[RuntimeFile] = runtime_files![
     "shrinker.rs" => Wrapper,
     "workqueue.rs" => Wrapper,
     "buffer.rs" => Logic,
+    "headroom.rs" => Logic,
     "hooks.rs" => Logic,
     "policy.rs" => Logic,
     "pool.rs" => Logic,

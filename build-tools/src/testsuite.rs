@@ -35,6 +35,7 @@ pub const FILES: &[TestFile] = test_files![
     "tests/guest" / "heap_cache.c",
     "tests/guest" / "heap_fallback.c",
     "tests/guest" / "heap_faults.c",
+    "tests/guest" / "heap_headroom.c",
     "tests/guest" / "heap_hooks.c",
     "tests/guest" / "heap_import.c",
     "tests/guest" / "heap_mmap.c",

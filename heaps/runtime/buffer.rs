@@ -88,6 +88,8 @@ struct Taken {
     fell_back: bool,
     /// Whether they are ready (a pooled buffer: zeroed and guarded already).
     ready: bool,
+    /// Whether they are zeroed and written back already (carved out of a headroom).
+    zeroed: bool,
     /// The charge that pays for them, if the memory is accounted.
     charge: Option<dmem::Charge>,
 }
@@ -158,10 +160,11 @@ impl Buffer {
             mut pages,
             fell_back,
             ready,
+            zeroed,
             charge,
         } = Self::new_pages(heap, &layout, charge)?;
         if !ready {
-            prepare(&mut pages, &layout, &heap.maintenance).map_err(classify)?;
+            prepare(&mut pages, &layout, &heap.maintenance, zeroed).map_err(classify)?;
         }
         let buffer = Exportable::new(try_pin_init!(Self {
             heap,
@@ -189,8 +192,9 @@ impl Buffer {
         Ok(buffer)
     }
 
-    /// Takes the pages: from the heap's pool, its own area or a fallback area. Pooled pages are
-    /// ready; others must be prepared (zeroed, guarded). Returns them, whether they came from a
+    /// Takes the pages: from the heap's pool, its own area (its headroom first) or a fallback
+    /// area. Pooled pages are ready; others must be prepared (zeroed unless they came from the
+    /// headroom, guarded). Returns them, whether they came from a
     /// fallback area, and the charge that pays for them: `charge`, taken for the heap's own
     /// area, or, when the pages come from a fallback area, one to that area's dmem region (a
     /// region's memory is charged to that region, whoever falls back on it). A fallback area
@@ -211,6 +215,7 @@ impl Buffer {
                     pages,
                     fell_back: false,
                     ready: true,
+                    zeroed: true,
                     charge,
                 });
             }
@@ -218,34 +223,45 @@ impl Buffer {
         // The heap's own area first, then the fallback regions' areas in board-file order. The
         // layout (alignment, padding, guards) is this heap's wherever the pages come from.
         let count = usize_from(layout.total_pages());
-        if let Some(pages) = heap.area.alloc(count, layout.align_order) {
+        if let Some((pages, zeroed)) = heap.area.alloc(count, layout.align_order) {
             return Ok(Taken {
                 pages,
                 fell_back: false,
                 ready: false,
+                zeroed,
                 charge,
             });
         }
         drop(charge);
-        let mut why = Failure::NoMemory;
+        let mut limited = false;
         for area in heap.fallback.iter() {
             let charge = match charge_area(area.dmem.as_deref(), layout) {
                 Ok(c) => c,
                 Err((Failure::CgroupLimit, _)) => {
-                    why = Failure::CgroupLimit;
+                    limited = true;
                     continue;
                 }
                 Err(e) => return Err(e),
             };
-            if let Some(pages) = area.alloc(count, layout.align_order) {
+            if let Some((pages, zeroed)) = area.alloc(count, layout.align_order) {
                 return Ok(Taken {
                     pages,
                     fell_back: true,
                     ready: false,
+                    zeroed,
                     charge,
                 });
             }
         }
+        if limited {
+            return Err((Failure::CgroupLimit, ENOMEM));
+        }
+        // Why the heap's own area refused, for the integrator: full, or a free page left but no
+        // range of the request's size it could empty. One page, at once given back, tells.
+        let why = match heap.area.cma.alloc(1, 0) {
+            Some(_) => Failure::Busy,
+            None => Failure::NoSpace,
+        };
         Err((why, ENOMEM))
     }
 

@@ -120,6 +120,32 @@ impl CmaPages {
         taken
     }
 
+    /// Splits the range at page `at` (at most [`CmaPages::count`]): `self` keeps pages `..at`,
+    /// the returned value owns pages `at..`. Either part may be empty, and then owns nothing.
+    ///
+    /// Each part is released on its own: `cma_release` frees the run of pages it is given page
+    /// by page and clears the area's bitmap for exactly that run, which is every page of a range
+    /// `cma_alloc` handed out when the area has one bitmap bit per page, as the areas of
+    /// `reserved-memory` nodes and of `cma=` have (only hugetlb's areas have more).
+    pub fn split_off(&mut self, at: usize) -> Self {
+        let at = at.min(self.count);
+        let rest = self.count - at;
+        let first = if rest == 0 {
+            self.first
+        } else {
+            // `page` returns the page struct of a page inside the range: never NULL.
+            NonNull::new(self.page(at)).unwrap_or(self.first)
+        };
+        // INVARIANT: `self` keeps the first `at` pages and the new value the `rest` after them:
+        // two disjoint runs of the range `cma_alloc` handed out, each owned by one value.
+        self.count = at;
+        Self {
+            cma: self.cma,
+            first,
+            count: rest,
+        }
+    }
+
     /// Number of pages.
     pub fn count(&self) -> usize {
         self.count

@@ -105,19 +105,25 @@ pub struct Pool {
 
 /// Zeroes a buffer's payload, writes it back from the CPU caches for a write-combined or
 /// protected heap and writes the guard canaries (back to memory too): what every buffer goes
-/// through before it is handed out.
-pub(crate) fn prepare(pages: &mut CmaPages, layout: &Layout, maintenance: &Maintenance) -> Result {
+/// through before it is handed out. `zeroed` says the pages are zeroed and written back already
+/// (carved out of a headroom): only the canaries are left to write.
+pub(crate) fn prepare(
+    pages: &mut CmaPages,
+    layout: &Layout,
+    maintenance: &Maintenance,
+    zeroed: bool,
+) -> Result {
     let first = usize_from(layout.payload_page_offset());
     let count = usize_from(layout.payload_pages());
     // `--cfg heapgen_fault_no_zero` builds a heap that hands out dirty memory; only the test
     // harness sets it (through `RUSTFLAGS_MODULE`), to prove its suite catches such a heap.
-    if !cfg!(heapgen_fault_no_zero) {
+    if !zeroed && !cfg!(heapgen_fault_no_zero) {
         pages.zero(first, count)?;
     }
     // An uncached buffer is mapped write-combined, and a protected one goes to a secure device:
     // write back the zeroes still in the CPU caches now, so that no dirty line is evicted over
     // later writes through that mapping, or into secure memory.
-    if let Some(dev) = &maintenance.payload {
+    if let (false, Some(dev)) = (zeroed, &maintenance.payload) {
         dev.clean(pages, first, count)?;
     }
     if layout.has_guards() {
@@ -342,7 +348,7 @@ impl Pool {
                     }
                 };
                 let ready = pages.and_then(|mut p| {
-                    if prepare(&mut p, &layout, &self.maintenance).is_ok() {
+                    if prepare(&mut p, &layout, &self.maintenance, false).is_ok() {
                         Some(p)
                     } else {
                         self.pages.fetch_sub(u64_from(p.count()), Relaxed);

@@ -11,6 +11,7 @@ use crate::{
     dma_buf::DmaBuf,
     dma_heap::{self, Heap, HeapOps},
     dmem,
+    headroom::{self, Headroom},
     hooks::{self, HookBuffer, Quarantined},
     policy::{Layout, Policy},
     pool::{self, Pool},
@@ -50,6 +51,9 @@ pub struct Region {
     /// The region's pool of pre-zeroed buffers (`strategy = { kind = "pool", ... }`); `None`
     /// allocates every buffer directly from CMA.
     pub pool: Option<pool::Config>,
+    /// The region's headroom (`strategy = { kind = "headroom", ... }`): part of its area kept
+    /// allocated and zeroed ahead of demand.
+    pub headroom: Option<headroom::Config>,
     /// `Some(capacity)` when the region's buffers are charged to the allocating task's dmem
     /// cgroup (the board file's `accounting`), under the dmem region `heapgen/<name>` whose
     /// `dmem.capacity` is `capacity` bytes.
@@ -57,13 +61,17 @@ pub struct Region {
 }
 
 /// A CMA area a heap allocates from, with what shares it: the pools of every heap that
-/// allocates from it, and the dmem cgroup region its pages are charged to (the region whose
-/// area it is, when that region is accounted).
+/// allocates from it, the headrooms held in it, and the dmem cgroup region its pages are charged
+/// to (the region whose area it is, when that region is accounted).
 pub struct Area {
     /// The area.
     pub cma: Cma,
+    /// The headroom the heap serves requests from: its region's, over its own area only.
+    pub serves: Option<Arc<Headroom>>,
     /// The pools of every heap of the board over this area.
     pub pools: KVec<Arc<Pool>>,
+    /// The headrooms of every region of the board over this area.
+    pub headrooms: KVec<Arc<Headroom>>,
     /// The dmem cgroup region its pages are charged to.
     pub dmem: Option<Arc<dmem::Region>>,
 }
@@ -72,28 +80,50 @@ impl Area {
     fn new(cma: Cma, dmem: Option<Arc<dmem::Region>>) -> Self {
         Self {
             cma,
+            serves: None,
             pools: KVec::new(),
+            headrooms: KVec::new(),
             dmem,
         }
     }
 
-    /// Allocates `count` pages aligned to `PAGE_SIZE << align_order` from the area. When it is
-    /// exhausted, buffers of the pools over it go back to CMA one at a time, the allocation
-    /// retried after each, so that a pool never makes an allocation fail that would succeed
-    /// without it, and pools give back only what a request needs. (A request that does not fit
-    /// even then empties them; requests are bounded by the region's `max-alloc`, and the pools
-    /// refill once allocations succeed again.)
-    pub fn alloc(&self, count: usize, align_order: u32) -> Option<CmaPages> {
+    /// Allocates `count` pages aligned to `PAGE_SIZE << align_order` from the area: carved out
+    /// of the heap's headroom when it can, else from CMA. Returns them and whether they are
+    /// zeroed already (the headroom's are).
+    ///
+    /// When the area is exhausted, buffers of the pools over it, then extents of the headrooms
+    /// held in it, go back to CMA one at a time, the allocation retried after each, so that
+    /// neither makes an allocation fail that would succeed without it, and both give back only
+    /// what a request needs. (A request that does not fit even then empties them; requests are
+    /// bounded by the region's `max-alloc`, and they refill once allocations succeed again.)
+    pub fn alloc(&self, count: usize, align_order: u32) -> Option<(CmaPages, bool)> {
+        if let Some(pages) = self
+            .serves
+            .as_ref()
+            .and_then(|h| h.take(count, align_order))
+        {
+            return Some((pages, true));
+        }
         if let Some(pages) = self.cma.alloc(count, align_order) {
             for pool in self.pools.iter() {
                 pool.fed();
             }
-            return Some(pages);
+            for headroom in self.headrooms.iter() {
+                headroom.fed();
+            }
+            return Some((pages, false));
         }
         for pool in self.pools.iter() {
             while pool.starve_one() > 0 {
                 if let Some(pages) = self.cma.alloc(count, align_order) {
-                    return Some(pages);
+                    return Some((pages, false));
+                }
+            }
+        }
+        for headroom in self.headrooms.iter() {
+            while headroom.starve_one() > 0 {
+                if let Some(pages) = self.cma.alloc(count, align_order) {
+                    return Some((pages, false));
                 }
             }
         }
@@ -231,6 +261,7 @@ impl HeapOps for HeapData {
 struct AreaShare {
     cma: Cma,
     pool: Option<Arc<Pool>>,
+    headroom: Option<Arc<Headroom>>,
     dmem: Option<Arc<dmem::Region>>,
 }
 
@@ -311,6 +342,22 @@ impl Registration {
                 }
                 None => None,
             };
+            // One headroom per region, shared by its heaps. Its zeroes are written back for a
+            // region with a write-combined or protected heap, as the pool's are.
+            let headroom = match &region.headroom {
+                Some(config) => Some(Headroom::new(
+                    config,
+                    cma,
+                    region.policy.align_order(region.policy.max_alloc),
+                    Maintenance {
+                        payload: cache_device
+                            .clone()
+                            .filter(|_| region.uncached_heap.is_some() || protected(region)),
+                        guards: None,
+                    },
+                )?),
+                None => None,
+            };
             for (name, uncached) in [(region.heap, false), (region.uncached_heap, true)] {
                 let Some(name) = name else { continue };
                 // Their pools and dmem regions are filled in below, once every heap exists.
@@ -331,10 +378,12 @@ impl Registration {
                     }
                     None => None,
                 };
+                let mut area = Area::new(cma, dmem.clone());
+                area.serves = headroom.clone();
                 let data = HeapData {
                     region,
                     name,
-                    area: Area::new(cma, dmem.clone()),
+                    area,
                     fallback: areas,
                     quarantine,
                     uncached,
@@ -359,6 +408,7 @@ impl Registration {
                 AreaShare {
                     cma: data.area.cma,
                     pool: data.pool.clone(),
+                    headroom: data.area.serves.clone(),
                     dmem: data.area.dmem.clone(),
                 },
                 GFP_KERNEL,
@@ -371,12 +421,24 @@ impl Registration {
                 data.fallback.iter_mut().map(|a| (false, a)),
             ) {
                 let mut first = true;
-                for AreaShare { cma, pool, dmem } in shared.iter() {
+                for AreaShare {
+                    cma,
+                    pool,
+                    headroom,
+                    dmem,
+                } in shared.iter()
+                {
                     if *cma != area.cma {
                         continue;
                     }
                     if let Some(pool) = pool {
                         area.pools.push(pool.clone(), GFP_KERNEL)?;
+                    }
+                    // Both heaps of a region share its headroom: listed once.
+                    if let Some(headroom) = headroom {
+                        if !area.headrooms.iter().any(|h| Arc::ptr_eq(h, headroom)) {
+                            area.headrooms.push(headroom.clone(), GFP_KERNEL)?;
+                        }
                     }
                     if !own && first {
                         area.dmem = dmem.clone();
@@ -401,6 +463,9 @@ impl Registration {
                     if let Some(pool) = heap.data().pool.as_deref() {
                         pool.arm();
                     }
+                    if let Some(headroom) = heap.data().area.serves.as_deref() {
+                        headroom.arm();
+                    }
                     if let Some(dir) = Dir::create(c_str!("heapgen"), None)
                         .and_then(|root| Dir::create(name, Some(root)))
                     {
@@ -412,6 +477,9 @@ impl Registration {
                         if let Some(pool) = data.pool.as_deref() {
                             pool.publish(dir);
                         }
+                        if let Some(headroom) = data.area.serves.as_deref() {
+                            headroom.publish(dir);
+                        }
                     }
                     if let Some(pool) = heap.data().pool.as_ref() {
                         // Without a shrinker the pool still works; it only keeps its buffers
@@ -421,6 +489,18 @@ impl Registration {
                         }
                         // The first fill, in the background.
                         pool.kick();
+                    }
+                    // The region's first heap registers the shrinker of its headroom (shared by
+                    // both heaps) and fills it, in the background.
+                    let first_of_region =
+                        !heap.data().uncached || heap.data().region.heap.is_none();
+                    if let (true, Some(headroom)) =
+                        (first_of_region, heap.data().area.serves.as_ref())
+                    {
+                        if Shrinker::register::<Headroom>(name, headroom).is_err() {
+                            pr_warn!("heap {:?}: no shrinker for the headroom\n", name);
+                        }
+                        headroom.kick();
                     }
                     // Cannot fail: the capacity was reserved above.
                     let _ = heaps.push_or_return(heap);

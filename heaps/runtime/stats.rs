@@ -11,6 +11,12 @@ use kernel::c_str;
 pub enum Failure {
     /// The CMA area had no suitable free range (`ENOMEM`).
     NoMemory,
+    /// As `NoMemory`, and the area could not give even one page: it is full.
+    NoSpace,
+    /// As `NoMemory`, though the area had a free page: no range of the request's size could be
+    /// emptied (pages of other allocations in the way, or pages that cannot be migrated out
+    /// now, pinned ones above all).
+    Busy,
     /// The padded request exceeds the region's `max-alloc` (`E2BIG`).
     TooLarge,
     /// Zero-length or overflowing request (`EINVAL`).
@@ -40,6 +46,10 @@ pub struct Stats {
     pub peak_bytes: AtomicU64,
     /// Failures because the area was exhausted.
     pub fail_no_memory: AtomicU64,
+    /// Of those, failures with the area full.
+    pub fail_no_space: AtomicU64,
+    /// Of those, failures with a free page left in the area.
+    pub fail_busy: AtomicU64,
     /// Failures because of `max-alloc`.
     pub fail_too_large: AtomicU64,
     /// Failures because of a malformed request.
@@ -119,6 +129,14 @@ impl Stats {
     pub fn on_failure(&self, why: Failure) {
         let counter = match why {
             Failure::NoMemory => &self.fail_no_memory,
+            Failure::NoSpace => {
+                self.fail_no_memory.fetch_add(1, Relaxed);
+                &self.fail_no_space
+            }
+            Failure::Busy => {
+                self.fail_no_memory.fetch_add(1, Relaxed);
+                &self.fail_busy
+            }
             Failure::TooLarge => &self.fail_too_large,
             Failure::Invalid => &self.fail_invalid,
             Failure::Interrupted => &self.fail_interrupted,
@@ -146,6 +164,8 @@ impl Stats {
             (c_str!("bytes_in_use"), &self.bytes_in_use),
             (c_str!("peak_bytes"), &self.peak_bytes),
             (c_str!("fail_no_memory"), &self.fail_no_memory),
+            (c_str!("fail_no_space"), &self.fail_no_space),
+            (c_str!("fail_busy"), &self.fail_busy),
             (c_str!("fail_too_large"), &self.fail_too_large),
             (c_str!("fail_invalid"), &self.fail_invalid),
             (c_str!("fail_interrupted"), &self.fail_interrupted),

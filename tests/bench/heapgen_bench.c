@@ -2,7 +2,7 @@
 /*
  * heapgen-bench: the guest side of `cargo xtask bench`.
  *
- *   heapgen-bench <ours> <upstream>
+ *   heapgen-bench [--pressure] <ours> <upstream>
  *
  * Also installed on targets with heapgen's test suite (test/Makefile):
  * <ours> is a heap of the board's module, <upstream> a heap over the same CMA
@@ -36,7 +36,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/dma-heap.h>
@@ -500,6 +502,206 @@ static void bench_pooled(size_t size, int reps)
 	}
 }
 
+/*
+ * B6: a camera-like workload on a busy CMA area. The area is first lent to
+ * movable memory: a filler process touches anonymous memory until the free
+ * CMA pages (CmaFree in /proc/meminfo) are below a sixteenth of the area or
+ * free memory is down to B6_FLOOR, and keeps churning part of it (unmapping
+ * and touching again a chunk every few milliseconds), so that pages the heaps
+ * free are lent out again; it pins one page in every B6_PIN_STRIDE of its
+ * memory as an I/O in flight does, and moves the pins every B6_REPIN_US
+ * (migration fails on them while they are held: transient failures). Then
+ * each heap allocates B6_FRAMES buffers of B6_SIZE at a frame interval,
+ * keeping B6_LIVE alive, the heaps interleaved A/B/B/A frame by frame.
+ *
+ *   BENCH row=B6 op=camera-alloc size=<> heap=<> n=<successes> median_ns=<>
+ *         p90_ns=<> min_ns=<> mean_ns=<> p99_ns=<> max_ns=<> fails=<>
+ *         enomem=<>
+ *
+ * Failed allocations are timed too (a failure is as late as the slowest
+ * success); fails counts them. B6 changes the guest's memory for the rest of
+ * the boot, so it runs alone (`heapgen-bench --pressure`).
+ */
+#define B6_SIZE		(8 * MiB)
+#define B6_LIVE		3
+#define B6_FRAMES	60
+#define B6_FRAME_US	33000
+#define B6_FLOOR	(64 * MiB)
+#define B6_CHUNK	(4 * MiB)
+#define B6_CHURN_US	5000
+#define B6_PIN_STRIDE	256
+#define B6_REPIN_US	20000
+#define B6_MAX_CHUNKS	1024
+
+/* A /proc/meminfo field in kB, or -1. */
+static long meminfo(const char *key)
+{
+	char line[256];
+	size_t len = strlen(key);
+	long v = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, len) && line[len] == ':') {
+			v = strtol(line + len + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+static void *b6_chunk(void)
+{
+	void *p = mmap(NULL, B6_CHUNK, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, 0x5a, B6_CHUNK);
+	return p;
+}
+
+/*
+ * The filler: runs until killed. Writes one byte to @ready once the area is
+ * lent out (0 on success, 1 on failure).
+ */
+static void b6_filler(int ready)
+{
+	static void *chunks[B6_MAX_CHUNKS];
+	size_t n = 0, next = 0, i;
+	uint64_t pinned_at = 0;
+	uint32_t offset = 0;
+	long total = meminfo("CmaTotal");
+	int imp = open(HEAPGEN_IMPORTER_DEV, O_RDWR | O_CLOEXEC);
+	char ok = 0;
+
+	if (total <= 0 || imp < 0)
+		ok = 1;
+	while (!ok && n < B6_MAX_CHUNKS && meminfo("CmaFree") > total / 16 &&
+	       meminfo("MemFree") > (long)(B6_FLOOR / KiB)) {
+		chunks[n] = b6_chunk();
+		if (!chunks[n])
+			break;
+		n++;
+	}
+	if (!n)
+		ok = 1;
+	if (write(ready, &ok, 1) != 1 || ok)
+		_exit(1);
+	for (;;) {
+		/* Churn: one chunk unmapped and touched again. */
+		munmap(chunks[next], B6_CHUNK);
+		chunks[next] = b6_chunk();
+		if (!chunks[next])
+			_exit(1);
+		next = (next + 1) % n;
+		/* In-flight I/O: move the pins. */
+		if (now_ns() - pinned_at >= B6_REPIN_US * 1000ULL) {
+			ioctl(imp, HEAPGEN_UNPIN);
+			offset = (offset + 1) % B6_PIN_STRIDE;
+			for (i = 0; i < n; i++) {
+				struct heapgen_pin pin = {
+					.addr = (uintptr_t)chunks[i] + offset * PAGE,
+					.len = B6_CHUNK - offset * PAGE,
+					.stride = B6_PIN_STRIDE,
+				};
+
+				ioctl(imp, HEAPGEN_PIN, &pin);
+			}
+			pinned_at = now_ns();
+		}
+		usleep(B6_CHURN_US);
+	}
+}
+
+static void bench_pressure(void)
+{
+	uint64_t *lat[2] = { samples(B6_FRAMES), samples(B6_FRAMES) };
+	int ring[2][B6_LIVE], fails[2] = { 0, 0 }, enomem[2] = { 0, 0 };
+	size_t n[2] = { 0, 0 };
+	int pipefd[2], f, k, i;
+	pid_t filler;
+	char ok = 1;
+
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < B6_LIVE; i++)
+			ring[k][i] = -1;
+	if (pipe(pipefd)) {
+		bench_error("B6: pipe: %s", strerror(errno));
+		return;
+	}
+	filler = fork();
+	if (filler == 0) {
+		close(pipefd[0]);
+		b6_filler(pipefd[1]);
+		_exit(1);
+	}
+	close(pipefd[1]);
+	if (filler < 0 || read(pipefd[0], &ok, 1) != 1 || ok) {
+		bench_error("B6: the filler could not lend the area out (CmaTotal %ld kB)",
+			    meminfo("CmaTotal"));
+		if (filler > 0)
+			kill(filler, SIGKILL);
+		return;
+	}
+	close(pipefd[0]);
+	printf("BENCH-INFO b6-lent CmaTotal=%ld CmaFree=%ld MemFree=%ld kB\n",
+	       meminfo("CmaTotal"), meminfo("CmaFree"), meminfo("MemFree"));
+	for (f = 0; f < B6_FRAMES; f++) {
+		for (k = 0; k < 4; k++) {
+			/* A/B/B/A over pairs of frames. */
+			int h = (f % 2) ? 1 - abba(k) : abba(k);
+			int *slot = &ring[h][f % B6_LIVE];
+			uint64_t t0, t1;
+			int fd;
+
+			if (k == 1 || k == 3)
+				continue;	/* one allocation per heap and frame */
+			if (*slot >= 0) {
+				close(*slot);
+				*slot = -1;
+			}
+			t0 = now_ns();
+			fd = heap_alloc(&heaps[h], B6_SIZE);
+			t1 = now_ns();
+			lat[h][n[h]++] = t1 - t0;
+			if (fd < 0) {
+				fails[h]++;
+				enomem[h] += fd == -ENOMEM;
+			} else {
+				*slot = fd;
+			}
+		}
+		usleep(B6_FRAME_US);
+	}
+	kill(filler, SIGKILL);
+	waitpid(filler, NULL, 0);
+	for (k = 0; k < 2; k++) {
+		uint64_t sum = 0;
+		size_t p90, p99, m = n[k];
+
+		for (i = 0; i < B6_LIVE; i++)
+			if (ring[k][i] >= 0)
+				close(ring[k][i]);
+		qsort(lat[k], m, sizeof(uint64_t), cmp_u64);
+		for (i = 0; i < (int)m; i++)
+			sum += lat[k][i];
+		p90 = (m * 9 + 9) / 10 - 1;
+		p99 = (m * 99 + 99) / 100 - 1;
+		printf("BENCH row=B6 op=camera-alloc size=%lu heap=%s n=%zu median_ns=%llu p90_ns=%llu min_ns=%llu mean_ns=%llu p99_ns=%llu max_ns=%llu fails=%d enomem=%d\n",
+		       B6_SIZE, heaps[k].label, m,
+		       (unsigned long long)(m % 2 ? lat[k][m / 2] : (lat[k][m / 2 - 1] + lat[k][m / 2]) / 2),
+		       (unsigned long long)lat[k][p90], (unsigned long long)lat[k][0],
+		       (unsigned long long)(sum / m), (unsigned long long)lat[k][p99],
+		       (unsigned long long)lat[k][m - 1], fails[k], enomem[k]);
+		free(lat[k]);
+	}
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	static const size_t b1_sizes[] = { 4 * KiB, 64 * KiB, 1 * MiB, 4 * MiB, 16 * MiB };
@@ -507,8 +709,14 @@ int main(int argc, char **argv)
 	size_t i;
 	int k, imp;
 
+	int pressure = argc == 4 && !strcmp(argv[1], "--pressure");
+
+	if (pressure) {
+		argv++;
+		argc--;
+	}
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s <our heap> <upstream heap>\n", argv[0]);
+		fprintf(stderr, "usage: %s [--pressure] <our heap> <upstream heap>\n", argv[0]);
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -528,6 +736,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	if (pressure) {
+		printf("# B6\n");
+		bench_pressure();
+		goto out;
+	}
 	printf("# S and C: calibration\n");
 	bench_syscall();
 	for (i = 0; i < sizeof(b1_sizes) / sizeof(b1_sizes[0]); i++) {
@@ -566,7 +779,7 @@ int main(int argc, char **argv)
 	}
 	printf("# B5\n");
 	bench_pooled(POOLED_SIZE, REPS);
-
+out:
 	if (imp >= 0)
 		close(imp);
 	for (k = 0; k < 2; k++)

@@ -33,6 +33,8 @@ echo "BENCH-INFO heaps $(ls /dev/dma_heap | tr '\n' ' ')"
 echo "BENCH-INFO cma-pages $(cat /sys/kernel/mm/cma/reserved/available_pages 2>/dev/null)"
 
 read -r ours upstream cgroup </etc/heapgen/bench.conf
+# The benchmark's options (`--pressure`: B6 alone), if any.
+args=$(cat /etc/heapgen/bench.args 2>/dev/null)
 if [ -n "$cgroup" ]; then
 	mount -t cgroup2 cgroup2 /sys/fs/cgroup || echo "BENCH-ERROR no cgroup2"
 	dir=/sys/fs/cgroup
@@ -45,7 +47,8 @@ if [ -n "$cgroup" ]; then
 	echo "BENCH-INFO cgroup $(cat /proc/self/cgroup)"
 fi
 echo "BENCH-BEGIN $ours $upstream"
-HEAPGEN_IMPORTER_REQUIRED=1 /tests/heapgen-bench "$ours" "$upstream"
+# shellcheck disable=SC2086 # $args is a list of options
+HEAPGEN_IMPORTER_REQUIRED=1 /tests/heapgen-bench $args "$ours" "$upstream"
 echo "BENCH-EXIT $?"
 echo "BENCH-INFO clocksource-after $(clocksource)"
 echo "BENCH-INFO cma-pages-after $(cat /sys/kernel/mm/cma/reserved/available_pages 2>/dev/null)"

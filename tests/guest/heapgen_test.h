@@ -20,6 +20,8 @@
  *   HEAPGEN_UNCACHED      1 if CPU mappings are write-combined (0)
  *   HEAPGEN_POOL          the heap's pool, "<size>,<size>...:<depth>" in
  *                         bytes (e.g. "1048576,4194304:2"), or "-" for none
+ *   HEAPGEN_HEADROOM      bytes of the area the heap's region keeps
+ *                         evacuated and zeroed (its headroom), or "-"
  *   HEAPGEN_ACCOUNTING    the dmem cgroup region the heap charges
  *                         ("heapgen/<region>"), or "-" when not accounted
  *   HEAPGEN_CONF          the heaps.conf the runner read, for tests that
@@ -29,11 +31,12 @@
  *                         tests that need it fail without it instead of
  *                         skipping (on a target it is usually absent)
  *
- * Pools fill and zero in the background, so CMA counters move on their own
- * after an allocation or release of a pooled size. hg_cma_in_use() therefore
- * waits until every pool over the area is idle (its debugfs pool_pending is
- * 0) and subtracts the pages the pools hold (pool_pages): the result is what
- * the area's live buffers use, exactly as for a heap without a pool. Tests
+ * Pools and headrooms fill and zero in the background, so CMA counters move
+ * on their own after an allocation or release. hg_cma_in_use() therefore
+ * waits until every pool and the headroom over the area are idle (debugfs
+ * pool_pending, headroom_pending 0) and subtracts the pages they hold
+ * (pool_pages, headroom_pages): the result is what the area's live buffers
+ * use, exactly as for a heap with neither. Tests
  * that read raw CMA counters use sizes that are not pool classes
  * (hg_pool_avoid()) after hg_pool_settle().
  *
@@ -86,6 +89,7 @@ struct heapgen_cfg {
 	int pool_depth;			/* 0: no pool */
 	int pool_classes;
 	uint64_t pool_sizes[8];
+	uint64_t headroom;		/* bytes; 0: no headroom */
 };
 
 static inline uint64_t hg_env_u64(const char *name, uint64_t def)
@@ -191,39 +195,65 @@ static inline long long hg_heap_stat(const char *heap, const char *name)
 	return hg_read_ll("/sys/kernel/debug/heapgen/%s/%s", heap, name);
 }
 
+/* Waits until the heap's counter @pending is 0 (60 s at most); 0 or -1. */
+static inline int hg_idle(const char *heap, const char *pending)
+{
+	int waited;
+
+	for (waited = 0; hg_heap_stat(heap, pending) > 0; waited++) {
+		if (waited == 6000)
+			return -1;
+		usleep(10000);
+	}
+	return 0;
+}
+
 /*
- * For every pooled heap over CMA area @area (all of them if @area is NULL)
- * in the run's heaps.conf (hg_conf_path()): waits until its pool is idle (60 s at most),
- * and returns the pages the pools hold, or -1 if a pool never settled.
+ * For every pooled heap, and every headroom, over CMA area @area (all of
+ * them if @area is NULL) in the run's heaps.conf (hg_conf_path()): waits
+ * until it is idle (60 s at most each), and returns the pages the pools and
+ * headrooms hold, or -1 if one never settled. A headroom is its region's,
+ * shared by the region's heaps: counted once per area (one region per area).
  */
 static inline long long hg_pool_settle(const char *area)
 {
 	FILE *f = fopen(hg_conf_path(), "r");
-	char line[512], heap[128], cma[128], pool[128];
+	char line[512], heap[128], cma[128], pool[128], headroom[128];
+	char counted[8][128];
 	long long total = 0;
+	int n, i, areas = 0;
 
 	if (!f)
 		return 0;
 	while (fgets(line, sizeof(line), f)) {
-		int waited;
-
-		if (sscanf(line, "%127s %*s %127s %*s %*s %*s %*s %*s %*s %*s %*s %127s",
-			   heap, cma, pool) != 3 || heap[0] == '#')
+		strcpy(headroom, "-");
+		n = sscanf(line, "%127s %*s %127s %*s %*s %*s %*s %*s %*s %*s %*s %127s %*s %127s",
+			   heap, cma, pool, headroom);
+		if (n < 3 || heap[0] == '#' || (area && strcmp(area, cma)))
 			continue;
-		if (!strcmp(pool, "-") || (area && strcmp(area, cma)))
-			continue;
-		for (waited = 0; hg_heap_stat(heap, "pool_pending") > 0; waited++) {
-			if (waited == 6000) {
-				fclose(f);
-				return -1;
-			}
-			usleep(10000);
+		if (strcmp(pool, "-")) {
+			if (hg_idle(heap, "pool_pending"))
+				goto unsettled;
+			if (hg_heap_stat(heap, "pool_pages") > 0)
+				total += hg_heap_stat(heap, "pool_pages");
 		}
-		if (hg_heap_stat(heap, "pool_pages") > 0)
-			total += hg_heap_stat(heap, "pool_pages");
+		if (!strcmp(headroom, "-"))
+			continue;
+		for (i = 0; i < areas && strcmp(counted[i], cma); i++)
+			;
+		if (i < areas || areas == 8)
+			continue;
+		strcpy(counted[areas++], cma);
+		if (hg_idle(heap, "headroom_pending"))
+			goto unsettled;
+		if (hg_heap_stat(heap, "headroom_pages") > 0)
+			total += hg_heap_stat(heap, "headroom_pages");
 	}
 	fclose(f);
 	return total;
+unsettled:
+	fclose(f);
+	return -1;
 }
 
 static inline void hg_cfg_load(struct heapgen_cfg *cfg)
@@ -238,6 +268,8 @@ static inline void hg_cfg_load(struct heapgen_cfg *cfg)
 	cfg->max_alloc = hg_env_u64("HEAPGEN_MAX_ALLOC", 0);
 	cfg->uncached = hg_env_u64("HEAPGEN_UNCACHED", 0) != 0;
 	hg_pool_parse(hg_env_str("HEAPGEN_POOL"), cfg);
+	cfg->headroom = hg_env_str("HEAPGEN_HEADROOM") ?
+		hg_env_u64("HEAPGEN_HEADROOM", 0) : 0;
 	if (!cfg->align)
 		cfg->align = PAGE;
 	if (!cfg->granule)

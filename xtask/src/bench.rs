@@ -27,6 +27,8 @@ use std::{
 
 /// The benchmark board: one heap over the `cma=` area, 4 KiB alignment, no guards.
 const BENCH_BOARD: &str = "tests/bench/qemu-x86_64-bench.toml";
+/// B6's board: the same area and policy, with a headroom instead of the pool.
+const PRESSURE_BOARD: &str = "tests/bench/qemu-x86_64-pressure.toml";
 /// The cgroup `--accounting` runs the benchmark in, two levels below the root like an Android
 /// app's `uid_<n>/pid_<n>`: every level is one more page counter to charge.
 const BENCH_CGROUP: &str = "uid_10000/pid_1";
@@ -110,6 +112,9 @@ pub struct Options {
     /// what accounting costs against upstream's heap in the same boot.
     #[arg(long)]
     pub accounting: bool,
+    /// Run only B6 (the busy CMA area), which has boots of its own.
+    #[arg(long)]
+    pub b6_only: bool,
 }
 
 impl Options {
@@ -135,6 +140,17 @@ struct Sample {
     p90: u64,
     min: u64,
     mean: u64,
+    /// B6 only: the tail, and failed allocations (all, and those with `ENOMEM`).
+    tail: Option<Tail>,
+}
+
+/// B6's tail figures of one heap.
+#[derive(Clone, Copy, Debug)]
+struct Tail {
+    p99: u64,
+    max: u64,
+    fails: u64,
+    enomem: u64,
 }
 
 /// B4's result for one heap and pass.
@@ -219,6 +235,16 @@ fn parse_console(console: &str, timed_out: bool, log: &Path) -> Result<BootResul
                         p90: num(&f, "p90_ns")?,
                         min: num(&f, "min_ns")?,
                         mean: num(&f, "mean_ns")?,
+                        tail: if row == "B6" {
+                            Some(Tail {
+                                p99: num(&f, "p99_ns")?,
+                                max: num(&f, "max_ns")?,
+                                fails: num(&f, "fails")?,
+                                enomem: num(&f, "enomem")?,
+                            })
+                        } else {
+                            None
+                        },
                     });
                 }
                 Ok(())
@@ -315,6 +341,7 @@ fn target_of(row: &str) -> Option<Target> {
         "B3" => Some(Target::Max(0.7)),
         "B4" => Some(Target::Min(1.25)),
         "B5" => Some(Target::Max(0.05)),
+        "B6" => Some(Target::Max(0.1)),
         _ => None,
     }
 }
@@ -375,7 +402,9 @@ fn summarise(boots: &[BootResult]) -> Vec<Line> {
                 .filter_map(|b| {
                     let o = find(b, &k, "ours")?;
                     let u = find(b, &k, "upstream")?;
-                    (u.median > 0).then(|| o.median as f64 / u.median as f64)
+                    // B6 is judged on its tail (p99), the others on their medians.
+                    let judged = |s: &Sample| s.tail.map_or(s.median, |t| t.p99);
+                    (judged(&u) > 0).then(|| judged(&o) as f64 / judged(&u) as f64)
                 })
                 .collect()
         };
@@ -516,7 +545,7 @@ fn table(lines: &[Line], mode: Mode, boots: usize) -> String {
     );
     let _ = writeln!(
         t,
-        "B4: MiB (and buffers) live at the first failed allocation, medians over the seeds; B5: a pool hit (ours, pool idle) vs upstream's allocation"
+        "B4: MiB (and buffers) live at the first failed allocation, medians over the seeds; B5: a pool hit (ours, pool idle) vs upstream's allocation; B6: 8M camera frames on a busy area (ours with a headroom), RATIO of the p99s (failed allocations timed too)"
     );
     if let Some(b4) = lines.iter().find(|l| l.row == "B4") {
         let per_seed: Vec<String> = b4.ratios.iter().map(|r| format!("{r:.3}")).collect();
@@ -550,44 +579,92 @@ fn qemu_version(arch: Arch) -> String {
 }
 
 fn sample_json(s: &Sample) -> Value {
-    json!({
+    let mut v = json!({
         "row": s.row, "op": s.op, "size": s.size, "heap": s.heap, "n": s.n,
         "median_ns": s.median, "p90_ns": s.p90, "min_ns": s.min, "mean_ns": s.mean,
-    })
+    });
+    if let (Some(t), Some(map)) = (s.tail, v.as_object_mut()) {
+        map.insert("p99_ns".into(), json!(t.p99));
+        map.insert("max_ns".into(), json!(t.max));
+        map.insert("fails".into(), json!(t.fails));
+        map.insert("enomem".into(), json!(t.enomem));
+    }
+    v
 }
 
-/// `cargo xtask bench`: builds everything, boots `opts.boots()` times, prints the table and
-/// writes the JSON.
-pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
-    if arch != Arch::X86_64 {
-        bail!(
-            "cargo xtask bench runs on the x86_64 test bed only (its `cma=` area is shared by \
-             upstream's default_cma_region heap and the bench board)"
-        );
-    }
-    let kernel = testbed::ensure_kernel(arch, Variant::Default)?;
-    let work = repo_root().join("target/bench").join(arch.name());
-    let _ = fs::remove_dir_all(&work);
-    fs::create_dir_all(&work)?;
-    let module_dir = work.join("module");
-    let mut board_file = repo_root().join(BENCH_BOARD);
-    if opts.accounting {
-        // The bench board's only region is its last table: the key lands in it. The buffers are
-        // charged to the cgroup the benchmark runs in (`BENCH_CGROUP`).
-        let text = fs::read_to_string(&board_file)?;
-        board_file = work.join("bench-accounting.toml");
-        fs::write(&board_file, format!("{text}accounting = true\n"))?;
-    }
-    step(format!(
-        "bench: generating {BENCH_BOARD}{}",
-        if opts.accounting {
-            " with accounting = true"
-        } else {
-            ""
+/// B6 per boot and heap: the distribution's tail and the failures, which the main table (medians
+/// and p90s) leaves out.
+fn b6_table(boots: &[BootResult], mode: Mode) -> String {
+    let ms = |ns: u64| format!("{:.2}", ns as f64 / 1e6);
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "B6 (busy area, {} ms): {:<4} {:<9} {:>6} {:>9} {:>9} {:>9} {:>9} {:>6}",
+        mode.unit().replace("-us", "-ms"),
+        "BOOT",
+        "HEAP",
+        "N",
+        "MEDIAN",
+        "P99",
+        "MAX",
+        "P99-RATIO",
+        "FAILS"
+    );
+    for (i, b) in boots.iter().enumerate() {
+        let of = |heap: &str| b.samples.iter().find(|s| s.row == "B6" && s.heap == heap);
+        let ratio = match (
+            of("ours").and_then(|s| s.tail),
+            of("upstream").and_then(|s| s.tail),
+        ) {
+            (Some(o), Some(u)) if u.p99 > 0 => format!("{:.4}", o.p99 as f64 / u.p99 as f64),
+            _ => "-".into(),
+        };
+        for heap in ["ours", "upstream"] {
+            let Some(s) = of(heap) else { continue };
+            let Some(tail) = s.tail else { continue };
+            let _ = writeln!(
+                t,
+                "{:<24}{:<4} {:<9} {:>6} {:>9} {:>9} {:>9} {:>9} {:>6}",
+                "",
+                i + 1,
+                heap,
+                s.n,
+                ms(s.median),
+                ms(tail.p99),
+                ms(tail.max),
+                if heap == "ours" { ratio.as_str() } else { "" },
+                tail.fails
+            );
         }
-    ));
-    let board = e2e::generate(&board_file, &module_dir)?;
-    if opts.accounting && !board.regions.iter().all(|r| r.accounting) {
+    }
+    t
+}
+
+/// One benchmark board built into an initramfs.
+struct Prepared {
+    /// Our heap.
+    ours: String,
+    initrd: std::path::PathBuf,
+}
+
+/// Generates `board_file` into `work`, builds its module, the test importer and the guest
+/// benchmark, and packs them with `bench.conf` (our heap, upstream's, the cgroup if any) and
+/// `bench.args` (the benchmark's options).
+fn prepare(
+    kernel: &testbed::Kernel,
+    board_file: &Path,
+    work: &Path,
+    cgroup: Option<&str>,
+    args: &str,
+    accounting: bool,
+) -> Result<Prepared> {
+    let arch = kernel.arch;
+    let _ = fs::remove_dir_all(work);
+    fs::create_dir_all(work)?;
+    let module_dir = work.join("module");
+    step(format!("bench: generating {}", board_file.display()));
+    let board = e2e::generate(board_file, &module_dir)?;
+    if accounting && !board.regions.iter().all(|r| r.accounting) {
         bail!("{}: accounting is not on", board_file.display());
     }
     let ours = board
@@ -599,8 +676,8 @@ pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
         "bench: building {}.ko and the test importer against {}",
         board.module, kernel.release
     ));
-    let ko = e2e::build_module(&kernel, &module_dir, &board.module, &[])?;
-    let importer = e2e::build_importer(&kernel, &work)?;
+    let ko = e2e::build_module(kernel, &module_dir, &board.module, &[])?;
+    let importer = e2e::build_importer(kernel, work)?;
     let programs = work.join("programs");
     fs::create_dir_all(&programs)?;
     let mut cc = kernel_cmd(arch.guest_cc());
@@ -611,48 +688,52 @@ pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
         .arg(programs.join("heapgen-bench"))
         .arg(repo_root().join("tests/bench/heapgen_bench.c"));
     run(&mut cc).context("building the guest benchmark")?;
+    let conf = match cgroup {
+        Some(cgroup) => format!("{ours} {UPSTREAM_HEAP} {cgroup}\n"),
+        None => format!("{ours} {UPSTREAM_HEAP}\n"),
+    };
     let initrd = e2e::make_initramfs(
         arch,
-        &work,
+        work,
         &Initramfs {
             modules: vec![importer, ko],
             programs: Some(&programs),
             init: repo_root().join("tests/bench/init.sh"),
-            files: vec![(
-                "etc/heapgen/bench.conf".into(),
-                if opts.accounting {
-                    format!("{ours} {UPSTREAM_HEAP} {BENCH_CGROUP}\n")
-                } else {
-                    format!("{ours} {UPSTREAM_HEAP}\n")
-                },
-            )],
+            files: vec![
+                ("etc/heapgen/bench.conf".into(), conf),
+                ("etc/heapgen/bench.args".into(), format!("{args}\n")),
+            ],
         },
     )?;
-    let append = opts.mode.append();
-    let n_boots = opts.boots();
-    if opts.mode == Mode::Tcg && n_boots < 5 {
-        step(format!(
-            "note: {n_boots} TCG boot(s); quote TCG ratios from at least 5 boots"
-        ));
-    }
+    Ok(Prepared { ours, initrd })
+}
+
+/// Boots `prepared` `n` times in `mode` and parses each console.
+fn boot_n(
+    kernel: &testbed::Kernel,
+    prepared: &Prepared,
+    work: &Path,
+    mode: Mode,
+    n: usize,
+) -> Result<Vec<BootResult>> {
+    let append = mode.append();
     let mut boots = Vec::new();
-    for i in 0..n_boots {
-        let log = work.join(format!("console-{}-{i}.log", opts.mode.name()));
+    for i in 0..n {
+        let log = work.join(format!("console-{}-{i}.log", mode.name()));
         step(format!(
-            "bench: boot {}/{} ({}, console: {})",
+            "bench: boot {}/{n} ({}, console: {})",
             i + 1,
-            n_boots,
-            opts.mode.name(),
+            mode.name(),
             log.display()
         ));
         let start = Instant::now();
         let (console, timed_out) = e2e::boot(
             &Boot {
-                kernel: &kernel,
-                initrd: &initrd,
+                kernel,
+                initrd: &prepared.initrd,
                 dtb: None,
                 append: &append,
-                qemu_args: opts.mode.qemu_args(),
+                qemu_args: mode.qemu_args(),
                 // One vCPU, as the published figures were measured.
                 cpus: 1,
             },
@@ -669,6 +750,79 @@ pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
         ));
         boots.push(r);
     }
+    Ok(boots)
+}
+
+/// `cargo xtask bench`: builds everything, boots `opts.boots()` times for B1-B5 and as many
+/// times again for B6 (whose busy area lasts for the rest of a boot), prints the table and
+/// writes the JSON.
+pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
+    if arch != Arch::X86_64 {
+        bail!(
+            "cargo xtask bench runs on the x86_64 test bed only (its `cma=` area is shared by \
+             upstream's default_cma_region heap and the bench board)"
+        );
+    }
+    let kernel = testbed::ensure_kernel(arch, Variant::Default)?;
+    let work = repo_root().join("target/bench").join(arch.name());
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work)?;
+    let mut board_file = repo_root().join(BENCH_BOARD);
+    if opts.accounting {
+        // The bench board's only region is its last table: the key lands in it. The buffers are
+        // charged to the cgroup the benchmark runs in (`BENCH_CGROUP`).
+        let text = fs::read_to_string(&board_file)?;
+        board_file = work.join("bench-accounting.toml");
+        fs::write(&board_file, format!("{text}accounting = true\n"))?;
+    }
+    let n_boots = opts.boots();
+    if opts.mode == Mode::Tcg && n_boots < 5 {
+        step(format!(
+            "note: {n_boots} TCG boot(s); quote TCG ratios from at least 5 boots"
+        ));
+    }
+    let mut boots = Vec::new();
+    let mut ours = String::new();
+    if !opts.b6_only {
+        let main_work = work.join("main");
+        let prepared = prepare(
+            &kernel,
+            &board_file,
+            &main_work,
+            opts.accounting.then_some(BENCH_CGROUP),
+            "",
+            opts.accounting,
+        )?;
+        ours = prepared.ours.clone();
+        boots = boot_n(&kernel, &prepared, &main_work, opts.mode, n_boots)?;
+    }
+    let b6_work = work.join("b6");
+    let b6 = prepare(
+        &kernel,
+        &repo_root().join(PRESSURE_BOARD),
+        &b6_work,
+        None,
+        "--pressure",
+        false,
+    )?;
+    let b6_boots = boot_n(&kernel, &b6, &b6_work, opts.mode, n_boots)?;
+    if ours.is_empty() {
+        ours = b6.ours.clone();
+    }
+    // B6 rows join each main boot's rows (boot i with B6 boot i), so that every summary is
+    // over the same number of boots.
+    if boots.is_empty() {
+        boots = b6_boots;
+    } else {
+        for (main, b6) in boots.iter_mut().zip(b6_boots) {
+            main.samples.extend(b6.samples);
+            main.seconds += b6.seconds;
+            for (k, v) in b6.info {
+                main.info.entry(format!("b6-{k}")).or_insert(v);
+            }
+        }
+    }
+    let append = opts.mode.append();
     let lines = summarise(&boots);
     let qemu = qemu_version(arch);
     let (_, base) = e2e::qemu_base(arch, Variant::Default);
@@ -701,6 +855,9 @@ pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
     );
     println!();
     print!("{text}");
+    let b6_text = b6_table(&boots, opts.mode);
+    println!();
+    print!("{b6_text}");
 
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -749,6 +906,8 @@ pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
         "ours": ours,
         "upstream": UPSTREAM_HEAP,
         "board": BENCH_BOARD,
+        "b6_board": PRESSURE_BOARD,
+        "b6_ours": b6.ours,
         "accounting": opts.accounting,
         "git_commit": git(&["rev-parse", "HEAD"]),
         "git_dirty": git(&["status", "--porcelain", "--", "heaps", "templates", "tests/bench", "tests/kernel/importer"]),
@@ -756,6 +915,7 @@ pub fn run_bench(arch: Arch, opts: &Options) -> Result<()> {
         "summary": summary,
         "per_boot": per_boot,
         "table": text,
+        "b6_table": b6_text,
     });
     let out_dir = repo_root().join("target/bench");
     let stem = format!(

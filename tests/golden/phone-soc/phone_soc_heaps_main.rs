@@ -19,6 +19,7 @@ pub mod shrinker;
 pub mod workqueue;
 // The heaps' logic, written against the wrappers.
 pub mod buffer;
+pub mod headroom;
 pub mod hooks;
 pub mod policy;
 pub mod pool;

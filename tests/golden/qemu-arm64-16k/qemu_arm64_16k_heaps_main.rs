@@ -19,6 +19,7 @@ pub mod shrinker;
 pub mod workqueue;
 // The heaps' logic, written against the wrappers.
 pub mod buffer;
+pub mod headroom;
 pub mod hooks;
 pub mod policy;
 pub mod pool;
@@ -134,7 +135,8 @@ pub static REGIONS: [Region; 5] = [
         fallback: &[c_str!("video@60000000")],
         hooks: None,
         pool: None,
-        headroom: None,
+        // Headroom: 8M of the area kept evacuated and zeroed ahead of demand.
+        headroom: Some(headroom::Config { bytes: 0x800000 }),
         accounting: None,
     },
     // Region `secure` over the CMA area `secure@5c000000`.

@@ -7,7 +7,9 @@
  * (HEAPGEN_POKE_PAST), reads it through its scatterlist's pages as a device
  * would (HEAPGEN_SG_READ), or vmaps the buffer inside a CPU access bracket
  * (HEAPGEN_VMAP), or times attach, map, unmap and detach for the benchmarks
- * (HEAPGEN_TIME_IMPORT). The uapi is tests/guest/heapgen_importer.h.
+ * (HEAPGEN_TIME_IMPORT). It also pins the caller's pages as an I/O in flight
+ * does (HEAPGEN_PIN, HEAPGEN_UNPIN; unpinned when the file is closed), to
+ * make a CMA area busy. The uapi is tests/guest/heapgen_importer.h.
  *
  * Test-only: HEAPGEN_POKE_PAST writes to memory the importer does not own
  * and is meant for heaps with guard pages, in a throwaway test VM.
@@ -27,6 +29,7 @@
 #include <linux/module.h>
 #include <linux/platform_device.h>
 #include <linux/scatterlist.h>
+#include <linux/slab.h>
 #include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 
@@ -354,12 +357,98 @@ out:
 	return ret;
 }
 
+/* Pages pinned by one HEAPGEN_PIN call. */
+struct importer_pin_chunk {
+	struct list_head node;
+	unsigned long count;
+	struct page *pages[];
+};
+
+/* An open file of the device: what HEAPGEN_PIN pinned through it. */
+struct importer_file {
+	struct mutex lock;
+	struct list_head pins;
+};
+
+static int importer_open(struct inode *inode, struct file *file)
+{
+	struct importer_file *f = kzalloc(sizeof(*f), GFP_KERNEL);
+
+	if (!f)
+		return -ENOMEM;
+	mutex_init(&f->lock);
+	INIT_LIST_HEAD(&f->pins);
+	file->private_data = f;
+	return 0;
+}
+
+static void importer_unpin_all(struct importer_file *f)
+{
+	struct importer_pin_chunk *chunk, *next;
+
+	mutex_lock(&f->lock);
+	list_for_each_entry_safe(chunk, next, &f->pins, node) {
+		list_del(&chunk->node);
+		unpin_user_pages(chunk->pages, chunk->count);
+		kvfree(chunk);
+	}
+	mutex_unlock(&f->lock);
+}
+
+static int importer_release(struct inode *inode, struct file *file)
+{
+	struct importer_file *f = file->private_data;
+
+	importer_unpin_all(f);
+	mutex_destroy(&f->lock);
+	kfree(f);
+	return 0;
+}
+
+static long importer_pin(struct importer_file *f, void __user *uarg)
+{
+	struct importer_pin_chunk *chunk;
+	struct heapgen_pin arg;
+	unsigned long n, wanted, i;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (!arg.stride || !arg.len || arg.addr % PAGE_SIZE ||
+	    arg.len % PAGE_SIZE)
+		return -EINVAL;
+	n = arg.len / PAGE_SIZE;
+	wanted = DIV_ROUND_UP(n, arg.stride);
+	chunk = kvzalloc(struct_size(chunk, pages, wanted), GFP_KERNEL);
+	if (!chunk)
+		return -ENOMEM;
+	for (i = 0; i < n; i += arg.stride) {
+		if (pin_user_pages_fast(arg.addr + i * PAGE_SIZE, 1, FOLL_WRITE,
+					&chunk->pages[chunk->count]) != 1)
+			break;
+		chunk->count++;
+	}
+	arg.pinned = chunk->count;
+	if (!chunk->count) {
+		kvfree(chunk);
+	} else {
+		mutex_lock(&f->lock);
+		list_add(&chunk->node, &f->pins);
+		mutex_unlock(&f->lock);
+	}
+	return copy_to_user(uarg, &arg, sizeof(arg)) ? -EFAULT : 0;
+}
+
 static long importer_ioctl(struct file *file, unsigned int cmd,
 			   unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
 
 	switch (cmd) {
+	case HEAPGEN_PIN:
+		return importer_pin(file->private_data, uarg);
+	case HEAPGEN_UNPIN:
+		importer_unpin_all(file->private_data);
+		return 0;
 	case HEAPGEN_IMPORT:
 		return importer_import(uarg);
 	case HEAPGEN_POKE_PAST:
@@ -377,6 +466,8 @@ static long importer_ioctl(struct file *file, unsigned int cmd,
 
 static const struct file_operations importer_fops = {
 	.owner = THIS_MODULE,
+	.open = importer_open,
+	.release = importer_release,
 	.unlocked_ioctl = importer_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 };

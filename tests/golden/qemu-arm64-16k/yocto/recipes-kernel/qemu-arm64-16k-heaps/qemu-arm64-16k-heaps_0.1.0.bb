@@ -34,6 +34,7 @@ SRC_URI = "\
     file://dma_buf.rs \
     file://dma_heap.rs \
     file://dmem.rs \
+    file://headroom.rs \
     file://heapgen_abi.h \
     file://heapgen_helpers.c \
     file://hooks.rs \
@@ -56,6 +57,7 @@ SRC_URI = "\
     file://test/heap_cache.c \
     file://test/heap_fallback.c \
     file://test/heap_faults.c \
+    file://test/heap_headroom.c \
     file://test/heap_hooks.c \
     file://test/heap_import.c \
     file://test/heap_mmap.c \
