@@ -157,6 +157,25 @@ struct heapgen_sg_read {
 	__u64 buf;
 };
 
+/**
+ * struct heapgen_pin - HEAPGEN_PIN argument
+ * @addr:	in: page-aligned userspace address
+ * @len:	in: bytes from @addr, a multiple of the page size
+ * @stride:	in: pin every @stride-th page of the range (1: every page)
+ * @pinned:	out: pages pinned
+ * Pins pages of the caller's memory as an I/O in flight does (FOLL_PIN
+ * without FOLL_LONGTERM, so pages in a CMA area stay there), until
+ * HEAPGEN_UNPIN or until the file is closed: the pages CMA must migrate out
+ * of an area but cannot while they are pinned (benchmark B6, the headroom
+ * tests). Stops at the first page that cannot be pinned.
+ */
+struct heapgen_pin {
+	__u64 addr;
+	__u64 len;
+	__u32 stride;
+	__u32 pinned;
+};
+
 #define HEAPGEN_IMPORT		_IOWR(HEAPGEN_IMPORTER_IOC_MAGIC, 0x00, \
 				      struct heapgen_import)
 #define HEAPGEN_POKE_PAST	_IOWR(HEAPGEN_IMPORTER_IOC_MAGIC, 0x01, \
@@ -167,5 +186,9 @@ struct heapgen_sg_read {
 				     struct heapgen_sg_read)
 #define HEAPGEN_TIME_IMPORT	_IOWR(HEAPGEN_IMPORTER_IOC_MAGIC, 0x03, \
 				      struct heapgen_time_import)
+#define HEAPGEN_PIN		_IOWR(HEAPGEN_IMPORTER_IOC_MAGIC, 0x05, \
+				      struct heapgen_pin)
+/* Unpins every page HEAPGEN_PIN pinned through this file. */
+#define HEAPGEN_UNPIN		_IO(HEAPGEN_IMPORTER_IOC_MAGIC, 0x06)
 
 #endif /* _UAPI_HEAPGEN_IMPORTER_H */
