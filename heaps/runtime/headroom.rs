@@ -10,7 +10,8 @@
 //! when it can, in smaller ranges when it cannot), zeroes them and, for a write-combined or
 //! protected heap, writes the zeroes back from the CPU caches. A request whose CMA footprint
 //! fits in one of the held ranges (*extents*) at the request's alignment is carved out of it
-//! (a *hit*): no migration and no zeroing on the allocating path. Each hit queues a refill.
+//! (a *hit*): no migration and no zeroing on the allocating path. Each request queues a refill,
+//! shortly after it.
 //!
 //! A refill that CMA cannot serve is retried in the background after [`RETRY_FIRST_MS`],
 //! doubling up to [`RETRY_MAX_MS`]. The headroom never makes an allocation fail that would
@@ -38,6 +39,10 @@ use kernel::{
     sync::{Arc, Mutex},
 };
 
+/// A refill after a request runs this long after it, in milliseconds: once the requesting task
+/// has gone on with its buffer, rather than on its way back to userspace (on a single CPU the
+/// woken worker would run first and the request would wait for the refill it started).
+const REFILL_DELAY_MS: u32 = 10;
 /// The first background retry of a refill CMA could not serve comes this long after it.
 const RETRY_FIRST_MS: u32 = 100;
 /// The longest wait between background retries of a refill.
@@ -159,7 +164,8 @@ impl Headroom {
     }
 
     /// Carves `count` pages aligned to `PAGE_SIZE << align_order` out of an extent, counting a
-    /// hit or a miss, and queues a refill. The pages are zeroed and written back.
+    /// hit or a miss, and queues a refill (in [`REFILL_DELAY_MS`]). The pages are zeroed and
+    /// written back.
     pub fn take(&self, count: usize, align_order: u32) -> Option<CmaPages> {
         let (taken, leftover) = {
             let mut extents = self.extents.lock();
@@ -183,7 +189,7 @@ impl Headroom {
             Some(_) => self.hits.fetch_add(1, Relaxed),
             None => self.misses.fetch_add(1, Relaxed),
         };
-        self.kick();
+        self.schedule(REFILL_DELAY_MS);
         taken
     }
 

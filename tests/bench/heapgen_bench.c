@@ -37,6 +37,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <signal.h>
+#include <sys/klog.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -506,13 +507,20 @@ static void bench_pooled(size_t size, int reps)
  * B6: a camera-like workload on a busy CMA area. The area is first lent to
  * movable memory: a filler process touches anonymous memory until the free
  * CMA pages (CmaFree in /proc/meminfo) are below a sixteenth of the area or
- * free memory is down to B6_FLOOR, and keeps churning part of it (unmapping
- * and touching again a chunk every few milliseconds), so that pages the heaps
- * free are lent out again; it pins one page in every B6_PIN_STRIDE of its
- * memory as an I/O in flight does, and moves the pins every B6_REPIN_US
- * (migration fails on them while they are held: transient failures). Then
+ * free memory is down to B6_FLOOR, gives back chunks until B6_SPARE is free
+ * (room for the pages the heaps' allocations migrate out of the area, so that
+ * nothing runs out of memory), and keeps churning the rest (unmapping and
+ * touching again a chunk every few milliseconds), so that pages the heaps
+ * free are lent out again; it pins one in every B6_PIN_STRIDE of its pages
+ * that lie in the area (found through /proc/self/pagemap, the area's place
+ * from the boot log) as an I/O in flight does, and moves the pins every
+ * B6_REPIN_US (migration fails on them while they are held: transient
+ * failures). Then
  * each heap allocates B6_FRAMES buffers of B6_SIZE at a frame interval,
- * keeping B6_LIVE alive, the heaps interleaved A/B/B/A frame by frame.
+ * keeping B6_LIVE alive, the heaps interleaved A/B/B/A frame by frame. Each
+ * allocation starts with our headroom idle (its refill, queued 10 ms after a
+ * request, runs in the frame interval), so that neither heap's figure holds
+ * the other's background work.
  *
  *   BENCH row=B6 op=camera-alloc size=<> heap=<> n=<successes> median_ns=<>
  *         p90_ns=<> min_ns=<> mean_ns=<> p99_ns=<> max_ns=<> fails=<>
@@ -526,12 +534,14 @@ static void bench_pooled(size_t size, int reps)
 #define B6_LIVE		3
 #define B6_FRAMES	60
 #define B6_FRAME_US	33000
-#define B6_FLOOR	(64 * MiB)
+#define B6_FLOOR	(24 * MiB)
+#define B6_SPARE	(144 * MiB)
 #define B6_CHUNK	(4 * MiB)
 #define B6_CHURN_US	5000
 #define B6_PIN_STRIDE	256
 #define B6_REPIN_US	20000
 #define B6_MAX_CHUNKS	1024
+#define B6_WAIT_MAX	10000	/* ms waited for the headroom over the whole run */
 
 /* A /proc/meminfo field in kB, or -1. */
 static long meminfo(const char *key)
@@ -564,6 +574,76 @@ static void *b6_chunk(void)
 	return p;
 }
 
+/* The CMA area's first page frame and page count, from the boot log. */
+static int cma_range(uint64_t *base_pfn, uint64_t *pages)
+{
+	static char log[1 << 20];
+	unsigned long long mib, base;
+	int len = klogctl(3, log, sizeof(log) - 1);	/* SYSLOG_ACTION_READ_ALL */
+	char *p;
+
+	if (len <= 0)
+		return -1;
+	log[len] = 0;
+	p = strstr(log, "cma: Reserved ");
+	if (!p || sscanf(p, "cma: Reserved %llu MiB at %llx", &mib, &base) != 2)
+		return -1;
+	*base_pfn = base / PAGE;
+	*pages = mib * MiB / PAGE;
+	return 0;
+}
+
+/* Pages of the chunk at @addr in the CMA area (their frames from pagemap). */
+static size_t cma_pages_of(int pagemap, void *addr, uint64_t base, uint64_t count,
+			   uint64_t *first)
+{
+	static uint64_t entries[B6_CHUNK / PAGE];
+	size_t i, in = 0;
+
+	*first = UINT64_MAX;
+	if (pread(pagemap, entries, sizeof(entries),
+		  (uintptr_t)addr / PAGE * sizeof(uint64_t)) != sizeof(entries))
+		return 0;
+	for (i = 0; i < B6_CHUNK / PAGE; i++) {
+		uint64_t pfn = entries[i] & ((1ULL << 55) - 1);
+
+		if ((entries[i] >> 63) && pfn >= base && pfn < base + count) {
+			if (*first == UINT64_MAX)
+				*first = i;
+			in++;
+		}
+	}
+	return in;
+}
+
+/* Pins one in every B6_PIN_STRIDE of the filler's pages in the CMA area, from @offset. */
+static void b6_pin(int imp, int pagemap, void **chunks, size_t n, uint64_t base,
+		   uint64_t count, uint32_t offset)
+{
+	static uint64_t entries[B6_CHUNK / PAGE];
+	uint64_t seen = 0;
+	size_t c, i;
+
+	for (c = 0; c < n; c++) {
+		if (pread(pagemap, entries, sizeof(entries),
+			  (uintptr_t)chunks[c] / PAGE * sizeof(uint64_t)) != sizeof(entries))
+			continue;
+		for (i = 0; i < B6_CHUNK / PAGE; i++) {
+			uint64_t pfn = entries[i] & ((1ULL << 55) - 1);
+			struct heapgen_pin pin = {
+				.addr = (uintptr_t)chunks[c] + i * PAGE,
+				.len = PAGE,
+				.stride = 1,
+			};
+
+			if (!(entries[i] >> 63) || pfn < base || pfn >= base + count)
+				continue;
+			if (seen++ % B6_PIN_STRIDE == offset)
+				ioctl(imp, HEAPGEN_PIN, &pin);
+		}
+	}
+}
+
 /*
  * The filler: runs until killed. Writes one byte to @ready once the area is
  * lent out (0 on success, 1 on failure).
@@ -571,14 +651,22 @@ static void *b6_chunk(void)
 static void b6_filler(int ready)
 {
 	static void *chunks[B6_MAX_CHUNKS];
-	size_t n = 0, next = 0, i;
-	uint64_t pinned_at = 0;
+	size_t n = 0, next = 0, i, lent;
+	uint64_t pinned_at = 0, base = 0, count = 0, first;
 	uint32_t offset = 0;
 	long total = meminfo("CmaTotal");
 	int imp = open(HEAPGEN_IMPORTER_DEV, O_RDWR | O_CLOEXEC);
+	int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	int adj = open("/proc/self/oom_score_adj", O_WRONLY);
 	char ok = 0;
 
-	if (total <= 0 || imp < 0)
+	/* If memory runs out after all, the filler goes, not the benchmark. */
+	if (adj >= 0) {
+		if (write(adj, "1000", 4) != 4)
+			ok = 1;
+		close(adj);
+	}
+	if (total <= 0 || imp < 0 || pagemap < 0 || cma_range(&base, &count))
 		ok = 1;
 	while (!ok && n < B6_MAX_CHUNKS && meminfo("CmaFree") > total / 16 &&
 	       meminfo("MemFree") > (long)(B6_FLOOR / KiB)) {
@@ -587,6 +675,25 @@ static void b6_filler(int ready)
 			break;
 		n++;
 	}
+	/*
+	 * Room for what the heaps will migrate out of the area: chunks with no
+	 * page in it go first, so that the area stays lent out.
+	 */
+	for (i = 0; i < n && meminfo("MemFree") < (long)(B6_SPARE / KiB);) {
+		if (cma_pages_of(pagemap, chunks[i], base, count, &first)) {
+			i++;
+			continue;
+		}
+		munmap(chunks[i], B6_CHUNK);
+		chunks[i] = chunks[--n];
+	}
+	while (n > 1 && meminfo("MemFree") < (long)(B6_SPARE / KiB))
+		munmap(chunks[--n], B6_CHUNK);
+	for (i = 0, lent = 0; i < n; i++)
+		lent += cma_pages_of(pagemap, chunks[i], base, count, &first);
+	printf("BENCH-INFO b6-area base_pfn=%llu pages=%llu lent_to_filler=%zu\n",
+	       (unsigned long long)base, (unsigned long long)count, lent);
+	fflush(stdout);
 	if (!n)
 		ok = 1;
 	if (write(ready, &ok, 1) != 1 || ok)
@@ -602,27 +709,25 @@ static void b6_filler(int ready)
 		if (now_ns() - pinned_at >= B6_REPIN_US * 1000ULL) {
 			ioctl(imp, HEAPGEN_UNPIN);
 			offset = (offset + 1) % B6_PIN_STRIDE;
-			for (i = 0; i < n; i++) {
-				struct heapgen_pin pin = {
-					.addr = (uintptr_t)chunks[i] + offset * PAGE,
-					.len = B6_CHUNK - offset * PAGE,
-					.stride = B6_PIN_STRIDE,
-				};
-
-				ioctl(imp, HEAPGEN_PIN, &pin);
-			}
+			b6_pin(imp, pagemap, chunks, n, base, count, offset);
 			pinned_at = now_ns();
 		}
 		usleep(B6_CHURN_US);
 	}
 }
 
+/* Our heap's counters B6 reports (debugfs; -1 when absent). */
+static const char *const b6_counters[] = {
+	"headroom_hits", "headroom_misses", "headroom_pages", "headroom_refills",
+	"headroom_refill_failures", "headroom_drained", "fail_no_space", "fail_busy",
+};
+
 static void bench_pressure(void)
 {
 	uint64_t *lat[2] = { samples(B6_FRAMES), samples(B6_FRAMES) };
 	int ring[2][B6_LIVE], fails[2] = { 0, 0 }, enomem[2] = { 0, 0 };
 	size_t n[2] = { 0, 0 };
-	int pipefd[2], f, k, i;
+	int pipefd[2], f, k, i, waited = 0;
 	pid_t filler;
 	char ok = 1;
 
@@ -664,6 +769,16 @@ static void bench_pressure(void)
 				close(*slot);
 				*slot = -1;
 			}
+			/*
+			 * Our headroom's refill runs between frames; wait
+			 * until it is idle, so that neither heap's figure
+			 * holds the other's background work.
+			 */
+			while (pool_stat(heaps[0].name, "headroom_pending") > 0 &&
+			       waited < B6_WAIT_MAX) {
+				usleep(1000);
+				waited++;
+			}
 			t0 = now_ns();
 			fd = heap_alloc(&heaps[h], B6_SIZE);
 			t1 = now_ns();
@@ -679,6 +794,13 @@ static void bench_pressure(void)
 	}
 	kill(filler, SIGKILL);
 	waitpid(filler, NULL, 0);
+	if (waited >= B6_WAIT_MAX)
+		bench_error("B6: the headroom of %s never became idle", heaps[0].name);
+	printf("BENCH-INFO b6-waited-ms %d\n", waited);
+	printf("BENCH-INFO b6-ours");
+	for (i = 0; i < (int)(sizeof(b6_counters) / sizeof(b6_counters[0])); i++)
+		printf(" %s=%lld", b6_counters[i], pool_stat(heaps[0].name, b6_counters[i]));
+	printf("\n");
 	for (k = 0; k < 2; k++) {
 		uint64_t sum = 0;
 		size_t p90, p99, m = n[k];

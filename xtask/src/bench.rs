@@ -595,12 +595,12 @@ fn sample_json(s: &Sample) -> Value {
 /// B6 per boot and heap: the distribution's tail and the failures, which the main table (medians
 /// and p90s) leaves out.
 fn b6_table(boots: &[BootResult], mode: Mode) -> String {
-    let ms = |ns: u64| format!("{:.2}", ns as f64 / 1e6);
+    let us = |ns: u64| format!("{:.1}", ns as f64 / 1e3);
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "B6 (busy area, {} ms): {:<4} {:<9} {:>6} {:>9} {:>9} {:>9} {:>9} {:>6}",
-        mode.unit().replace("-us", "-ms"),
+        "B6 (busy area, {}): {:<4} {:<9} {:>6} {:>9} {:>9} {:>9} {:>9} {:>6}",
+        mode.unit(),
         "BOOT",
         "HEAP",
         "N",
@@ -616,7 +616,10 @@ fn b6_table(boots: &[BootResult], mode: Mode) -> String {
             of("ours").and_then(|s| s.tail),
             of("upstream").and_then(|s| s.tail),
         ) {
-            (Some(o), Some(u)) if u.p99 > 0 => format!("{:.4}", o.p99 as f64 / u.p99 as f64),
+            (Some(o), Some(u)) if u.p99 > 0 => match o.p99 as f64 / u.p99 as f64 {
+                r if r < 0.001 => format!("{r:.2e}"),
+                r => format!("{r:.4}"),
+            },
             _ => "-".into(),
         };
         for heap in ["ours", "upstream"] {
@@ -629,9 +632,9 @@ fn b6_table(boots: &[BootResult], mode: Mode) -> String {
                 i + 1,
                 heap,
                 s.n,
-                ms(s.median),
-                ms(tail.p99),
-                ms(tail.max),
+                us(s.median),
+                us(tail.p99),
+                us(tail.max),
                 if heap == "ours" { ratio.as_str() } else { "" },
                 tail.fails
             );
