@@ -48,18 +48,6 @@ static int settle(struct _test_data_headroom *self)
 	return hg_idle(self->cfg.heap, "headroom_pending");
 }
 
-static int drop_caches(void)
-{
-	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
-	int ok;
-
-	if (fd < 0)
-		return -errno;
-	ok = write(fd, "2", 1) == 1;
-	close(fd);
-	return ok ? 0 : -EIO;
-}
-
 /*
  * One allocation and release, then a wait: an allocation from CMA that
  * succeeds lets a starved headroom refill, and a hit queues a refill: either
@@ -148,7 +136,7 @@ TEST_F_TIMEOUT(headroom, shrinker_gives_back, 120)
 	long long used = raw_in_use(self->cfg.cma);
 
 	ASSERT_LT(0, held);
-	ASSERT_EQ(0, drop_caches());
+	ASSERT_EQ(0, hg_drop_caches());
 	EXPECT_EQ(0, STAT("headroom_pages"));
 	EXPECT_EQ(drained + held, STAT("headroom_drained"));
 	if (used >= 0)

@@ -54,18 +54,6 @@ static int settle(struct _test_data_pool *self)
 	return 0;
 }
 
-static int drop_caches(void)
-{
-	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
-	int ok;
-
-	if (fd < 0)
-		return -errno;
-	ok = write(fd, "2", 1) == 1;
-	close(fd);
-	return ok ? 0 : -EIO;
-}
-
 /* Allocates and frees one buffer of every class, then waits: a full pool. */
 static void warm_up(struct _test_data_pool *self)
 {
@@ -186,7 +174,7 @@ TEST_F_TIMEOUT(pool, zeroed_before_reuse, 120)
 	ASSERT_EQ(0, hg_fill(fd, self->small, 0xa5));
 	before = phys_of(self, fd);
 	ASSERT_EQ(0, settle(self));
-	ASSERT_EQ(0, drop_caches());
+	ASSERT_EQ(0, hg_drop_caches());
 	ASSERT_EQ(0, STAT("pool_pages"));
 	close(fd);
 	ASSERT_EQ(0, settle(self));
@@ -208,7 +196,7 @@ TEST_F_TIMEOUT(pool, shrinker_drains, 120)
 	long long used = raw_in_use(self->cfg.cma);
 
 	ASSERT_LT(0, pooled);
-	ASSERT_EQ(0, drop_caches());
+	ASSERT_EQ(0, hg_drop_caches());
 	EXPECT_EQ(0, STAT("pool_pages"));
 	if (used >= 0)
 		EXPECT_EQ(used - pooled, raw_in_use(self->cfg.cma));
@@ -230,7 +218,7 @@ TEST_F_TIMEOUT(pool, damaged_guard_not_pooled, 120)
 	fd = hg_alloc(self->heap_fd, self->small);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, settle(self));
-	ASSERT_EQ(0, drop_caches());
+	ASSERT_EQ(0, hg_drop_caches());
 	ASSERT_EQ(0, STAT("pool_pages"));
 	p.fd = fd;
 	ASSERT_EQ(0, ioctl(self->imp_fd, HEAPGEN_POKE_PAST, &p));

@@ -397,6 +397,22 @@ static inline long long hg_cma_in_use(const char *area)
 	return a - r - pooled;
 }
 
+/*
+ * Runs the shrinkers (echo 2 > /proc/sys/vm/drop_caches): pools and
+ * headrooms give their pages back to CMA. Returns 0 or -errno.
+ */
+static inline int hg_drop_caches(void)
+{
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+	int ok;
+
+	if (fd < 0)
+		return -errno;
+	ok = write(fd, "2", 1) == 1;
+	close(fd);
+	return ok ? 0 : -EIO;
+}
+
 /* Opens the test importer; returns the fd or -errno. */
 static inline int hg_importer_open(void)
 {
