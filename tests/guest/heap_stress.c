@@ -12,6 +12,11 @@
  *                payload plus guard pages from the area and gave them back
  * - processes:   4 processes allocate, fill, check and free concurrently;
  *                all succeed and the area returns to its baseline
+ *
+ * Sizes follow the heap's granule, so a heap of 1 MiB granules moves 64 times
+ * the bytes of one of 16 KiB granules in as many cycles: both tests stop at a
+ * byte budget (STRESS_BYTES, PROC_BYTES), after at least a tenth of their
+ * cycles (a quarter for the processes).
  * - killed:      a process killed while it holds mapped buffers and keeps
  *                allocating large ones leaves nothing behind
  */
@@ -49,6 +54,8 @@ FIXTURE_TEARDOWN(stress)
 }
 
 #define CYCLES 1000
+/* Payload bytes the cycles test allocates at most. */
+#define STRESS_BYTES MiB(256)
 
 /* Payload of cycle @i: 1 to 16 granules, and 1 MiB every 100th cycle. */
 static uint64_t cycle_len(const struct heapgen_cfg *cfg, unsigned int i)
@@ -66,8 +73,26 @@ static uint64_t cycle_len(const struct heapgen_cfg *cfg, unsigned int i)
 	return len;
 }
 
+/* How many of @max cycles of lengths @len(cfg, i) fit in @budget bytes (at least @min). */
+static unsigned int budgeted(const struct heapgen_cfg *cfg,
+			     uint64_t (*len)(const struct heapgen_cfg *, unsigned int),
+			     unsigned int max, unsigned int min, uint64_t budget)
+{
+	uint64_t total = 0;
+	unsigned int i;
+
+	for (i = 0; i < max; i++) {
+		total += len(cfg, i);
+		if (total > budget)
+			return i < min ? min : i;
+	}
+	return max;
+}
+
 TEST_F_TIMEOUT(stress, cycles, 300)
 {
+	unsigned int cycles = budgeted(&self->cfg, cycle_len, CYCLES, CYCLES / 10,
+				       STRESS_BYTES);
 	long long base_in_use = hg_cma_in_use(self->cfg.cma);	/* pools settled */
 	long long base_allocs = hg_cma_counter(self->cfg.cma, "alloc_pages_success");
 	long long base_headroom = hg_heap_stat(self->cfg.heap, "headroom_hits") +
@@ -78,7 +103,7 @@ TEST_F_TIMEOUT(stress, cycles, 300)
 	uint64_t want_pages = 0;
 	unsigned int i;
 
-	for (i = 0; i < CYCLES; i++) {
+	for (i = 0; i < cycles; i++) {
 		uint64_t len = cycle_len(&self->cfg, i);
 		int fd = hg_alloc(self->heap_fd, len);
 
@@ -102,14 +127,14 @@ TEST_F_TIMEOUT(stress, cycles, 300)
 		SKIP(return, "no CMA counters for area '%s' (HEAPGEN_CMA): leak check skipped",
 		     self->cfg.cma ? self->cfg.cma : "");
 	EXPECT_EQ(base_in_use, hg_cma_in_use(self->cfg.cma))
-		TH_LOG("pages still held after %d cycles", CYCLES);
+		TH_LOG("pages still held after %u cycles", cycles);
 	/*
 	 * The buffers really came from this area, with exactly their guards. (A
 	 * headroom carves them out of ranges it took from CMA in advance, in
 	 * other sizes: then each went through the headroom, a hit or a miss.)
 	 */
 	if (self->cfg.headroom) {
-		EXPECT_EQ(base_headroom + CYCLES,
+		EXPECT_EQ(base_headroom + cycles,
 			  hg_heap_stat(self->cfg.heap, "headroom_hits") +
 			  hg_heap_stat(self->cfg.heap, "headroom_misses"));
 	} else {
@@ -121,6 +146,16 @@ TEST_F_TIMEOUT(stress, cycles, 300)
 #define PROCS 4
 #define PROC_CYCLES 200
 #define PROC_LIVE 3
+/* Payload bytes each process allocates at most. */
+#define PROC_BYTES MiB(64)
+
+/* Payload of a worker's cycle @i (worker 0's sizes). */
+static uint64_t proc_len(const struct heapgen_cfg *cfg, unsigned int i)
+{
+	uint64_t len = hg_round_up(KiB(16) * (1 + i % 8), cfg->granule);
+
+	return cfg->max_alloc && len > cfg->max_alloc ? cfg->max_alloc : len;
+}
 
 /*
  * One worker: PROC_CYCLES allocations with up to PROC_LIVE buffers alive,
@@ -133,8 +168,10 @@ static int worker(int heap_fd, const struct heapgen_cfg *cfg, int id)
 	uint64_t lens[PROC_LIVE] = { 0 };
 	uint8_t pats[PROC_LIVE] = { 0 };
 	unsigned int i, slot;
+	unsigned int cycles = budgeted(cfg, proc_len, PROC_CYCLES, PROC_CYCLES / 4,
+				       PROC_BYTES);
 
-	for (i = 0; i < PROC_CYCLES; i++) {
+	for (i = 0; i < cycles; i++) {
 		uint64_t len = hg_round_up(KiB(16) * (1 + (i + id) % 8),
 					   cfg->granule);
 		uint8_t pat = (uint8_t)(id * 64 + i % 64 + 1);

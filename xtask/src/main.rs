@@ -528,13 +528,37 @@ fn host_steps() -> Vec<Case> {
     report
         .cases
         .push(Case::checked("host/bindings-fresh", bindings::check()));
-    // A bounded fuzzing run: a minute on one thread, the other jobs need the other core.
+    // A bounded fuzzing run: 30 seconds on one thread (the other jobs need the other core),
+    // seeded by the commit under test, so that every commit explores other inputs and a finding
+    // replays with the seed the run prints.
+    let seed = commit_seed().to_string();
     host_step(
         &mut report,
         "fuzz",
-        &["xtask", "fuzz", "--seconds", "60", "--threads", "1"],
+        &[
+            "xtask",
+            "fuzz",
+            "--seconds",
+            "30",
+            "--threads",
+            "1",
+            "--seed",
+            &seed,
+        ],
     );
     report.cases
+}
+
+/// A fuzzing seed from the commit under test (its first 16 hex digits), or a fixed one outside
+/// a git checkout.
+fn commit_seed() -> u64 {
+    Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(repo_root())
+        .output()
+        .ok()
+        .and_then(|o| u64::from_str_radix(String::from_utf8_lossy(&o.stdout).get(..16)?, 16).ok())
+        .unwrap_or(0x6865_6170_6765_6e00)
 }
 
 /// The rough warm-cache time of a matrix cell's guest run, for [`Job::weight`].
