@@ -320,8 +320,8 @@ impl Headroom {
 
 /// Carves `count` pages aligned to `1 << align_order` pages out of the first extent that holds
 /// them. What is left of the extent before and after the carved range stays in `extents`; when
-/// both are left and the list is full, the smaller one is returned to be released. Returns the
-/// carved pages and that leftover.
+/// both are left and the list is full, the part after it finds no slot and is returned to be
+/// released. Returns the carved pages and that leftover.
 fn carve(
     extents: &mut KVec<CmaPages>,
     count: usize,
