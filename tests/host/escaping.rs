@@ -5,8 +5,7 @@
 //! escaped for the language of the file (the description in BitBake and rst, the board file's
 //! path in a device-tree comment).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::support::{heapgen_bounded, root};
 
@@ -116,25 +115,16 @@ fn the_description_is_plain_text_in_the_rst_page() {
         .status()
         .is_ok_and(|s| s.success())
     {
-        let mut child = Command::new("python3")
-            .args([
+        let out = crate::support::run_with_stdin(
+            "python3",
+            &[
                 "-c",
                 "import sys, docutils.core as c; \
                  c.publish_string(sys.stdin.read(), writer_name='null', \
                  settings_overrides={'report_level': 2, 'halt_level': 2})",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(rst.as_bytes())
-            .expect("write");
-        let out = child.wait_with_output().expect("ends");
+            ],
+            rst.as_bytes(),
+        );
         assert!(
             out.status.success(),
             "{}",

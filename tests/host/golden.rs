@@ -6,10 +6,9 @@
 //! Cargo.lock), so that runtime and dependency changes do not churn the goldens. Also: determinism across working directories, and rustfmt-clean Rust.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::support::{boards, compare, heapgen, root};
+use crate::support::{boards, compare, heapgen, root, rustfmt_clean};
 
 fn is_runtime(path: &str) -> bool {
     heapgen::runtime::FILES.iter().any(|f| f.name == path)
@@ -494,32 +493,16 @@ fn generated_rust_is_rustfmt_clean() {
             .iter()
             .filter(|f| f.path.ends_with(".rs") && copy_of(&f.path).is_none())
         {
-            // Through stdin: rustfmt then checks this file only, not the modules it declares.
-            let mut child = Command::new("rustfmt")
-                .args(["--edition", "2021", "--emit", "stdout"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("rustfmt runs");
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(&f.contents)
-                .expect("write");
-            let out = child.wait_with_output().expect("rustfmt finishes");
-            if !out.status.success() || out.stdout != f.contents {
+            if let Err(stderr) = rustfmt_clean(&f.contents) {
                 let what = if is_runtime(&f.path) {
                     "runtime file"
                 } else {
                     "generated file"
                 };
                 failures.push(format!(
-                    "{} ({what}) of {} is not rustfmt-clean{}",
+                    "{} ({what}) of {} is not rustfmt-clean{stderr}",
                     f.path,
                     board.display(),
-                    String::from_utf8_lossy(&out.stderr)
                 ));
             }
         }
@@ -599,23 +582,7 @@ fn a_headroom_reaches_the_region_table_heaps_conf_and_the_docs() {
         println!("note: no rustfmt binary; the crate root's formatting is not checked");
         return;
     }
-    let mut child = Command::new("rustfmt")
-        .args(["--edition", "2021", "--emit", "stdout"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("rustfmt runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(main.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("rustfmt finishes");
-    assert!(
-        out.status.success() && out.stdout == main.as_bytes(),
-        "the crate root is not rustfmt-clean:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    if let Err(stderr) = rustfmt_clean(main.as_bytes()) {
+        panic!("the crate root is not rustfmt-clean:\n{stderr}");
+    }
 }

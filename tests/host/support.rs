@@ -115,28 +115,59 @@ pub fn heapgen_bounded(cwd: &Path, args: &[&str]) -> Option<Output> {
 /// The minimal arm64 tree a reserved-memory fragment is compiled in: two address and size cells.
 pub const DTS_ROOT: &str = "/dts-v1/;\n/ {\n\t#address-cells = <2>;\n\t#size-cells = <2>;\n};\n";
 
-/// Compiles a reserved-memory fragment with `dtc` inside a minimal tree; `None` without a
-/// `dtc` binary, else `dtc`'s stderr when it fails or warns.
-pub fn dtc_fragment(dtsi: &[u8]) -> Option<Result<(), String>> {
+/// Runs `program` with `args`, `input` on its stdin; returns its output (stdout and stderr
+/// captured). Panics when it cannot run: callers check the tool is there first.
+pub fn run_with_stdin(program: &str, args: &[&str], input: &[u8]) -> std::process::Output {
     use std::io::Write;
     use std::process::{Command, Stdio};
 
-    Command::new("dtc").arg("--version").output().ok()?;
-    let mut dts = DTS_ROOT.as_bytes().to_vec();
-    dts.extend_from_slice(dtsi);
-    let mut child = Command::new("dtc")
-        .args(["-I", "dts", "-O", "dtb", "-o", "/dev/null", "-"])
+    let mut child = Command::new(program)
+        .args(args)
         .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("dtc runs");
+        .unwrap_or_else(|e| panic!("{program} does not run: {e}"));
     child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(&dts)
+        .write_all(input)
         .expect("write");
-    let out = child.wait_with_output().expect("dtc finishes");
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("{program} did not finish: {e}"))
+}
+
+/// Whether `source` is what rustfmt (edition 2021) makes of it. Through stdin: rustfmt then
+/// checks this file only, not the modules it declares. Returns rustfmt's stderr when not.
+pub fn rustfmt_clean(source: &[u8]) -> Result<(), String> {
+    let out = run_with_stdin(
+        "rustfmt",
+        &["--edition", "2021", "--emit", "stdout"],
+        source,
+    );
+    if out.status.success() && out.stdout == source {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Compiles a reserved-memory fragment with `dtc` inside a minimal tree; `None` without a
+/// `dtc` binary, else `dtc`'s stderr when it fails or warns.
+pub fn dtc_fragment(dtsi: &[u8]) -> Option<Result<(), String>> {
+    std::process::Command::new("dtc")
+        .arg("--version")
+        .output()
+        .ok()?;
+    let mut dts = DTS_ROOT.as_bytes().to_vec();
+    dts.extend_from_slice(dtsi);
+    let out = run_with_stdin(
+        "dtc",
+        &["-I", "dts", "-O", "dtb", "-o", "/dev/null", "-"],
+        &dts,
+    );
     Some(if out.status.success() && out.stderr.is_empty() {
         Ok(())
     } else {
