@@ -279,14 +279,15 @@ pub fn write_atomic(generation: &Generation, out: &Path) -> io::Result<WriteSumm
 }
 
 /// Writes one file atomically: the bytes go to a temporary file next to `path`, which is then
-/// renamed over it, so a reader sees the old file or the new one. The parent directory must
-/// exist.
+/// renamed over it, so a reader sees the old file or the new one. Missing parent directories
+/// are created, as `write_atomic` creates the output directory.
 pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    fs::create_dir_all(parent)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".heapgen-")
         .tempfile_in(parent)?;
@@ -339,6 +340,20 @@ mod tests {
         // Nothing but the output is left next to it.
         let names: Vec<_> = fs::read_dir(dir.path().join("a/b")).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn one_file_goes_into_directories_that_do_not_exist_yet() {
+        // `heapgen import --out board-configs/new.toml` in a BSP tree without board-configs/.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("board-configs/new.toml");
+        write_file_atomic(&path, b"schema-version = 1\n").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"schema-version = 1\n");
+        let names: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["new.toml"], "no temporary file is left");
     }
 
     #[test]
