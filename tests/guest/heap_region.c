@@ -22,7 +22,7 @@
 
 struct areas {
 	int n;
-	char name[MAX_AREAS][64];
+	char name[MAX_AREAS][sizeof(((struct dirent *)0)->d_name)];
 	long long alloc[MAX_AREAS];
 	long long release[MAX_AREAS];
 };
