@@ -5,6 +5,7 @@
 
 mod bench;
 mod bindings;
+mod bring_up;
 mod deny;
 mod devicetree;
 mod e2e;
@@ -83,6 +84,9 @@ enum Cmd {
     Integration(integration::Trees),
     /// Fuzz the generator in process (Documentation/fuzzing.rst).
     Fuzz(fuzz::Options),
+    /// Run Documentation/bring-up.rst as written: import, generate, build, and the on-target
+    /// suite on the imx8mp-media board booted in QEMU.
+    BringUp,
     /// `heapgen import` over a kernel tree's arm64 device trees: how many import and pass
     /// `heapgen check`, and why not.
     ImportCorpus(import_corpus::Options),
@@ -241,6 +245,7 @@ fn run(cmd: Cmd) -> Result<()> {
         }
         Cmd::Fuzz(options) => fuzz::cmd_fuzz(options),
         Cmd::ImportCorpus(options) => import_corpus::cmd_import_corpus(&options),
+        Cmd::BringUp => finish(&bring_up::cmd_bring_up()?),
     }
 }
 
@@ -658,6 +663,8 @@ fn cmd_test(full: bool) -> Result<()> {
             .boots(),
         );
     }
+    // The bring-up guide, run as written, ending with the on-target suite on its board.
+    jobs.push(Job::new("bring-up", 60, bring_up::run).boots());
     let x86 = |variant, cc| Spec {
         series: Series::V7_2,
         arch: Arch::X86_64,

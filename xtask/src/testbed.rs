@@ -41,6 +41,8 @@ const PACKAGES: &[&str] = &[
     "gcc-aarch64-linux-gnu",
     "libc6-dev-arm64-cross",
     "device-tree-compiler",
+    // depmod, which `make modules_install` runs (the bring-up guide installs the module so).
+    "kmod",
 ];
 
 const BINDGEN_VERSION: &str = "0.72.1";
