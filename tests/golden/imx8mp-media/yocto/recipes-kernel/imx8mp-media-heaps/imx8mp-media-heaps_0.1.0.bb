@@ -113,9 +113,9 @@ do_compile_ptest() {
         KERNEL_SRC=${STAGING_KERNEL_DIR}
 }
 
+# Without KERNEL_SRC, make install installs what do_compile_ptest built.
 do_install_ptest() {
     oe_runmake -C ${S}/test install DESTDIR=${D} prefix=${prefix} \
-        bindir=${bindir} libexecdir=${libexecdir} datadir=${datadir} \
-        KERNEL_SRC=${STAGING_KERNEL_DIR}
+        bindir=${bindir} libexecdir=${libexecdir} datadir=${datadir}
     install -D -m 0755 ${S}/test/run-ptest ${D}${PTEST_PATH}/run-ptest
 }

@@ -42,9 +42,10 @@ define QEMU_ARM64_HEAPS_BUILD_CMDS
 		KERNEL_SRC=$(LINUX_DIR)
 endef
 
+# Without KERNEL_SRC, make install installs what the build step built.
 define QEMU_ARM64_HEAPS_INSTALL_TARGET_CMDS
 	$(TARGET_MAKE_ENV) $(MAKE) -C $(@D)/test $(TARGET_CONFIGURE_OPTS) \
-		KERNEL_SRC=$(LINUX_DIR) DESTDIR=$(TARGET_DIR) install
+		DESTDIR=$(TARGET_DIR) install
 endef
 endif
 
