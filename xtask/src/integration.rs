@@ -475,14 +475,21 @@ fn buildroot(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Ve
             )?;
             let config = out.join(".config");
             let mut text = fs::read_to_string(&config)?;
-            for (_, board, _) in &ours {
-                text += &format!("BR2_PACKAGE_{}=y\n", board.module.to_ascii_uppercase());
+            // Every package with its test suite option.
+            let symbols: Vec<String> = ours
+                .iter()
+                .flat_map(|(_, board, _)| {
+                    let package = format!("BR2_PACKAGE_{}", board.module.to_ascii_uppercase());
+                    [format!("{package}=y"), format!("{package}_TESTS=y")]
+                })
+                .collect();
+            for symbol in &symbols {
+                text += &format!("{symbol}\n");
             }
             fs::write(&config, text)?;
             br_make(dir, &out, &dl, &["olddefconfig".to_string()])?;
             let text = fs::read_to_string(&config)?;
-            for (_, board, _) in &ours {
-                let symbol = format!("BR2_PACKAGE_{}=y", board.module.to_ascii_uppercase());
+            for symbol in &symbols {
                 if !text.lines().any(|l| l == symbol) {
                     bail!("{symbol} did not survive olddefconfig (a dependency is not met)");
                 }
@@ -519,6 +526,35 @@ fn buildroot(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Ve
                         }
                     } else if !deps.contains(&"linux") {
                         bail!("{package} does not depend on linux: {deps:?}");
+                    }
+                    Ok(())
+                })(),
+            ));
+        }
+        // The test suite option: the package builds the suite in test/ against the kernel's
+        // tree, then installs what it built, read back from Buildroot's variables.
+        for (_, board, _) in &ours {
+            let upper = board.module.to_ascii_uppercase();
+            cases.push(Case::checked(
+                name(&format!("{}-heaps-tests-option", board.name)),
+                (|| -> Result<()> {
+                    let vars = br_make(
+                        dir,
+                        &out,
+                        &dl,
+                        &[
+                            "printvars".to_string(),
+                            format!("VARS={upper}_BUILD_CMDS {upper}_INSTALL_TARGET_CMDS"),
+                        ],
+                    )?;
+                    let (build, install) = vars
+                        .split_once(&format!("{upper}_INSTALL_TARGET_CMDS="))
+                        .context(format!("no {upper}_INSTALL_TARGET_CMDS:\n{vars}"))?;
+                    if !build.contains("/test ") || !build.contains("KERNEL_SRC=") {
+                        bail!("{upper}_BUILD_CMDS does not build the suite:\n{vars}");
+                    }
+                    if !install.contains(" install") || install.contains("KERNEL_SRC=") {
+                        bail!("{upper}_INSTALL_TARGET_CMDS does not install the suite as built:\n{vars}");
                     }
                     Ok(())
                 })(),
@@ -620,7 +656,56 @@ SANITY_TESTED_DISTROS = ""
 INHERIT_DISTRO:remove = "uninative"
 # module-rust.bbclass skips module recipes unless the kernel is built with Rust.
 KERNEL_FEATURES:append = " rust"
+# The module recipes' test suite is their -ptest package (ptest.bbclass).
+DISTRO_FEATURES:append = " ptest"
 "#;
+
+/// The test suite's package as `bitbake -e` of the module recipe shows it, with ptest in
+/// DISTRO_FEATURES: ptest.bbclass enabled, `<recipe>-ptest` among the packages, holding the
+/// runner, and ptest.bbclass's compile and install tasks calling the recipe's functions.
+fn ptest_packaged(env: &str, recipe: &str, var: &dyn Fn(&str) -> String) -> Result<()> {
+    if var("PTEST_ENABLED") != "1" {
+        bail!(
+            "PTEST_ENABLED={} with ptest in DISTRO_FEATURES",
+            var("PTEST_ENABLED")
+        );
+    }
+    let package = format!("{recipe}-ptest");
+    if !var("PACKAGES").split_whitespace().any(|p| p == package) {
+        bail!("{package} is not in PACKAGES={}", var("PACKAGES"));
+    }
+    let files = var(&format!("FILES:{package}"));
+    for path in [
+        "/usr/bin/heapgen-test",
+        "/usr/libexec/heapgen",
+        "/usr/share/heapgen",
+    ] {
+        if !files.split_whitespace().any(|f| f == path) {
+            bail!("FILES:{package} lacks {path}: {files}");
+        }
+    }
+    // A shell function's body as bitbake -e prints it: from `name() {` to the closing `}`.
+    let body = |name: &str| -> Option<String> {
+        let start = env.find(&format!("\n{name}() {{\n"))?;
+        let rest = &env[start + 1..];
+        Some(rest[..rest.find("\n}\n")?].to_string())
+    };
+    for (task, function, needle) in [
+        ("do_compile_ptest_base", "do_compile_ptest", "-C ${S}/test"),
+        ("do_install_ptest_base", "do_install_ptest", "run-ptest"),
+    ] {
+        let base = body(task).with_context(|| format!("bitbake -e shows no {task}"))?;
+        if !base.lines().any(|l| l.trim() == function) {
+            bail!("{task} does not call {function}:\n{base}");
+        }
+        let ours = body(function).with_context(|| format!("bitbake -e shows no {function}"))?;
+        let expanded = needle.replace("${S}", &var("S"));
+        if !ours.contains(&expanded) {
+            bail!("{function} does not contain `{expanded}`:\n{ours}");
+        }
+    }
+    Ok(())
+}
 
 /// The machine set up for BitBake: packages, the en_US.UTF-8 locale, the user.
 fn yocto_setup() -> Result<()> {
@@ -786,7 +871,7 @@ fn yocto(
                         var("DEPENDS")
                     );
                 }
-                Ok(())
+                ptest_packaged(&env, &recipe, &var)
             }),
         ));
     }
