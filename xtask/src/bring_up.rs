@@ -94,7 +94,7 @@ fn case_name(block: &Block) -> String {
 }
 
 /// Runs `bash` over `script` in `dir` with `env`, its output to `log`, killed (with its whole
-/// process group) after `timeout`.
+/// process group) after [`BLOCK_TIMEOUT`].
 fn run_block(script: &str, dir: &Path, env: &[(&str, String)], log: &Path) -> Result<()> {
     let out = fs::File::create(log)?;
     let mut cmd = util::kernel_cmd("bash");
@@ -211,12 +211,10 @@ pub fn run() -> Vec<Case> {
         let log = work.join(format!("block-{n}.log"));
         // The guide boots QEMU: one guest at a time, as every test-bed boot (dumping QEMU's
         // device tree boots nothing).
-        let result = if block.text.contains("qemu-system-") && block.text.contains("-kernel ") {
-            let _guest = crate::e2e::one_guest();
-            run_block(&block.text, &work, &env, &log)
-        } else {
-            run_block(&block.text, &work, &env, &log)
-        };
+        let boots = block.text.contains("qemu-system-") && block.text.contains("-kernel ");
+        let guest = boots.then(crate::e2e::one_guest);
+        let result = run_block(&block.text, &work, &env, &log);
+        drop(guest);
         let failed = result.is_err();
         cases.push(Case::checked(name, result));
         if failed {
@@ -242,7 +240,7 @@ fn suite_cases(console: &Path) -> Vec<Case> {
     // The guide's init prints the runner's output and powers off: the runner's verdict line is
     // its end (the test bed's own init prints HEAPGEN-E2E-END after it).
     let ended = text.lines().any(|l| l.starts_with("# heapgen-test: "));
-    let mut text = text.clone();
+    let mut text = text;
     if ended {
         text.push_str("\nHEAPGEN-E2E-END\n");
     }
