@@ -531,6 +531,15 @@ fn buildroot(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Ve
                 })(),
             ));
         }
+        // Buildroot's own expansion of its variables.
+        let printvars = |vars: &str| {
+            br_make(
+                dir,
+                &out,
+                &dl,
+                &["printvars".to_string(), format!("VARS={vars}")],
+            )
+        };
         // The test suite option: the package builds the suite in test/ against the kernel's
         // tree, then installs what it built, read back from Buildroot's variables.
         for (_, board, _) in &ours {
@@ -538,15 +547,8 @@ fn buildroot(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Ve
             cases.push(Case::checked(
                 name(&format!("{}-heaps-tests-option", board.name)),
                 (|| -> Result<()> {
-                    let vars = br_make(
-                        dir,
-                        &out,
-                        &dl,
-                        &[
-                            "printvars".to_string(),
-                            format!("VARS={upper}_BUILD_CMDS {upper}_INSTALL_TARGET_CMDS"),
-                        ],
-                    )?;
+                    let vars =
+                        printvars(&format!("{upper}_BUILD_CMDS {upper}_INSTALL_TARGET_CMDS"))?;
                     let (build, install) = vars
                         .split_once(&format!("{upper}_INSTALL_TARGET_CMDS="))
                         .context(format!("no {upper}_INSTALL_TARGET_CMDS:\n{vars}"))?;
@@ -565,16 +567,7 @@ fn buildroot(dir: &Path, boards: &[(String, heapgen::ir::Board, PathBuf)]) -> Ve
             (|| -> Result<()> {
                 // The kernel's configuration waits for the Rust tools, and its build finds
                 // libclang: read back from Buildroot's own make database and variables.
-                let vars = br_make(
-                    dir,
-                    &out,
-                    &dl,
-                    &[
-                        "printvars".to_string(),
-                        "VARS=LINUX_MAKE_ENV LINUX_DIR HOST_HEAPGEN_RUST_SRC_HASH_FILES"
-                            .to_string(),
-                    ],
-                )?;
+                let vars = printvars("LINUX_MAKE_ENV LINUX_DIR HOST_HEAPGEN_RUST_SRC_HASH_FILES")?;
                 if !vars.contains("LIBCLANG_PATH=") {
                     bail!("LINUX_MAKE_ENV has no LIBCLANG_PATH:\n{vars}");
                 }
