@@ -1,4 +1,4 @@
-#!/bin/busybox sh
+#!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
 # heapgen guest /init: sets the guest up, then runs the on-target test
@@ -6,7 +6,9 @@
 # loads the modules and runs the suite exactly as it runs on a board.
 #
 # The initramfs holds:
-#   /bin/busybox            static busybox
+#   /bin/busybox, /bin/sh   static busybox, or, in the 6.12 x86_64 guest,
+#   /system/bin/            Android's userland tools: mksh (as sh, and
+#                           /bin/sh), toybox and awk
 #   /bin/heapgen-test       the runner
 #   /lib/modules/*.ko       the heap module(s) and heapgen_importer.ko
 #   /tests/<program>        static test programs (KTAP output), and
@@ -21,8 +23,11 @@
 # (see heapgen-test), after this script's vCPU check, then
 #   HEAPGEN-E2E-END                        after the last run
 
-/bin/busybox --install -s /bin
-export PATH=/bin
+[ -x /bin/busybox ] && /bin/busybox --install -s /bin
+export PATH=/bin:/system/bin
+if [ -x /system/bin/toybox ]; then
+	echo "# heapgen: Android's userland: sh $KSH_VERSION, $(toybox --version)"
+fi
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -84,7 +89,7 @@ esac
 
 # The runner prints its own verdict and exit status; the harness judges the
 # KTAP above it.
-heapgen-test --conf /etc/heapgen/heaps.conf --tests /tests --load /lib/modules $suite
+heapgen-test --conf /etc/heapgen/heaps.conf --tests /tests --load /lib/modules ${suite:+"$suite"}
 echo "# heapgen: heapgen-test exited $?"
 
 # A module whose init failed is gone, and so is everything it registered: its

@@ -706,6 +706,7 @@ fn prepare(
                 ("etc/heapgen/bench.conf".into(), conf),
                 ("etc/heapgen/bench.args".into(), format!("{args}\n")),
             ],
+            userland: e2e::Userland::Busybox,
         },
     )?;
     Ok(Prepared { ours, initrd })

@@ -241,6 +241,65 @@ fn pack_initramfs(root: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The guest's userland tools: the shell and utilities `/init` and the on-target runner run
+/// under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Userland {
+    /// Static busybox (`/bin/busybox`, `/bin/sh`), as Yocto and Buildroot images have it.
+    Busybox,
+    /// Android's: mksh as `/system/bin/sh`, toybox for the utilities and BWK awk (Android's
+    /// `/system/bin/awk`), from Debian's `mksh` (its static klibc build), `toybox` and
+    /// `original-awk`, with the shared libraries they need. `/bin/sh` points at mksh. x86_64
+    /// only (the host's packages).
+    Android,
+}
+
+impl Userland {
+    /// The userland a matrix cell's guest runs: Android's on 6.12 x86_64, so that the runner is
+    /// proven under the `sh` Documentation/integration/android.rst runs it with; busybox
+    /// elsewhere.
+    pub fn of(spec: &Spec) -> Self {
+        if spec.series == testbed::Series::V6_12 && spec.arch == Arch::X86_64 {
+            Userland::Android
+        } else {
+            Userland::Busybox
+        }
+    }
+}
+
+/// Installs Android's userland tools (see [`Userland::Android`]) into `root`.
+fn install_android_userland(root: &Path) -> Result<()> {
+    let bin = root.join("system/bin");
+    fs::create_dir_all(&bin)?;
+    let tools = [
+        ("/usr/lib/klibc/bin/mksh", "sh"),
+        ("/usr/bin/toybox", "toybox"),
+        ("/usr/bin/original-awk", "awk"),
+    ];
+    for (from, to) in tools {
+        fs::copy(from, bin.join(to)).with_context(|| format!("copying {from}"))?;
+        // The shared libraries, at the paths the dynamic loader looks for them.
+        let ldd = Command::new("ldd").arg(from).output()?;
+        for lib in String::from_utf8_lossy(&ldd.stdout)
+            .split_whitespace()
+            .filter(|w| w.starts_with('/'))
+        {
+            let dest = root.join(lib.trim_start_matches('/'));
+            fs::create_dir_all(dest.parent().unwrap_or(root))?;
+            fs::copy(lib, &dest).with_context(|| format!("copying {lib}"))?;
+        }
+    }
+    let applets = run(&mut Command::new("/usr/bin/toybox"))?;
+    for applet in applets.split_whitespace() {
+        let link = bin.join(applet);
+        if !link.exists() {
+            std::os::unix::fs::symlink("toybox", link)?;
+        }
+    }
+    std::os::unix::fs::symlink("/system/bin/sh", root.join("bin/sh"))?;
+    Ok(())
+}
+
 /// The pieces of an initramfs.
 pub struct Initramfs<'a> {
     /// Modules to load (the guest's /init decides the order).
@@ -252,6 +311,8 @@ pub struct Initramfs<'a> {
     /// Extra files: (path inside the guest, contents); a file that starts with `#!` is made
     /// executable.
     pub files: Vec<(String, String)>,
+    /// The shell and utilities.
+    pub userland: Userland,
 }
 
 /// Builds an initramfs in `work`; returns its path.
@@ -271,7 +332,14 @@ pub fn make_initramfs(arch: Arch, work: &Path, spec: &Initramfs<'_>) -> Result<P
     ] {
         fs::create_dir_all(root.join(d))?;
     }
-    fs::copy(testbed::ensure_busybox(arch)?, root.join("bin/busybox"))?;
+    match spec.userland {
+        Userland::Busybox => {
+            fs::copy(testbed::ensure_busybox(arch)?, root.join("bin/busybox"))?;
+            std::os::unix::fs::symlink("busybox", root.join("bin/sh"))?;
+        }
+        Userland::Android if arch == Arch::X86_64 => install_android_userland(&root)?,
+        Userland::Android => bail!("Android's userland tools are installed for x86_64 only"),
+    }
     let init = root.join("init");
     fs::copy(&spec.init, &init)?;
     set_exec(&init)?;
@@ -679,6 +747,7 @@ pub fn run_board(kernel: &Kernel, board_file: &Path, run: Run<'_>) -> Result<Rep
                 // close every heap upstream makes over the board's areas.
                 (format!("etc/udev/rules.d/{rules}"), generated(&rules)?),
             ],
+            userland: Userland::of(&kernel.spec),
         },
     )?;
     let dtb = match kernel.arch {

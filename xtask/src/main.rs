@@ -755,6 +755,7 @@ fn cmd_demo() -> Result<()> {
             programs: Some(&programs),
             init: repo_root().join("tests/demo/init.sh"),
             files: vec![],
+            userland: e2e::Userland::Busybox,
         },
     )?;
     step("booting QEMU (x86_64, TCG)");

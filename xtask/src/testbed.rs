@@ -43,6 +43,10 @@ const PACKAGES: &[&str] = &[
     "device-tree-compiler",
     // depmod, which `make modules_install` runs (the bring-up guide installs the module so).
     "kmod",
+    // Android's userland tools, for the 6.12 x86_64 guest (`e2e::Userland::Android`).
+    "mksh",
+    "toybox",
+    "original-awk",
 ];
 
 const BINDGEN_VERSION: &str = "0.72.1";
