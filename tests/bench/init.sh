@@ -48,7 +48,7 @@ if [ -n "$cgroup" ]; then
 fi
 echo "BENCH-BEGIN $ours $upstream"
 # shellcheck disable=SC2086 # $args is a list of options
-HEAPGEN_IMPORTER_REQUIRED=1 /tests/heapgen-bench $args "$ours" "$upstream"
+HEAPGEN_BENCH_ALL_ROWS=1 /tests/heapgen-bench $args "$ours" "$upstream"
 echo "BENCH-EXIT $?"
 echo "BENCH-INFO clocksource-after $(clocksource)"
 echo "BENCH-INFO cma-pages-after $(cat /sys/kernel/mm/cma/reserved/available_pages 2>/dev/null)"

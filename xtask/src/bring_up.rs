@@ -14,7 +14,7 @@ use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::ktap::{self, Case, Outcome};
 use crate::testbed::{self, Arch, Variant};
@@ -110,32 +110,20 @@ fn run_block(script: &str, dir: &Path, env: &[(&str, String)], log: &Path) -> Re
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().context("cannot start bash")?;
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait()? {
-            if status.success() {
-                return Ok(());
-            }
-            bail!(
-                "exited with {status}; the end of its output ({}):\n{}",
-                log.display(),
-                util::tail(&fs::read_to_string(log).unwrap_or_default(), 30)
-            );
-        }
-        if started.elapsed() > BLOCK_TIMEOUT {
-            let _ = Command::new("kill")
-                .arg("-KILL")
-                .arg(format!("-{}", child.id()))
-                .status();
-            let _ = child.wait();
-            bail!(
-                "still running after {} s: killed; the end of its output ({}):\n{}",
-                BLOCK_TIMEOUT.as_secs(),
-                log.display(),
-                util::tail(&fs::read_to_string(log).unwrap_or_default(), 30)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
+    let output = || util::tail(&fs::read_to_string(log).unwrap_or_default(), 30);
+    match util::wait_timeout(&mut child, BLOCK_TIMEOUT, true)? {
+        Some(status) if status.success() => Ok(()),
+        Some(status) => bail!(
+            "exited with {status}; the end of its output ({}):\n{}",
+            log.display(),
+            output()
+        ),
+        None => bail!(
+            "still running after {} s: killed; the end of its output ({}):\n{}",
+            BLOCK_TIMEOUT.as_secs(),
+            log.display(),
+            output()
+        ),
     }
 }
 

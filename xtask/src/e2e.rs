@@ -456,20 +456,7 @@ pub fn boot(b: &Boot<'_>, log: &Path) -> Result<(String, bool)> {
         .stderr(file)
         .spawn()
         .with_context(|| format!("cannot start {qemu}"))?;
-    let start = Instant::now();
-    let mut timed_out = false;
-    loop {
-        if child.try_wait()?.is_some() {
-            break;
-        }
-        if start.elapsed() > GUEST_TIMEOUT {
-            timed_out = true;
-            let _ = child.kill();
-            let _ = child.wait();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let timed_out = util::wait_timeout(&mut child, GUEST_TIMEOUT, false)?.is_none();
     let mut text = String::new();
     fs::File::open(log)?.read_to_string(&mut text)?;
     Ok((text, timed_out))
