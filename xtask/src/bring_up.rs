@@ -111,7 +111,7 @@ fn run_block(script: &str, dir: &Path, env: &[(&str, String)], log: &Path) -> Re
     }
     let mut child = cmd.spawn().context("cannot start bash")?;
     let output = || util::tail(&fs::read_to_string(log).unwrap_or_default(), 30);
-    match util::wait_timeout(&mut child, BLOCK_TIMEOUT, true)? {
+    match util::wait_or_kill(&mut child, true, |t| t > BLOCK_TIMEOUT)? {
         Some(status) if status.success() => Ok(()),
         Some(status) => bail!(
             "exited with {status}; the end of its output ({}):\n{}",

@@ -449,18 +449,50 @@ pub fn boot(b: &Boot<'_>, log: &Path) -> Result<(String, bool)> {
             b.cpus, b.append
         ));
     let _one_guest = one_guest();
-    let file = fs::File::create(log)?;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(file.try_clone()?)
-        .stderr(file)
-        .spawn()
-        .with_context(|| format!("cannot start {qemu}"))?;
-    let timed_out = util::wait_timeout(&mut child, GUEST_TIMEOUT, false)?.is_none();
-    let mut text = String::new();
-    fs::File::open(log)?.read_to_string(&mut text)?;
-    Ok((text, timed_out))
+    for attempt in 1.. {
+        let file = fs::File::create(log)?;
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("cannot start {qemu}"))?;
+        // Once, a guest stalls before /init: then none of our code has run yet (the module is
+        // in the initramfs), and it is booted again.
+        let mut reached_init = false;
+        let mut stalled = false;
+        let status = util::wait_or_kill(&mut child, false, |t| {
+            if attempt == 1 && !reached_init && t > INIT_DEADLINE {
+                reached_init = fs::read_to_string(log).is_ok_and(|c| c.contains(RUN_INIT));
+                stalled = !reached_init;
+            }
+            stalled || t > GUEST_TIMEOUT
+        })?;
+        if stalled {
+            let kept = log.with_extension("log.stalled");
+            fs::rename(log, &kept)?;
+            step(format!(
+                "{qemu}: no `{RUN_INIT}` after {} s, before any of our code ran: booting again \
+                 (console of the stalled boot: {})",
+                INIT_DEADLINE.as_secs(),
+                kept.display()
+            ));
+            continue;
+        }
+        let mut text = String::new();
+        fs::File::open(log)?.read_to_string(&mut text)?;
+        return Ok((text, status.is_none()));
+    }
+    unreachable!("the loop returns")
 }
+
+/// What the kernel prints when it starts the initramfs's /init.
+const RUN_INIT: &str = "Run /init as init process";
+
+/// How long a guest may take to reach /init before it counts as stalled (TCG once stalled an
+/// x86_64 debug guest in ACPI set-up, 1.5 s into its boot, for good). Reaching /init takes
+/// seconds, under a minute on a busy machine.
+const INIT_DEADLINE: Duration = Duration::from_secs(240);
 
 /// Builds the arm64 device tree of a board: QEMU's own `virt` tree (same machine options as the
 /// boot) merged with the generated `reserved-memory.dtsi`, compiled by dtc.

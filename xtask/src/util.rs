@@ -162,20 +162,20 @@ pub fn file_stem(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Waits for `child` at most `timeout`, polling; after that kills it, or with `group` the
+/// Waits for `child`, polling; once `stop(elapsed)` says so, kills it, or with `group` the
 /// process group it leads (a shell and what it started), and reaps it. Returns its exit status,
 /// or `None` when it had to be killed.
-pub fn wait_timeout(
+pub fn wait_or_kill(
     child: &mut Child,
-    timeout: Duration,
     group: bool,
+    mut stop: impl FnMut(Duration) -> bool,
 ) -> Result<Option<ExitStatus>> {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(Some(status));
         }
-        if start.elapsed() > timeout {
+        if stop(start.elapsed()) {
             if group {
                 let _ = Command::new("kill")
                     .arg("-KILL")
@@ -188,5 +188,27 @@ pub fn wait_timeout(
             return Ok(None);
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_or_kill_reaps_what_exits_and_kills_what_it_is_told_to() {
+        let mut done = Command::new("true").spawn().unwrap();
+        let status = wait_or_kill(&mut done, false, |_| false).unwrap();
+        assert!(status.is_some_and(|s| s.success()));
+
+        let mut polls = 0;
+        let mut hung = Command::new("sleep").arg("600").spawn().unwrap();
+        let status = wait_or_kill(&mut hung, false, |_| {
+            polls += 1;
+            polls > 2
+        })
+        .unwrap();
+        assert!(status.is_none(), "killed, not exited");
+        assert_eq!(polls, 3, "killed when told to");
     }
 }
